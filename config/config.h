@@ -1,0 +1,184 @@
+// Plain configuration structs for easedge: what the YAML file says, validated, with paths resolved.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace easedge::config {
+
+// A configuration problem, always tied to the file and the key that caused it.
+class ConfigError : public std::runtime_error {
+public:
+  ConfigError(const std::filesystem::path& file, const std::string& key, const std::string& problem);
+  const std::string& key() const { return key_; }
+
+private:
+  std::string key_;
+};
+
+struct ListenerConfig {
+  std::string host;  // numeric address or name; "[::1]" brackets are removed
+  std::uint16_t port = 0;
+  bool proxy_protocol = false;  // expect a PROXY protocol v2 header (behind an L4 load balancer)
+};
+
+// IIS "SSL Settings": Require / Accept / Ignore client certificates.
+enum class ClientCertificateMode { required, optional, off };
+
+enum class RevocationFallback { deny, allow };
+
+struct RevocationConfig {
+  bool fetch_cdp = false;
+  bool ocsp = false;
+  std::chrono::seconds refresh{60};
+  RevocationFallback on_unavailable = RevocationFallback::deny;
+  std::chrono::seconds crl_grace{0};           // how long past nextUpdate a CRL still counts
+  std::chrono::seconds fetch_timeout{5};       // one CDP/OCSP HTTP exchange
+  std::uint64_t max_crl_bytes = 32 * 1024 * 1024;
+  std::filesystem::path cache_dir;             // fetched CRLs kept across restarts; empty = none
+};
+
+struct TlsConfig {
+  std::filesystem::path certificate;   // server leaf + intermediates (PEM)
+  std::filesystem::path private_key;
+  std::filesystem::path client_ca;     // CAs trusted for device certificates (PEM bundle)
+  ClientCertificateMode client_certificate = ClientCertificateMode::required;
+  std::vector<std::filesystem::path> crl;  // PEM or DER
+  RevocationConfig revocation;
+  std::string min_version = "1.2";     // "1.2" | "1.3"
+};
+
+enum class UpstreamAuth { forward_headers, kerberos };
+
+struct KerberosConfig {
+  std::filesystem::path keytab;
+  std::string principal;                        // the proxy's service account, user@REALM
+  std::string service;                          // Exchange's SPN, HTTP/host
+  std::chrono::seconds credential_refresh_margin{300};  // renew before expiry by this much
+  std::size_t cache_max_entries = 100000;       // delegated credentials kept per process
+  std::size_t worker_threads = 2;               // KDC calls run here, never on I/O threads
+};
+
+struct UpstreamConfig {
+  std::string url;              // as written
+  std::string scheme;           // "http" | "https"
+  std::string host;
+  std::uint16_t port = 0;
+  std::filesystem::path ca;     // verifies an https upstream; empty = system store
+  std::string server_name;      // SNI and name check for https; defaults to host
+  UpstreamAuth auth = UpstreamAuth::forward_headers;
+  std::optional<KerberosConfig> kerberos;
+  std::size_t max_idle_connections = 1024;  // kept per I/O thread for reuse
+};
+
+struct LimitsConfig {
+  std::uint64_t upload_read_ahead_bytes = 10485760;  // IIS uploadReadAheadSize from the guide
+  std::uint32_t max_request_header_bytes = 16384;
+  std::uint32_t max_response_header_bytes = 65536;
+  std::size_t relay_buffer_bytes = 65536;            // one chunk of a streamed body
+  std::size_t max_connections = 0;                   // 0 = as many as the fd limit allows
+};
+
+struct TimeoutsConfig {
+  std::chrono::seconds handshake{10};
+  std::chrono::seconds request_header{30};   // first byte to end of headers
+  std::chrono::seconds client_idle{120};     // keep-alive wait for the next request
+  std::chrono::seconds client_body{60};      // longest pause inside a request body
+  std::chrono::seconds client_write{60};     // longest stall writing to the device
+  std::chrono::seconds upstream_connect{5};
+  std::chrono::seconds upstream_response{3600};  // long enough for a held Ping
+  std::chrono::seconds upstream_idle{60};    // pooled upstream connection lifetime when unused
+  std::chrono::seconds drain{30};            // SIGTERM: time for in-flight requests
+  std::chrono::seconds retry_after{30};      // Retry-After sent with 503
+};
+
+enum class StrongBinding { disabled, compatibility, full };
+
+struct LdapDirectoryConfig {
+  std::string url;               // ldap://host:389 or ldaps://host:636
+  std::string base;              // search base DN
+  std::string bind_dn;
+  std::filesystem::path password_file;
+  std::filesystem::path ca;      // verifies the DC's certificate
+  bool starttls = false;
+  std::chrono::seconds timeout{5};
+  std::size_t worker_threads = 2;
+  std::chrono::seconds reconnect_max_backoff{30};
+};
+
+struct DirectoryConfig {
+  std::optional<std::filesystem::path> ldif;
+  std::optional<LdapDirectoryConfig> ldap;
+};
+
+struct MappingCacheConfig {
+  std::chrono::seconds ttl{300};
+  std::chrono::seconds negative_ttl{30};
+  std::size_t max_entries = 100000;
+};
+
+struct MappingConfig {
+  DirectoryConfig directory;
+  StrongBinding strong_binding = StrongBinding::full;
+  std::string subject_template;                 // e.g. CN=WorkspaceONEUEM.{sAMAccountName}
+  std::vector<std::filesystem::path> ntauth;    // CAs allowed for implicit (UPN) mapping
+  std::string require_group;                    // group DN; empty = no group check
+  std::chrono::seconds backdating_compensation{0};  // CertificateBackdatingCompensation
+  MappingCacheConfig cache;
+};
+
+struct DeviceRulesConfig {
+  std::vector<std::string> allow{"*"};     // DeviceId patterns
+  std::vector<std::string> block;          // DeviceId patterns; block wins
+  std::vector<std::string> block_types;    // DeviceType patterns
+};
+
+struct EasConfig {
+  bool require_user_match = false;
+  DeviceRulesConfig devices;
+  std::chrono::seconds ping_timeout{3600};      // Ping and Sync, which may be held by Exchange
+  std::chrono::seconds command_timeout{600};    // every other command
+};
+
+enum class AccessLogFormat { w3c, json };
+
+struct LogConfig {
+  std::string access;                 // "" = off, "stdout", or a file path
+  AccessLogFormat format = AccessLogFormat::w3c;
+  std::string level = "info";         // trace|debug|info|warn|error
+};
+
+struct AdminConfig {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct Config {
+  std::filesystem::path source_file;  // the YAML file this came from
+  std::vector<ListenerConfig> listen;
+  TlsConfig tls;
+  UpstreamConfig upstream;
+  LimitsConfig limits;
+  TimeoutsConfig timeouts;
+  std::optional<MappingConfig> mapping;
+  EasConfig eas;
+  LogConfig log;
+  std::optional<AdminConfig> admin;
+  std::string user;             // drop privileges to this user after binding; empty = stay
+  std::size_t threads = 0;      // I/O threads; 0 = one per core
+};
+
+// Reads and validates FILE. Throws ConfigError naming the file and key on any problem, including
+// unknown keys (a typo must never silently weaken security). Relative paths are resolved against the
+// file's folder; file existence is checked where a path is named.
+Config load_config(const std::filesystem::path& file);
+
+// Parses "host:port" / "[v6]:port"; throws std::invalid_argument with a readable reason.
+std::pair<std::string, std::uint16_t> parse_host_port(const std::string& text);
+
+}  // namespace easedge::config

@@ -1,0 +1,462 @@
+// The one place that knows YAML: turns the config file into config::Config, with every key checked.
+#include "config/config.h"
+
+#include <boost/url/parse.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <initializer_list>
+#include <set>
+
+namespace easedge::config {
+
+ConfigError::ConfigError(const std::filesystem::path& file, const std::string& key,
+                         const std::string& problem)
+    : std::runtime_error(file.string() + ": " + (key.empty() ? "" : "key '" + key + "': ") + problem),
+      key_(key) {}
+
+std::pair<std::string, std::uint16_t> parse_host_port(const std::string& text) {
+  std::string host;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      throw std::invalid_argument("expected [ipv6]:port, got '" + text + "'");
+    host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) throw std::invalid_argument("expected host:port, got '" + text + "'");
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
+    throw std::invalid_argument("port must be a number from 0 to 65535, got '" + port_text + "'");
+  if (host.empty()) throw std::invalid_argument("host is empty in '" + text + "'");
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+namespace {
+
+// A YAML node with the dotted key path that led to it, so every error can name its key.
+class Section {
+public:
+  Section(const std::filesystem::path& file, YAML::Node node, std::string path)
+      : file_(file), node_(std::move(node)), path_(std::move(path)) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& problem) const {
+    throw ConfigError(file_, key, problem);
+  }
+  std::string key_of(const std::string& name) const { return path_.empty() ? name : path_ + "." + name; }
+
+  // Every key present must be one of `known`.
+  void only(std::initializer_list<const char*> known) const {
+    if (!node_.IsMap()) fail(path_, "expected a mapping");
+    std::set<std::string> allowed(known.begin(), known.end());
+    for (const auto& entry : node_) {
+      auto name = entry.first.as<std::string>();
+      if (!allowed.count(name)) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        fail(key_of(name), "unknown key (known here: " + list + ")");
+      }
+    }
+  }
+
+  bool has(const std::string& name) const { return node_[name] && !node_[name].IsNull(); }
+  YAML::Node raw(const std::string& name) const { return node_[name]; }
+
+  std::optional<Section> section(const std::string& name) const {
+    if (!has(name)) return std::nullopt;
+    Section child(file_, node_[name], key_of(name));
+    if (!child.node_.IsMap()) fail(key_of(name), "expected a mapping");
+    return child;
+  }
+
+  std::string string(const std::string& name, const std::string& fallback = {}) const {
+    if (!has(name)) return fallback;
+    auto value = node_[name];
+    if (!value.IsScalar()) fail(key_of(name), "expected a string");
+    return value.as<std::string>();
+  }
+
+  std::string required_string(const std::string& name) const {
+    if (!has(name)) fail(key_of(name), "is required");
+    auto value = string(name);
+    if (value.empty()) fail(key_of(name), "must not be empty");
+    return value;
+  }
+
+  bool boolean(const std::string& name, bool fallback) const {
+    if (!has(name)) return fallback;
+    try {
+      return node_[name].as<bool>();
+    } catch (const YAML::Exception&) {
+      fail(key_of(name), "expected true or false, got '" + node_[name].Scalar() + "'");
+    }
+  }
+
+  std::uint64_t number(const std::string& name, std::uint64_t fallback, std::uint64_t min,
+                       std::uint64_t max) const {
+    if (!has(name)) return fallback;
+    auto value = node_[name];
+    std::uint64_t parsed = 0;
+    const auto& text = value.Scalar();
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+    if (!value.IsScalar() || ec != std::errc{} || end != text.data() + text.size())
+      fail(key_of(name), "expected a whole number, got '" + text + "'");
+    if (parsed < min || parsed > max)
+      fail(key_of(name), "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                             ", got " + text);
+    return parsed;
+  }
+
+  std::chrono::seconds seconds(const std::string& name, std::chrono::seconds fallback,
+                               std::uint64_t min = 0, std::uint64_t max = 7 * 24 * 3600) const {
+    return std::chrono::seconds(number(name, fallback.count(), min, max));
+  }
+
+  template <typename Enum>
+  Enum choice(const std::string& name, Enum fallback,
+              std::initializer_list<std::pair<const char*, Enum>> options) const {
+    if (!has(name)) return fallback;
+    auto value = string(name);
+    std::string list;
+    for (const auto& [text, e] : options) {
+      if (value == text) return e;
+      list += (list.empty() ? "" : " | ") + std::string(text);
+    }
+    fail(key_of(name), "expected " + list + ", got '" + value + "'");
+  }
+
+  std::vector<std::string> strings(const std::string& name, std::vector<std::string> fallback = {}) const {
+    if (!has(name)) return fallback;
+    auto value = node_[name];
+    if (value.IsScalar()) return {value.as<std::string>()};
+    if (!value.IsSequence()) fail(key_of(name), "expected a list of strings");
+    std::vector<std::string> out;
+    for (const auto& item : value) {
+      if (!item.IsScalar()) fail(key_of(name), "expected a list of strings");
+      out.push_back(item.as<std::string>());
+    }
+    return out;
+  }
+
+  // A path relative to the config file's folder; must exist when `must_exist`.
+  std::filesystem::path path(const std::string& name, bool must_exist = true) const {
+    if (!has(name)) return {};
+    return resolve(name, string(name), must_exist);
+  }
+
+  std::filesystem::path required_path(const std::string& name) const {
+    if (!has(name)) fail(key_of(name), "is required");
+    return path(name);
+  }
+
+  std::vector<std::filesystem::path> paths(const std::string& name) const {
+    std::vector<std::filesystem::path> out;
+    for (const auto& text : strings(name)) out.push_back(resolve(name, text, true));
+    return out;
+  }
+
+  std::filesystem::path resolve(const std::string& name, const std::string& text, bool must_exist) const {
+    if (text.empty()) fail(key_of(name), "path is empty");
+    std::filesystem::path p(text);
+    if (p.is_relative()) p = file_.parent_path() / p;
+    p = p.lexically_normal();
+    if (must_exist) {
+      std::ifstream probe(p);
+      if (!probe) fail(key_of(name), "cannot read '" + p.string() + "'");
+    }
+    return p;
+  }
+
+  const std::filesystem::path& file() const { return file_; }
+  const YAML::Node& node() const { return node_; }
+  const std::string& path_name() const { return path_; }
+
+private:
+  std::filesystem::path file_;
+  YAML::Node node_;
+  std::string path_;
+};
+
+ListenerConfig parse_listener(const Section& root, const YAML::Node& item, std::size_t index) {
+  auto key = "listen[" + std::to_string(index) + "]";
+  ListenerConfig listener;
+  std::string address;
+  if (item.IsScalar()) {
+    address = item.as<std::string>();
+  } else if (item.IsMap()) {
+    Section entry(root.file(), item, key);
+    entry.only({"address", "proxy_protocol"});
+    address = entry.required_string("address");
+    listener.proxy_protocol = entry.boolean("proxy_protocol", false);
+  } else {
+    root.fail(key, "expected \"host:port\" or {address: host:port, proxy_protocol: bool}");
+  }
+  try {
+    std::tie(listener.host, listener.port) = parse_host_port(address);
+  } catch (const std::invalid_argument& e) {
+    root.fail(key, e.what());
+  }
+  return listener;
+}
+
+void parse_upstream_url(const Section& upstream, UpstreamConfig& out) {
+  out.url = upstream.required_string("url");
+  auto parsed = boost::urls::parse_absolute_uri(out.url);
+  if (!parsed) upstream.fail(upstream.key_of("url"), "not an absolute URL: '" + out.url + "'");
+  out.scheme = std::string(parsed->scheme());
+  if (out.scheme != "http" && out.scheme != "https")
+    upstream.fail(upstream.key_of("url"), "scheme must be http or https, got '" + out.scheme + "'");
+  if (!parsed->has_authority() || parsed->host().empty())
+    upstream.fail(upstream.key_of("url"), "has no host: '" + out.url + "'");
+  if (!parsed->encoded_path().empty() && parsed->encoded_path() != "/")
+    upstream.fail(upstream.key_of("url"),
+                  "must not carry a path: requests keep their own /Microsoft-Server-ActiveSync path");
+  out.host = std::string(parsed->host_address());
+  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);
+  out.port = parsed->has_port() ? parsed->port_number() : (out.scheme == "https" ? 443 : 80);
+  if (parsed->has_port() && out.port == 0) upstream.fail(upstream.key_of("url"), "port 0 is not a valid upstream port");
+}
+
+KerberosConfig parse_kerberos(const Section& s) {
+  s.only({"keytab", "principal", "service", "credential_refresh_margin_seconds", "cache_max_entries",
+          "worker_threads"});
+  KerberosConfig k;
+  k.keytab = s.required_path("keytab");
+  k.principal = s.required_string("principal");
+  k.service = s.required_string("service");
+  if (k.service.find('/') == std::string::npos)
+    s.fail(s.key_of("service"), "expected an SPN like HTTP/exchange.corp.example.test, got '" + k.service + "'");
+  k.credential_refresh_margin = s.seconds("credential_refresh_margin_seconds", k.credential_refresh_margin, 0, 86400);
+  k.cache_max_entries = s.number("cache_max_entries", k.cache_max_entries, 1, 100000000);
+  k.worker_threads = s.number("worker_threads", k.worker_threads, 1, 64);
+  return k;
+}
+
+MappingConfig parse_mapping(const Section& s) {
+  s.only({"directory", "strong_binding", "subject_template", "ntauth", "require_group",
+          "backdating_compensation_seconds", "cache"});
+  MappingConfig m;
+  auto directory = s.section("directory");
+  if (!directory) s.fail(s.key_of("directory"), "is required (ldif: FILE or ldap: {...})");
+  directory->only({"ldif", "ldap"});
+  if (directory->has("ldif") == directory->has("ldap"))
+    directory->fail(directory->path_name(), "set exactly one of ldif or ldap");
+  if (directory->has("ldif")) m.directory.ldif = directory->path("ldif");
+  if (auto ldap = directory->section("ldap")) {
+    ldap->only({"url", "base", "bind_dn", "password_file", "ca", "starttls", "timeout_seconds",
+                "worker_threads", "reconnect_max_backoff_seconds"});
+    LdapDirectoryConfig l;
+    l.url = ldap->required_string("url");
+    auto parsed = boost::urls::parse_absolute_uri(l.url);
+    if (!parsed || (parsed->scheme() != "ldap" && parsed->scheme() != "ldaps"))
+      ldap->fail(ldap->key_of("url"), "expected ldap://host[:port] or ldaps://host[:port], got '" + l.url + "'");
+    l.base = ldap->required_string("base");
+    l.bind_dn = ldap->string("bind_dn");
+    l.password_file = ldap->path("password_file");
+    if (!l.bind_dn.empty() && l.password_file.empty())
+      ldap->fail(ldap->key_of("password_file"), "is required with bind_dn (the password never goes in the config)");
+    l.ca = ldap->path("ca");
+    l.starttls = ldap->boolean("starttls", false);
+    if (l.starttls && parsed->scheme() == "ldaps")
+      ldap->fail(ldap->key_of("starttls"), "cannot be used with an ldaps:// url");
+    l.timeout = ldap->seconds("timeout_seconds", l.timeout, 1, 300);
+    l.worker_threads = ldap->number("worker_threads", l.worker_threads, 1, 64);
+    l.reconnect_max_backoff = ldap->seconds("reconnect_max_backoff_seconds", l.reconnect_max_backoff, 1, 3600);
+    m.directory.ldap = l;
+  }
+  m.strong_binding = s.choice("strong_binding", StrongBinding::full,
+                              {{"disabled", StrongBinding::disabled},
+                               {"compatibility", StrongBinding::compatibility},
+                               {"full", StrongBinding::full}});
+  m.subject_template = s.string("subject_template");
+  if (!m.subject_template.empty() && m.subject_template.find("{sAMAccountName}") == std::string::npos &&
+      m.subject_template.find("{userPrincipalName}") == std::string::npos)
+    s.fail(s.key_of("subject_template"), "must contain {sAMAccountName} or {userPrincipalName}");
+  m.ntauth = s.paths("ntauth");
+  m.require_group = s.string("require_group");
+  m.backdating_compensation = s.seconds("backdating_compensation_seconds", m.backdating_compensation, 0,
+                                        50LL * 365 * 86400);
+  if (auto cache = s.section("cache")) {
+    cache->only({"ttl_seconds", "negative_ttl_seconds", "max_entries"});
+    m.cache.ttl = cache->seconds("ttl_seconds", m.cache.ttl, 0, 86400);
+    m.cache.negative_ttl = cache->seconds("negative_ttl_seconds", m.cache.negative_ttl, 0, 86400);
+    m.cache.max_entries = cache->number("max_entries", m.cache.max_entries, 1, 100000000);
+  }
+  return m;
+}
+
+RevocationConfig parse_revocation(const Section& s) {
+  s.only({"fetch_cdp", "ocsp", "refresh_seconds", "on_unavailable", "crl_grace_seconds",
+          "fetch_timeout_seconds", "max_crl_bytes", "cache_dir"});
+  RevocationConfig r;
+  r.fetch_cdp = s.boolean("fetch_cdp", r.fetch_cdp);
+  r.ocsp = s.boolean("ocsp", r.ocsp);
+  r.refresh = s.seconds("refresh_seconds", r.refresh, 1, 86400);
+  r.on_unavailable = s.choice("on_unavailable", r.on_unavailable,
+                              {{"deny", RevocationFallback::deny}, {"allow", RevocationFallback::allow}});
+  r.crl_grace = s.seconds("crl_grace_seconds", r.crl_grace, 0, 30 * 86400);
+  r.fetch_timeout = s.seconds("fetch_timeout_seconds", r.fetch_timeout, 1, 300);
+  r.max_crl_bytes = s.number("max_crl_bytes", r.max_crl_bytes, 1024, 1ULL << 32);
+  if (s.has("cache_dir")) r.cache_dir = s.resolve("cache_dir", s.string("cache_dir"), false);
+  return r;
+}
+
+EasConfig parse_eas(const Section& s) {
+  s.only({"require_user_match", "devices", "ping_timeout_seconds", "command_timeout_seconds"});
+  EasConfig e;
+  e.require_user_match = s.boolean("require_user_match", e.require_user_match);
+  if (auto devices = s.section("devices")) {
+    devices->only({"allow", "block", "block_types"});
+    e.devices.allow = devices->strings("allow", e.devices.allow);
+    e.devices.block = devices->strings("block");
+    e.devices.block_types = devices->strings("block_types");
+  }
+  e.ping_timeout = s.seconds("ping_timeout_seconds", e.ping_timeout, 1, 86400);
+  e.command_timeout = s.seconds("command_timeout_seconds", e.command_timeout, 1, 86400);
+  return e;
+}
+
+}  // namespace
+
+Config load_config(const std::filesystem::path& file_in) {
+  auto file = std::filesystem::absolute(file_in).lexically_normal();
+  YAML::Node doc;
+  {
+    std::ifstream in(file);
+    if (!in) throw ConfigError(file, "", "cannot read the configuration file");
+    try {
+      doc = YAML::Load(in);
+    } catch (const YAML::Exception& e) {
+      throw ConfigError(file, "", "YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
+                                      std::to_string(e.mark.column + 1) + ": " + e.msg);
+    }
+  }
+  if (!doc.IsMap()) throw ConfigError(file, "", "expected a YAML mapping at the top level");
+
+  Section root(file, doc, "");
+  root.only({"listen", "tls", "upstream", "limits", "timeouts", "mapping", "eas", "log", "admin", "user",
+             "threads"});
+  Config config;
+  config.source_file = file;
+
+  // listen
+  if (!root.has("listen")) root.fail("listen", "is required (a list of host:port)");
+  auto listen = root.raw("listen");
+  if (listen.IsScalar()) {
+    config.listen.push_back(parse_listener(root, listen, 0));
+  } else if (listen.IsSequence() && listen.size() > 0) {
+    for (std::size_t i = 0; i < listen.size(); ++i) config.listen.push_back(parse_listener(root, listen[i], i));
+  } else {
+    root.fail("listen", "expected a non-empty list of host:port");
+  }
+
+  // tls
+  auto tls = root.section("tls");
+  if (!tls) root.fail("tls", "is required");
+  tls->only({"certificate", "private_key", "client_ca", "client_certificate", "crl", "revocation", "min_version"});
+  config.tls.certificate = tls->required_path("certificate");
+  config.tls.private_key = tls->required_path("private_key");
+  config.tls.client_certificate = tls->choice("client_certificate", ClientCertificateMode::required,
+                                              {{"required", ClientCertificateMode::required},
+                                               {"optional", ClientCertificateMode::optional},
+                                               {"off", ClientCertificateMode::off}});
+  config.tls.client_ca = tls->path("client_ca");
+  if (config.tls.client_ca.empty() && config.tls.client_certificate != ClientCertificateMode::off)
+    tls->fail(tls->key_of("client_ca"), "is required unless client_certificate is off");
+  config.tls.crl = tls->paths("crl");
+  if (auto revocation = tls->section("revocation")) config.tls.revocation = parse_revocation(*revocation);
+  config.tls.min_version = tls->string("min_version", "1.2");
+  if (config.tls.min_version != "1.2" && config.tls.min_version != "1.3")
+    tls->fail(tls->key_of("min_version"), "expected 1.2 or 1.3, got '" + config.tls.min_version + "'");
+
+  // upstream
+  auto upstream = root.section("upstream");
+  if (!upstream) root.fail("upstream", "is required");
+  upstream->only({"url", "ca", "server_name", "auth", "kerberos", "max_idle_connections"});
+  parse_upstream_url(*upstream, config.upstream);
+  config.upstream.ca = upstream->path("ca");
+  config.upstream.server_name = upstream->string("server_name", config.upstream.host);
+  config.upstream.auth = upstream->choice("auth", UpstreamAuth::forward_headers,
+                                          {{"forward-headers", UpstreamAuth::forward_headers},
+                                           {"kerberos", UpstreamAuth::kerberos}});
+  if (auto kerberos = upstream->section("kerberos")) config.upstream.kerberos = parse_kerberos(*kerberos);
+  if (config.upstream.auth == UpstreamAuth::kerberos && !config.upstream.kerberos)
+    upstream->fail(upstream->key_of("kerberos"), "is required when auth is kerberos");
+  config.upstream.max_idle_connections =
+      upstream->number("max_idle_connections", config.upstream.max_idle_connections, 0, 1000000);
+
+  // limits
+  if (auto limits = root.section("limits")) {
+    limits->only({"upload_read_ahead_bytes", "max_request_header_bytes", "max_response_header_bytes",
+                  "relay_buffer_bytes", "max_connections"});
+    auto& l = config.limits;
+    l.upload_read_ahead_bytes = limits->number("upload_read_ahead_bytes", l.upload_read_ahead_bytes, 0,
+                                               1ULL << 40);
+    l.max_request_header_bytes = limits->number("max_request_header_bytes", l.max_request_header_bytes, 1024,
+                                                1 << 20);
+    l.max_response_header_bytes = limits->number("max_response_header_bytes", l.max_response_header_bytes,
+                                                 1024, 1 << 20);
+    l.relay_buffer_bytes = limits->number("relay_buffer_bytes", l.relay_buffer_bytes, 1024, 16 << 20);
+    l.max_connections = limits->number("max_connections", l.max_connections, 0, 10000000);
+  }
+
+  // timeouts
+  if (auto timeouts = root.section("timeouts")) {
+    timeouts->only({"handshake_seconds", "request_header_seconds", "client_idle_seconds", "client_body_seconds",
+                    "client_write_seconds", "upstream_connect_seconds", "upstream_response_seconds",
+                    "upstream_idle_seconds", "drain_seconds", "retry_after_seconds"});
+    auto& t = config.timeouts;
+    t.handshake = timeouts->seconds("handshake_seconds", t.handshake, 1);
+    t.request_header = timeouts->seconds("request_header_seconds", t.request_header, 1);
+    t.client_idle = timeouts->seconds("client_idle_seconds", t.client_idle, 1);
+    t.client_body = timeouts->seconds("client_body_seconds", t.client_body, 1);
+    t.client_write = timeouts->seconds("client_write_seconds", t.client_write, 1);
+    t.upstream_connect = timeouts->seconds("upstream_connect_seconds", t.upstream_connect, 1);
+    t.upstream_response = timeouts->seconds("upstream_response_seconds", t.upstream_response, 1);
+    t.upstream_idle = timeouts->seconds("upstream_idle_seconds", t.upstream_idle, 1);
+    t.drain = timeouts->seconds("drain_seconds", t.drain, 0);
+    t.retry_after = timeouts->seconds("retry_after_seconds", t.retry_after, 1, 86400);
+  }
+
+  if (auto mapping = root.section("mapping")) config.mapping = parse_mapping(*mapping);
+  if (auto eas = root.section("eas")) config.eas = parse_eas(*eas);
+  if (config.eas.require_user_match && config.tls.client_certificate == ClientCertificateMode::off)
+    root.fail("eas.require_user_match", "needs client certificates (tls.client_certificate is off)");
+
+  if (auto log = root.section("log")) {
+    log->only({"access", "format", "level"});
+    config.log.access = log->string("access");
+    if (config.log.access == "off") config.log.access.clear();
+    if (!config.log.access.empty() && config.log.access != "stdout")
+      config.log.access = log->resolve("access", config.log.access, false).string();
+    config.log.format = log->choice("format", AccessLogFormat::w3c,
+                                    {{"w3c", AccessLogFormat::w3c}, {"json", AccessLogFormat::json}});
+    config.log.level = log->choice<std::string>(
+        "level", "info", {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}});
+  }
+
+  if (auto admin = root.section("admin")) {
+    admin->only({"listen"});
+    AdminConfig a;
+    try {
+      std::tie(a.host, a.port) = parse_host_port(admin->required_string("listen"));
+    } catch (const std::invalid_argument& e) {
+      admin->fail(admin->key_of("listen"), e.what());
+    }
+    config.admin = a;
+  }
+
+  config.user = root.string("user");
+  config.threads = root.number("threads", 0, 0, 256);
+  return config;
+}
+
+}  // namespace easedge::config

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package easedge needs to build, test, demo and benchmark.
+# Idempotent: packages already present are skipped, so repeated runs cost a dpkg query.
+set -euo pipefail
+
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache
+  libboost1.81-dev libboost-url1.81-dev
+  libssl-dev openssl
+  libldap-dev ldap-utils
+  libkrb5-dev krb5-user
+  libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev
+  clang-14 libclang-rt-14-dev
+  curl python3 procps iproute2
+)
+# Samba AD DC: the real Active Directory stand-in for LDAP and Kerberos integration tests.
+SAMBA_PACKAGES=(samba samba-ad-dc samba-ad-provision libsasl2-modules-gssapi-mit)
+# The peers bench/compare measures easedge against.
+BENCH_PACKAGES=(nginx-light haproxy)
+
+want=("${BUILD_PACKAGES[@]}")
+for arg in "$@"; do
+  case "$arg" in
+    --with-samba) want+=("${SAMBA_PACKAGES[@]}") ;;
+    --with-bench) want+=("${BENCH_PACKAGES[@]}") ;;
+    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian samba package starts its daemons at install: the tests start their own DC on loopback.
+if printf '%s\n' "${missing[@]}" | grep -qx samba; then
+  for svc in samba-ad-dc smbd nmbd winbind; do $SUDO systemctl stop "$svc" 2>/dev/null || true; done
+  pkill -x samba 2>/dev/null || true; pkill -x smbd 2>/dev/null || true; pkill -x nmbd 2>/dev/null || true
+fi
+if printf '%s\n' "${missing[@]}" | grep -qE '^(nginx-light|haproxy)$'; then
+  for svc in nginx haproxy; do $SUDO systemctl stop "$svc" 2>/dev/null || true; done
+  pkill -x nginx 2>/dev/null || true; pkill -x haproxy 2>/dev/null || true
+fi
+echo "install-deps: done"

@@ -1,0 +1,148 @@
+// Config loading: defaults, path resolution, and that every mistake names its key and file.
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace easedge::config {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("easedge-config-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    for (const char* name : {"server.pem", "server.key", "ca.pem", "issuing.crl", "users.ldif", "pw"})
+      std::ofstream(dir_ / name) << "x";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path write(const std::string& yaml) {
+    auto file = dir_ / "easedge.yaml";
+    std::ofstream(file) << yaml;
+    return file;
+  }
+
+  static std::string minimal() {
+    return "listen: [\"127.0.0.1:8443\"]\n"
+           "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+           "upstream: {url: \"http://127.0.0.1:8080\"}\n";
+  }
+
+  std::string error_of(const std::string& yaml) {
+    try {
+      load_config(write(yaml));
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(ConfigTest, MinimalConfigGetsDocumentedDefaults) {
+  auto c = load_config(write(minimal()));
+  ASSERT_EQ(c.listen.size(), 1u);
+  EXPECT_EQ(c.listen[0].host, "127.0.0.1");
+  EXPECT_EQ(c.listen[0].port, 8443);
+  EXPECT_EQ(c.tls.client_certificate, ClientCertificateMode::required);
+  EXPECT_EQ(c.limits.upload_read_ahead_bytes, 10485760u);
+  EXPECT_EQ(c.timeouts.upstream_response, std::chrono::seconds(3600));
+  EXPECT_EQ(c.upstream.scheme, "http");
+  EXPECT_EQ(c.upstream.host, "127.0.0.1");
+  EXPECT_EQ(c.upstream.port, 8080);
+  EXPECT_EQ(c.upstream.auth, UpstreamAuth::forward_headers);
+  EXPECT_FALSE(c.mapping.has_value());
+  EXPECT_EQ(c.eas.ping_timeout, std::chrono::seconds(3600));
+}
+
+TEST_F(ConfigTest, RelativePathsResolveAgainstTheConfigFolder) {
+  auto c = load_config(write(minimal() + "mapping: {directory: {ldif: users.ldif}}\n"));
+  EXPECT_EQ(c.tls.certificate, dir_ / "server.pem");
+  ASSERT_TRUE(c.mapping);
+  EXPECT_EQ(*c.mapping->directory.ldif, dir_ / "users.ldif");
+  EXPECT_EQ(c.mapping->strong_binding, StrongBinding::full);
+}
+
+TEST_F(ConfigTest, UnknownKeysAreErrorsNamingTheKeyAndFile) {
+  auto message = error_of(minimal() + "limits: {upload_read_ahead_byte: 5}\n");
+  EXPECT_NE(message.find("limits.upload_read_ahead_byte"), std::string::npos) << message;
+  EXPECT_NE(message.find("easedge.yaml"), std::string::npos) << message;
+  EXPECT_NE(error_of(minimal() + "tlss: {}\n").find("'tlss'"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadValuesNameTheirKey) {
+  auto yaml = minimal();
+  auto bad_mode = error_of(
+      "listen: [\"127.0.0.1:8443\"]\n"
+      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem, client_certificate: maybe}\n"
+      "upstream: {url: \"http://127.0.0.1:8080\"}\n");
+  EXPECT_NE(bad_mode.find("tls.client_certificate"), std::string::npos) << bad_mode;
+  EXPECT_NE(bad_mode.find("required | optional | off"), std::string::npos) << bad_mode;
+
+  auto missing_file = error_of(
+      "listen: [\"127.0.0.1:8443\"]\n"
+      "tls: {certificate: nope.pem, private_key: server.key, client_ca: ca.pem}\n"
+      "upstream: {url: \"http://127.0.0.1:8080\"}\n");
+  EXPECT_NE(missing_file.find("tls.certificate"), std::string::npos) << missing_file;
+  EXPECT_NE(missing_file.find("nope.pem"), std::string::npos) << missing_file;
+
+  EXPECT_NE(error_of(minimal() + "limits: {upload_read_ahead_bytes: lots}\n").find("limits.upload_read_ahead_bytes"),
+            std::string::npos);
+  EXPECT_NE(error_of("listen: [\"127.0.0.1\"]\ntls: {}\nupstream: {}\n").find("listen[0]"), std::string::npos);
+}
+
+TEST_F(ConfigTest, UpstreamUrlIsParsedAndChecked) {
+  auto https = load_config(write(
+      "listen: [\"[::1]:443\"]\n"
+      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+      "upstream: {url: \"https://exchange.corp.example.test\", ca: ca.pem}\n"));
+  EXPECT_EQ(https.listen[0].host, "::1");
+  EXPECT_EQ(https.upstream.port, 443);
+  EXPECT_EQ(https.upstream.server_name, "exchange.corp.example.test");
+  EXPECT_NE(error_of("listen: [\"127.0.0.1:1\"]\n"
+                     "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+                     "upstream: {url: \"ftp://x\"}\n")
+                .find("upstream.url"),
+            std::string::npos);
+}
+
+TEST_F(ConfigTest, ListenerMayAskForProxyProtocol) {
+  auto c = load_config(write(
+      "listen: [\"127.0.0.1:8443\", {address: \"0.0.0.0:443\", proxy_protocol: true}]\n"
+      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+      "upstream: {url: \"http://127.0.0.1:8080\"}\n"));
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_FALSE(c.listen[0].proxy_protocol);
+  EXPECT_TRUE(c.listen[1].proxy_protocol);
+  EXPECT_EQ(c.listen[1].port, 443);
+}
+
+TEST_F(ConfigTest, MappingDirectoryNeedsExactlyOneSource) {
+  EXPECT_NE(error_of(minimal() + "mapping: {directory: {}}\n").find("mapping.directory"), std::string::npos);
+  auto ldap_without_password = error_of(
+      minimal() + "mapping: {directory: {ldap: {url: \"ldap://127.0.0.1\", base: \"DC=x\", bind_dn: \"CN=a\"}}}\n");
+  EXPECT_NE(ldap_without_password.find("mapping.directory.ldap.password_file"), std::string::npos)
+      << ldap_without_password;
+}
+
+TEST_F(ConfigTest, KerberosAuthNeedsItsSection) {
+  EXPECT_NE(error_of(minimal() + "").size(), 1u);
+  auto message = error_of(
+      "listen: [\"127.0.0.1:8443\"]\n"
+      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+      "upstream: {url: \"http://127.0.0.1:8080\", auth: kerberos}\n");
+  EXPECT_NE(message.find("upstream.kerberos"), std::string::npos) << message;
+}
+
+TEST_F(ConfigTest, YamlSyntaxErrorsGiveTheLine) {
+  auto message = error_of("listen: [\"127.0.0.1:8443\"\ntls: {\n");
+  EXPECT_NE(message.find("line"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace easedge::config
