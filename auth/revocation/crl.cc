@@ -1,0 +1,207 @@
+// Parsing, signature checking and indexing of one CRL.
+#include "auth/revocation/crl.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+namespace easedge::auth {
+namespace {
+
+struct BioDeleter {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+
+template <typename T, void (*Free)(T*)>
+struct Freer {
+  void operator()(T* p) const { Free(p); }
+};
+using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, Freer<ASN1_INTEGER, ASN1_INTEGER_free>>;
+using Asn1EnumeratedPtr = std::unique_ptr<ASN1_ENUMERATED, Freer<ASN1_ENUMERATED, ASN1_ENUMERATED_free>>;
+using IdpPtr = std::unique_ptr<ISSUING_DIST_POINT, Freer<ISSUING_DIST_POINT, ISSUING_DIST_POINT_free>>;
+
+std::string strip_leading_zeros(std::string bytes) {
+  auto first = bytes.find_first_not_of('\0');
+  return first == std::string::npos ? std::string() : bytes.substr(first);
+}
+
+std::optional<std::string> crl_integer_extension(X509_CRL* crl, int nid) {
+  Asn1IntegerPtr value(static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl, nid, nullptr, nullptr)));
+  if (!value) return std::nullopt;
+  return serial_bytes(value.get());
+}
+
+// PEM first (the common case for files), then DER. Exactly one CRL, nothing after it.
+X509CrlPtr decode(std::string_view bytes, std::string& error) {
+  if (bytes.empty()) {
+    error = "empty";
+    return nullptr;
+  }
+  static constexpr std::string_view pem_marker = "-----BEGIN X509 CRL-----";
+  if (bytes.find(pem_marker) != std::string_view::npos) {
+    BioPtr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+    X509CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+    if (!crl) error = "PEM block is not a valid X.509 CRL";
+    return crl;
+  }
+  auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size())));
+  if (!crl) {
+    error = "not a CRL (neither PEM nor DER)";
+    return nullptr;
+  }
+  if (p != reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size()) {
+    error = "trailing bytes after the DER CRL";
+    return nullptr;
+  }
+  return crl;
+}
+
+}  // namespace
+
+std::string serial_bytes(const ASN1_INTEGER* serial) {
+  const auto* data = ASN1_STRING_get0_data(serial);
+  return strip_leading_zeros(std::string(reinterpret_cast<const char*>(data), ASN1_STRING_length(serial)));
+}
+
+std::string serial_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  if (bytes.empty()) return "00";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 0xf];
+  }
+  return out;
+}
+
+int compare_numbers(std::string_view a, std::string_view b) {
+  while (!a.empty() && a.front() == '\0') a.remove_prefix(1);
+  while (!b.empty() && b.front() == '\0') b.remove_prefix(1);
+  if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+  return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1);
+}
+
+std::string name_text(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+SystemTime to_system_time(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return SystemTime{};
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+std::string format_time(SystemTime t) {
+  auto seconds = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+std::string crl_reason_text(int reason) {
+  if (reason < 0) return "no reason given";
+  return OCSP_crl_reason_str(reason);
+}
+
+std::vector<X509Ptr> read_certificates(const std::string& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) throw std::runtime_error(path + ": cannot open");
+  std::vector<X509Ptr> certs;
+  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) certs.push_back(std::move(cert));
+  ERR_clear_error();  // the loop always ends on a "no start line" error
+  if (certs.empty()) throw std::runtime_error(path + ": no PEM certificate in the file");
+  return certs;
+}
+
+std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std::string& error) {
+  auto crl = decode(bytes, error);
+  ERR_clear_error();
+  if (!crl) return nullptr;
+
+  // A CRL that covers only some reasons, only CAs, or other issuers' certificates (indirect) would
+  // wrongly answer "good" for a device certificate it does not cover: refuse it rather than trust it.
+  int critical = 0;
+  IdpPtr idp(static_cast<ISSUING_DIST_POINT*>(
+      X509_CRL_get_ext_d2i(crl.get(), NID_issuing_distribution_point, &critical, nullptr)));
+  if (!idp && critical >= 0) {
+    error = "unreadable issuingDistributionPoint extension";
+    return nullptr;
+  }
+  if (idp && (idp->indirectCRL || idp->onlysomereasons || idp->onlyCA || idp->onlyattr)) {
+    error = "partitioned or indirect CRL (issuingDistributionPoint scope) is not supported";
+    return nullptr;
+  }
+
+  std::shared_ptr<Crl> out(new Crl());
+  out->issuer_ = name_text(X509_CRL_get_issuer(crl.get()));
+  out->source_ = std::move(source);
+  out->this_update_ = to_system_time(X509_CRL_get0_lastUpdate(crl.get()));
+  if (const auto* next = X509_CRL_get0_nextUpdate(crl.get())) out->next_update_ = to_system_time(next);
+  out->number_ = crl_integer_extension(crl.get(), NID_crl_number);
+  out->delta_base_ = crl_integer_extension(crl.get(), NID_delta_crl);
+  ERR_clear_error();
+
+  const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
+  const int count = sk_X509_REVOKED_num(revoked);
+  out->revoked_.reserve(count > 0 ? count : 0);
+  for (int i = 0; i < count; ++i) {
+    const X509_REVOKED* entry = sk_X509_REVOKED_value(revoked, i);
+    RevokedEntry e;
+    e.serial = serial_bytes(X509_REVOKED_get0_serialNumber(entry));
+    e.revoked_at = to_system_time(X509_REVOKED_get0_revocationDate(entry));
+    Asn1EnumeratedPtr reason(
+        static_cast<ASN1_ENUMERATED*>(X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, nullptr, nullptr)));
+    if (reason) e.reason = static_cast<int>(ASN1_ENUMERATED_get(reason.get()));
+    out->revoked_.push_back(std::move(e));
+  }
+  ERR_clear_error();
+  std::sort(out->revoked_.begin(), out->revoked_.end(),
+            [](const RevokedEntry& a, const RevokedEntry& b) { return a.serial < b.serial; });
+  out->crl_ = std::move(crl);
+  return out;
+}
+
+std::string Crl::verify(const std::vector<X509Ptr>& trusted_cas) {
+  bool issuer_known = false;
+  for (const auto& ca : trusted_cas) {
+    if (X509_NAME_cmp(X509_get_subject_name(ca.get()), issuer_name()) != 0) continue;
+    issuer_known = true;
+    // keyUsage, when present, must allow cRLSign (RFC 5280 4.2.1.3).
+    if ((X509_get_extension_flags(ca.get()) & EXFLAG_KUSAGE) && !(X509_get_key_usage(ca.get()) & KU_CRL_SIGN))
+      continue;
+    EVP_PKEY* key = X509_get0_pubkey(ca.get());
+    if (key && X509_CRL_verify(crl_.get(), key) == 1) {
+      EVP_PKEY_up_ref(key);
+      signer_key_.reset(key);
+      ERR_clear_error();
+      return {};
+    }
+  }
+  ERR_clear_error();
+  if (!issuer_known) return "issuer " + issuer_ + " is not among the trusted client CAs";
+  return "signature does not verify against the trusted CA " + issuer_;
+}
+
+const RevokedEntry* Crl::find(std::string_view serial) const {
+  auto it = std::lower_bound(revoked_.begin(), revoked_.end(), serial,
+                             [](const RevokedEntry& e, std::string_view s) { return e.serial < s; });
+  return it != revoked_.end() && it->serial == serial ? &*it : nullptr;
+}
+
+}  // namespace easedge::auth

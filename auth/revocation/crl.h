@@ -1,0 +1,99 @@
+// One parsed certificate revocation list: issuer, validity window, numbering and an index of revoked serials.
+#pragma once
+
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace easedge::auth {
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+struct X509CrlDeleter {
+  void operator()(X509_CRL* crl) const { X509_CRL_free(crl); }
+};
+using X509CrlPtr = std::unique_ptr<X509_CRL, X509CrlDeleter>;
+
+struct X509Deleter {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+
+struct EvpPkeyDeleter {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+
+// One entry of a CRL. The serial is kept as its big-endian magnitude bytes (sign cannot occur in
+// valid certificates and is ignored), so lookups compare plain byte strings.
+struct RevokedEntry {
+  std::string serial;
+  SystemTime revoked_at;
+  int reason = -1;  // CRLReason code, -1 when the entry has none
+};
+
+// An immutable, parsed and signature-checked CRL. Shared between snapshots, never modified.
+class Crl {
+public:
+  // Parses PEM or DER bytes. Returns nullptr and sets `error` when the bytes are not one usable CRL
+  // (garbage, trailing bytes, or a scope easedge cannot apply: indirect or reason-partitioned).
+  static std::shared_ptr<Crl> parse(std::string_view bytes, std::string source, std::string& error);
+
+  // Checks the signature against each CA whose subject is the CRL's issuer and which may sign CRLs;
+  // on success remembers that CA's key (signer_key()). Returns an empty string or the problem.
+  std::string verify(const std::vector<X509Ptr>& trusted_cas);
+
+  const X509_NAME* issuer_name() const { return X509_CRL_get_issuer(crl_.get()); }
+  const std::string& issuer() const { return issuer_; }  // RFC 2253 text, for logs
+  const std::string& source() const { return source_; }  // file path or URL it came from
+  SystemTime this_update() const { return this_update_; }
+  std::optional<SystemTime> next_update() const { return next_update_; }
+  const std::optional<std::string>& number() const { return number_; }     // cRLNumber, magnitude bytes
+  const std::optional<std::string>& delta_base() const { return delta_base_; } // BaseCRLNumber of a delta
+  bool is_delta() const { return delta_base_.has_value(); }
+  std::size_t size() const { return revoked_.size(); }
+  EVP_PKEY* signer_key() const { return signer_key_.get(); }
+
+  // The entry for `serial` (magnitude bytes), or nullptr.
+  const RevokedEntry* find(std::string_view serial) const;
+  const std::vector<RevokedEntry>& entries() const { return revoked_; }
+
+  // Whether this CRL is past nextUpdate + grace at `now`.
+  bool expired(SystemTime now, std::chrono::seconds grace) const {
+    return next_update_ && now > *next_update_ + grace;
+  }
+
+private:
+  Crl() = default;
+
+  X509CrlPtr crl_;
+  std::string issuer_;
+  std::string source_;
+  SystemTime this_update_;
+  std::optional<SystemTime> next_update_;
+  std::optional<std::string> number_;
+  std::optional<std::string> delta_base_;
+  std::vector<RevokedEntry> revoked_;  // sorted by serial
+  EvpPkeyPtr signer_key_;
+};
+
+// Helpers shared by the revocation code and its callers' logs.
+std::string serial_bytes(const ASN1_INTEGER* serial);  // magnitude bytes of a serial number
+std::string serial_hex(std::string_view serial_bytes); // uppercase hex, "1A2B"
+std::string name_text(const X509_NAME* name);          // RFC 2253 text
+std::string format_time(SystemTime t);                 // "2026-01-31T12:00:00Z"
+std::string crl_reason_text(int reason);               // "keyCompromise", "unspecified", ...
+SystemTime to_system_time(const ASN1_TIME* t);         // ASN1 UTCTime/GeneralizedTime -> time point
+// Orders two magnitude byte strings (serials, CRL numbers) numerically: <0, 0, >0.
+int compare_numbers(std::string_view a, std::string_view b);
+
+// Reads every certificate of a PEM bundle; throws std::runtime_error naming the file on failure.
+std::vector<X509Ptr> read_certificates(const std::string& path);
+
+}  // namespace easedge::auth

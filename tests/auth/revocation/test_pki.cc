@@ -1,0 +1,167 @@
+// In-memory certificates and CRLs built with the OpenSSL API, so tests control every date and field.
+#include "tests/auth/revocation/test_pki.h"
+
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+namespace easedge::auth::testing {
+namespace {
+
+void require(bool ok, const char* what) {
+  if (!ok) throw std::runtime_error(std::string("test PKI: ") + what + " failed");
+}
+
+EvpPkeyPtr make_key() {
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
+  require(key != nullptr, "EVP_EC_gen");
+  return key;
+}
+
+void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  require(ext != nullptr, "X509V3_EXT_conf_nid");
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+}
+
+X509Ptr make_cert(long serial, const std::string& cn, EVP_PKEY* subject_key, X509* issuer_cert) {
+  X509Ptr cert(X509_new());
+  X509_set_version(cert.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -86400);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * 365);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), issuer_cert ? X509_get_subject_name(issuer_cert) : name);
+  X509_set_pubkey(cert.get(), subject_key);
+  return cert;
+}
+
+// Runs `write` on a memory BIO and returns what it wrote.
+template <typename Write>
+std::string bio_text(Write write) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  write(bio);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(size));
+  BIO_free(bio);
+  return out;
+}
+
+void add_crl_integer(X509_CRL* crl, int nid, long value) {
+  ASN1_INTEGER* number = ASN1_INTEGER_new();
+  ASN1_INTEGER_set(number, value);
+  X509_CRL_add1_ext_i2d(crl, nid, number, nid == NID_delta_crl ? 1 : 0, X509V3_ADD_DEFAULT);
+  ASN1_INTEGER_free(number);
+}
+
+}  // namespace
+
+TestCa::TestCa(const std::string& common_name, const TestCa* parent, bool crl_sign) : key_(make_key()) {
+  static long next_serial = 1000;
+  X509* issuer = parent ? parent->cert_.get() : nullptr;
+  EVP_PKEY* issuer_key = parent ? parent->key_.get() : key_.get();
+  cert_ = make_cert(next_serial++, common_name, key_.get(), issuer);
+  add_ext(cert_.get(), issuer ? issuer : cert_.get(), NID_basic_constraints, "critical,CA:TRUE");
+  add_ext(cert_.get(), issuer ? issuer : cert_.get(), NID_key_usage,
+          crl_sign ? "critical,keyCertSign,cRLSign" : "critical,keyCertSign");
+  require(X509_sign(cert_.get(), issuer_key, EVP_sha256()) > 0, "X509_sign CA");
+}
+
+X509Ptr TestCa::issue_leaf(long serial, const std::string& common_name) const {
+  auto key = make_key();
+  auto cert = make_cert(serial, common_name, key.get(), cert_.get());
+  add_ext(cert.get(), cert_.get(), NID_ext_key_usage, "clientAuth");
+  require(X509_sign(cert.get(), key_.get(), EVP_sha256()) > 0, "X509_sign leaf");
+  return cert;
+}
+
+X509CrlPtr TestCa::make_crl(const CrlSpec& spec) const {
+  X509CrlPtr crl(X509_CRL_new());
+  X509_CRL_set_version(crl.get(), 1);
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(cert_.get()));
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  ASN1_TIME* t = ASN1_TIME_adj(nullptr, now, 0, static_cast<long>(spec.this_update_offset.count()));
+  X509_CRL_set1_lastUpdate(crl.get(), t);
+  if (spec.next_update_offset) {
+    ASN1_TIME_adj(t, now, 0, static_cast<long>(spec.next_update_offset->count()));
+    X509_CRL_set1_nextUpdate(crl.get(), t);
+  }
+  for (const auto& r : spec.revoked) {
+    X509_REVOKED* entry = X509_REVOKED_new();
+    ASN1_INTEGER* serial = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(serial, r.serial);
+    X509_REVOKED_set_serialNumber(entry, serial);
+    ASN1_INTEGER_free(serial);
+    ASN1_TIME_adj(t, now, 0, -60);
+    X509_REVOKED_set_revocationDate(entry, t);
+    if (r.reason >= 0) {
+      ASN1_ENUMERATED* reason = ASN1_ENUMERATED_new();
+      ASN1_ENUMERATED_set(reason, r.reason);
+      X509_REVOKED_add1_ext_i2d(entry, NID_crl_reason, reason, 0, X509V3_ADD_DEFAULT);
+      ASN1_ENUMERATED_free(reason);
+    }
+    X509_CRL_add0_revoked(crl.get(), entry);
+  }
+  ASN1_TIME_free(t);
+  if (spec.number) add_crl_integer(crl.get(), NID_crl_number, *spec.number);
+  if (spec.delta_base) add_crl_integer(crl.get(), NID_delta_crl, *spec.delta_base);
+  if (!spec.issuing_distribution_point.empty()) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, cert_.get(), nullptr, nullptr, crl.get(), 0);
+    X509_EXTENSION* ext =
+        X509V3_EXT_conf_nid(nullptr, &ctx, NID_issuing_distribution_point, spec.issuing_distribution_point.c_str());
+    require(ext != nullptr, "issuingDistributionPoint");
+    X509_CRL_add_ext(crl.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  X509_CRL_sort(crl.get());
+  require(X509_CRL_sign(crl.get(), key_.get(), EVP_sha256()) > 0, "X509_CRL_sign");
+  return crl;
+}
+
+std::string TestCa::crl_pem(const CrlSpec& spec) const {
+  auto crl = make_crl(spec);
+  return bio_text([&](BIO* bio) { PEM_write_bio_X509_CRL(bio, crl.get()); });
+}
+
+std::string TestCa::crl_der(const CrlSpec& spec) const {
+  auto crl = make_crl(spec);
+  unsigned char* der = nullptr;
+  int size = i2d_X509_CRL(crl.get(), &der);
+  std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(size));
+  OPENSSL_free(der);
+  return out;
+}
+
+std::string TestCa::cert_pem() const {
+  return bio_text([&](BIO* bio) { PEM_write_bio_X509(bio, cert_.get()); });
+}
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "easedge-revocation-XXXXXX").string();
+  require(mkdtemp(pattern.data()) != nullptr, "mkdtemp");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::filesystem::path TempDir::write(const std::string& name, const std::string& content) const {
+  auto file = path_ / name;
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << content;
+  return file;
+}
+
+}  // namespace easedge::auth::testing

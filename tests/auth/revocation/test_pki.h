@@ -1,0 +1,58 @@
+// A tiny in-memory PKI for revocation tests: CAs, leaves and CRLs with any dates, numbers and extensions.
+#pragma once
+
+#include "auth/revocation/crl.h"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace easedge::auth::testing {
+
+struct Revocation {
+  long serial;
+  int reason = -1;  // CRLReason, -1 = none
+};
+
+struct CrlSpec {
+  std::chrono::seconds this_update_offset{-3600};              // relative to now
+  std::optional<std::chrono::seconds> next_update_offset{std::chrono::hours(24)};
+  std::vector<Revocation> revoked;
+  std::optional<long> number;
+  std::optional<long> delta_base;  // makes it a delta CRL
+  std::string issuing_distribution_point;  // OpenSSL config text, e.g. "critical,onlyCA:TRUE"; empty = none
+};
+
+class TestCa {
+public:
+  // A self-signed CA (or one signed by `parent`) with an EC P-256 key.
+  explicit TestCa(const std::string& common_name, const TestCa* parent = nullptr, bool crl_sign = true);
+
+  X509Ptr issue_leaf(long serial, const std::string& common_name) const;
+  std::string crl_pem(const CrlSpec& spec) const;
+  std::string crl_der(const CrlSpec& spec) const;
+  std::string cert_pem() const;
+  X509* cert() const { return cert_.get(); }
+
+private:
+  X509CrlPtr make_crl(const CrlSpec& spec) const;
+
+  EvpPkeyPtr key_;
+  X509Ptr cert_;
+};
+
+// A fresh temporary folder, removed with its contents at destruction.
+class TempDir {
+public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path write(const std::string& name, const std::string& content) const;
+
+private:
+  std::filesystem::path path_;
+};
+
+}  // namespace easedge::auth::testing
