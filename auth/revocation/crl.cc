@@ -15,18 +15,10 @@
 namespace easedge::auth {
 namespace {
 
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-template <typename T, void (*Free)(T*)>
-struct Freer {
-  void operator()(T* p) const { Free(p); }
-};
-using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, Freer<ASN1_INTEGER, ASN1_INTEGER_free>>;
-using Asn1EnumeratedPtr = std::unique_ptr<ASN1_ENUMERATED, Freer<ASN1_ENUMERATED, ASN1_ENUMERATED_free>>;
-using IdpPtr = std::unique_ptr<ISSUING_DIST_POINT, Freer<ISSUING_DIST_POINT, ISSUING_DIST_POINT_free>>;
+using BioPtr = std::unique_ptr<BIO, RevocationFree<BIO_free>>;
+using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, RevocationFree<ASN1_INTEGER_free>>;
+using Asn1EnumeratedPtr = std::unique_ptr<ASN1_ENUMERATED, RevocationFree<ASN1_ENUMERATED_free>>;
+using IdpPtr = std::unique_ptr<ISSUING_DIST_POINT, RevocationFree<ISSUING_DIST_POINT_free>>;
 
 std::string strip_leading_zeros(std::string bytes) {
   auto first = bytes.find_first_not_of('\0');
@@ -40,7 +32,7 @@ std::optional<std::string> crl_integer_extension(X509_CRL* crl, int nid) {
 }
 
 // PEM first (the common case for files), then DER. Exactly one CRL, nothing after it.
-X509CrlPtr decode(std::string_view bytes, std::string& error) {
+OwnedCrl decode(std::string_view bytes, std::string& error) {
   if (bytes.empty()) {
     error = "empty";
     return nullptr;
@@ -48,12 +40,12 @@ X509CrlPtr decode(std::string_view bytes, std::string& error) {
   static constexpr std::string_view pem_marker = "-----BEGIN X509 CRL-----";
   if (bytes.find(pem_marker) != std::string_view::npos) {
     BioPtr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
-    X509CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
+    OwnedCrl crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
     if (!crl) error = "PEM block is not a valid X.509 CRL";
     return crl;
   }
   auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size())));
+  OwnedCrl crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size())));
   if (!crl) {
     error = "not a CRL (neither PEM nor DER)";
     return nullptr;
@@ -119,11 +111,11 @@ std::string crl_reason_text(int reason) {
   return OCSP_crl_reason_str(reason);
 }
 
-std::vector<X509Ptr> read_certificates(const std::string& path) {
+std::vector<OwnedX509> read_certificates(const std::string& path) {
   BioPtr bio(BIO_new_file(path.c_str(), "r"));
   if (!bio) throw std::runtime_error(path + ": cannot open");
-  std::vector<X509Ptr> certs;
-  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) certs.push_back(std::move(cert));
+  std::vector<OwnedX509> certs;
+  while (OwnedX509 cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) certs.push_back(std::move(cert));
   ERR_clear_error();  // the loop always ends on a "no start line" error
   if (certs.empty()) throw std::runtime_error(path + ": no PEM certificate in the file");
   return certs;
@@ -177,7 +169,7 @@ std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std:
   return out;
 }
 
-std::string Crl::verify(const std::vector<X509Ptr>& trusted_cas) {
+std::string Crl::verify(const std::vector<OwnedX509>& trusted_cas) {
   bool issuer_known = false;
   for (const auto& ca : trusted_cas) {
     if (X509_NAME_cmp(X509_get_subject_name(ca.get()), issuer_name()) != 0) continue;

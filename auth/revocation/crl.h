@@ -15,20 +15,15 @@ namespace easedge::auth {
 
 using SystemTime = std::chrono::system_clock::time_point;
 
-struct X509CrlDeleter {
-  void operator()(X509_CRL* crl) const { X509_CRL_free(crl); }
+// Owning handles for the OpenSSL objects of the revocation code.
+template <auto Free>
+struct RevocationFree {
+  template <typename T>
+  void operator()(T* p) const { Free(p); }
 };
-using X509CrlPtr = std::unique_ptr<X509_CRL, X509CrlDeleter>;
-
-struct X509Deleter {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
-
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+using OwnedCrl = std::unique_ptr<X509_CRL, RevocationFree<X509_CRL_free>>;
+using OwnedX509 = std::unique_ptr<X509, RevocationFree<X509_free>>;
+using OwnedPkey = std::unique_ptr<EVP_PKEY, RevocationFree<EVP_PKEY_free>>;
 
 // One entry of a CRL. The serial is kept as its big-endian magnitude bytes (sign cannot occur in
 // valid certificates and is ignored), so lookups compare plain byte strings.
@@ -47,7 +42,7 @@ public:
 
   // Checks the signature against each CA whose subject is the CRL's issuer and which may sign CRLs;
   // on success remembers that CA's key (signer_key()). Returns an empty string or the problem.
-  std::string verify(const std::vector<X509Ptr>& trusted_cas);
+  std::string verify(const std::vector<OwnedX509>& trusted_cas);
 
   const X509_NAME* issuer_name() const { return X509_CRL_get_issuer(crl_.get()); }
   const std::string& issuer() const { return issuer_; }  // RFC 2253 text, for logs
@@ -72,7 +67,7 @@ public:
 private:
   Crl() = default;
 
-  X509CrlPtr crl_;
+  OwnedCrl crl_;
   std::string issuer_;
   std::string source_;
   SystemTime this_update_;
@@ -80,7 +75,7 @@ private:
   std::optional<std::string> number_;
   std::optional<std::string> delta_base_;
   std::vector<RevokedEntry> revoked_;  // sorted by serial
-  EvpPkeyPtr signer_key_;
+  OwnedPkey signer_key_;
 };
 
 // Helpers shared by the revocation code and its callers' logs.
@@ -94,6 +89,6 @@ SystemTime to_system_time(const ASN1_TIME* t);         // ASN1 UTCTime/Generaliz
 int compare_numbers(std::string_view a, std::string_view b);
 
 // Reads every certificate of a PEM bundle; throws std::runtime_error naming the file on failure.
-std::vector<X509Ptr> read_certificates(const std::string& path);
+std::vector<OwnedX509> read_certificates(const std::string& path);
 
 }  // namespace easedge::auth

@@ -62,7 +62,7 @@ private:
 
   config::RevocationConfig config_;
   bool configured_ = false;  // any revocation source configured
-  std::vector<X509Ptr> trusted_cas_;
+  std::vector<OwnedX509> trusted_cas_;
   std::atomic<std::shared_ptr<const CrlSet>> snapshot_;
   std::atomic<std::uint64_t> generation_{0};
 };

@@ -16,8 +16,8 @@ void require(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(std::string("test PKI: ") + what + " failed");
 }
 
-EvpPkeyPtr make_key() {
-  EvpPkeyPtr key(EVP_EC_gen("P-256"));
+OwnedPkey make_key() {
+  OwnedPkey key(EVP_EC_gen("P-256"));
   require(key != nullptr, "EVP_EC_gen");
   return key;
 }
@@ -31,8 +31,8 @@ void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
   X509_EXTENSION_free(ext);
 }
 
-X509Ptr make_cert(long serial, const std::string& cn, EVP_PKEY* subject_key, X509* issuer_cert) {
-  X509Ptr cert(X509_new());
+OwnedX509 make_cert(long serial, const std::string& cn, EVP_PKEY* subject_key, X509* issuer_cert) {
+  OwnedX509 cert(X509_new());
   X509_set_version(cert.get(), X509_VERSION_3);
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -86400);
@@ -76,7 +76,7 @@ TestCa::TestCa(const std::string& common_name, const TestCa* parent, bool crl_si
   require(X509_sign(cert_.get(), issuer_key, EVP_sha256()) > 0, "X509_sign CA");
 }
 
-X509Ptr TestCa::issue_leaf(long serial, const std::string& common_name) const {
+OwnedX509 TestCa::issue_leaf(long serial, const std::string& common_name) const {
   auto key = make_key();
   auto cert = make_cert(serial, common_name, key.get(), cert_.get());
   add_ext(cert.get(), cert_.get(), NID_ext_key_usage, "clientAuth");
@@ -84,8 +84,8 @@ X509Ptr TestCa::issue_leaf(long serial, const std::string& common_name) const {
   return cert;
 }
 
-X509CrlPtr TestCa::make_crl(const CrlSpec& spec) const {
-  X509CrlPtr crl(X509_CRL_new());
+OwnedCrl TestCa::make_crl(const CrlSpec& spec) const {
+  OwnedCrl crl(X509_CRL_new());
   X509_CRL_set_version(crl.get(), 1);
   X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(cert_.get()));
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());

@@ -30,17 +30,17 @@ public:
   // A self-signed CA (or one signed by `parent`) with an EC P-256 key.
   explicit TestCa(const std::string& common_name, const TestCa* parent = nullptr, bool crl_sign = true);
 
-  X509Ptr issue_leaf(long serial, const std::string& common_name) const;
+  OwnedX509 issue_leaf(long serial, const std::string& common_name) const;
   std::string crl_pem(const CrlSpec& spec) const;
   std::string crl_der(const CrlSpec& spec) const;
   std::string cert_pem() const;
   X509* cert() const { return cert_.get(); }
 
 private:
-  X509CrlPtr make_crl(const CrlSpec& spec) const;
+  OwnedCrl make_crl(const CrlSpec& spec) const;
 
-  EvpPkeyPtr key_;
-  X509Ptr cert_;
+  OwnedPkey key_;
+  OwnedX509 cert_;
 };
 
 // A fresh temporary folder, removed with its contents at destruction.
