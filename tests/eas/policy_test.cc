@@ -1,0 +1,196 @@
+// ActiveSync policy: wildcard matching, User= forms against the mapped account, device rule precedence.
+#include "eas/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace easedge::eas {
+namespace {
+
+const AccountNames kAlice{"alice@corp.example.test", "alice"};
+
+EasRequest request(std::string user, std::string device_id = "ABC123", std::string device_type = "iPhone") {
+  EasRequest r;
+  r.form = QueryForm::plain;
+  r.command = Command::sync;
+  r.user = std::move(user);
+  r.device_id = std::move(device_id);
+  r.device_type = std::move(device_type);
+  return r;
+}
+
+TEST(Wildcard, Literals) {
+  WildcardPattern p("ABC123");
+  EXPECT_TRUE(p.matches("ABC123"));
+  EXPECT_TRUE(p.matches("abc123"));
+  EXPECT_FALSE(p.matches("ABC1234"));
+  EXPECT_FALSE(p.matches("ABC12"));
+  EXPECT_FALSE(p.matches(""));
+  EXPECT_TRUE(WildcardPattern("").matches(""));
+}
+
+TEST(Wildcard, Stars) {
+  EXPECT_TRUE(WildcardPattern("*").matches(""));
+  EXPECT_TRUE(WildcardPattern("*").matches("anything"));
+  EXPECT_TRUE(WildcardPattern("**").matches("x"));
+  WildcardPattern prefix("BLOCKED*");
+  EXPECT_TRUE(prefix.matches("BLOCKED"));
+  EXPECT_TRUE(prefix.matches("blocked42"));
+  EXPECT_FALSE(prefix.matches("XBLOCKED"));
+  WildcardPattern suffix("*Device");
+  EXPECT_TRUE(suffix.matches("TestDEVICE"));
+  EXPECT_FALSE(suffix.matches("DeviceX"));
+  WildcardPattern inner("a*b*c");
+  EXPECT_TRUE(inner.matches("abc"));
+  EXPECT_TRUE(inner.matches("aXXbYYc"));
+  EXPECT_TRUE(inner.matches("abbbc"));
+  EXPECT_FALSE(inner.matches("acb"));
+  EXPECT_FALSE(inner.matches("ab"));
+  WildcardPattern overlap("ab*ba");
+  EXPECT_FALSE(overlap.matches("aba"));
+  EXPECT_TRUE(overlap.matches("abba"));
+  WildcardPattern middle("*Test*");
+  EXPECT_TRUE(middle.matches("MyTESTDevice"));
+  EXPECT_FALSE(middle.matches("Tes"));
+  // '?' and other glob syntax are literal: Exchange's lists only know '*'.
+  EXPECT_FALSE(WildcardPattern("A?C").matches("ABC"));
+  EXPECT_TRUE(WildcardPattern("A?C").matches("a?c"));
+}
+
+TEST(Wildcard, HostileInputIsLinear) {
+  // A pattern that makes a backtracking matcher explode: many stars against a long near-miss. This asserts
+  // the answer, not the time; the matcher's design bounds the work.
+  WildcardPattern p("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b");
+  EXPECT_FALSE(p.matches(std::string(255, 'a')));
+  EXPECT_TRUE(p.matches(std::string(254, 'a') + "b"));
+}
+
+TEST(UserMatch, Forms) {
+  EXPECT_TRUE(user_matches("alice", kAlice));
+  EXPECT_TRUE(user_matches("ALICE", kAlice));
+  EXPECT_TRUE(user_matches("CORP\\alice", kAlice));
+  EXPECT_TRUE(user_matches("corp\\Alice", kAlice));
+  EXPECT_TRUE(user_matches("alice@corp.example.test", kAlice));
+  EXPECT_TRUE(user_matches("Alice@CORP.Example.Test", kAlice));
+}
+
+TEST(UserMatch, Mismatches) {
+  EXPECT_FALSE(user_matches("", kAlice));
+  EXPECT_FALSE(user_matches("bob", kAlice));
+  EXPECT_FALSE(user_matches("CORP\\bob", kAlice));
+  EXPECT_FALSE(user_matches("bob@corp.example.test", kAlice));
+  EXPECT_FALSE(user_matches("alice@other.example", kAlice));  // the UPN must match fully
+  EXPECT_FALSE(user_matches("alice@corp", kAlice));
+  EXPECT_FALSE(user_matches("alic", kAlice));
+  EXPECT_FALSE(user_matches("alice2", kAlice));
+  EXPECT_FALSE(user_matches("CORP\\", kAlice));
+  EXPECT_FALSE(user_matches("CORP\\alice\\x", kAlice));
+  EXPECT_FALSE(user_matches("CORP\\alice@corp.example.test", kAlice));
+  EXPECT_FALSE(user_matches("@corp.example.test", AccountNames{"@corp.example.test", ""}));
+}
+
+TEST(UserMatch, SamAccountNameDiffersFromUpn) {
+  AccountNames account{"a.smith@corp.example.test", "asmith"};
+  EXPECT_TRUE(user_matches("asmith", account));
+  EXPECT_TRUE(user_matches("CORP\\asmith", account));
+  EXPECT_TRUE(user_matches("a.smith", account));  // the UPN's local part also names the account
+  EXPECT_TRUE(user_matches("a.smith@corp.example.test", account));
+  EXPECT_FALSE(user_matches("asmith@corp.example.test", account));
+  AccountNames upn_only{"alice@corp.example.test", ""};
+  EXPECT_TRUE(user_matches("CORP\\alice", upn_only));
+  EXPECT_FALSE(user_matches("alice", AccountNames{"", ""}));
+}
+
+TEST(Policy, DefaultsAllowEverything) {
+  Policy policy(config::EasConfig{});
+  auto decision = policy.evaluate(request("bob"), kAlice);
+  EXPECT_TRUE(decision.allowed);
+  EXPECT_TRUE(static_cast<bool>(decision));
+  EXPECT_TRUE(policy.evaluate(request(""), std::nullopt));
+}
+
+TEST(Policy, RequireUserMatch) {
+  config::EasConfig config;
+  config.require_user_match = true;
+  Policy policy(config);
+  EXPECT_TRUE(policy.evaluate(request("CORP\\alice"), kAlice));
+  auto other = policy.evaluate(request("bob"), kAlice);
+  EXPECT_FALSE(other.allowed);
+  EXPECT_EQ(other.reason, PolicyRefusal::user_mismatch);
+  EXPECT_NE(other.text.find("alice@corp.example.test"), std::string::npos);
+  auto missing = policy.evaluate(request(""), kAlice);
+  EXPECT_EQ(missing.reason, PolicyRefusal::user_mismatch);
+  EXPECT_FALSE(missing.allowed);
+  auto unmapped = policy.evaluate(request("alice"), std::nullopt);
+  EXPECT_FALSE(unmapped.allowed);
+  EXPECT_EQ(unmapped.reason, PolicyRefusal::user_mismatch);
+  // Discovery without a query names nobody.
+  EXPECT_TRUE(policy.evaluate(EasRequest{}, std::nullopt));
+}
+
+TEST(Policy, DeviceRules) {
+  config::EasConfig config;
+  config.devices.allow = {"*"};
+  config.devices.block = {"BLOCKED*"};
+  config.devices.block_types = {"TestDevice*"};
+  Policy policy(config);
+  EXPECT_TRUE(policy.evaluate(request("alice", "GOOD1", "iPhone"), kAlice));
+  auto blocked = policy.evaluate(request("alice", "blocked7", "iPhone"), kAlice);
+  EXPECT_FALSE(blocked.allowed);
+  EXPECT_EQ(blocked.reason, PolicyRefusal::device_blocked);
+  EXPECT_NE(blocked.text.find("BLOCKED*"), std::string::npos);
+  auto type = policy.evaluate(request("alice", "GOOD1", "TESTDEVICE2"), kAlice);
+  EXPECT_FALSE(type.allowed);
+  EXPECT_EQ(type.reason, PolicyRefusal::device_type_blocked);
+  // Both blocked: the DeviceId rule is reported.
+  EXPECT_EQ(policy.evaluate(request("alice", "BLOCKED1", "TestDevice"), kAlice).reason, PolicyRefusal::device_blocked);
+}
+
+TEST(Policy, AllowListAndBlockWins) {
+  config::EasConfig config;
+  config.devices.allow = {"Appl*", "android*"};
+  config.devices.block = {"ApplBAD*"};
+  Policy policy(config);
+  EXPECT_TRUE(policy.evaluate(request("alice", "ApplF17XYZ"), kAlice));
+  EXPECT_TRUE(policy.evaluate(request("alice", "ANDROIDc1234"), kAlice));
+  auto other = policy.evaluate(request("alice", "WP8ABC"), kAlice);
+  EXPECT_FALSE(other.allowed);
+  EXPECT_EQ(other.reason, PolicyRefusal::device_not_allowed);
+  auto both = policy.evaluate(request("alice", "ApplBAD1"), kAlice);
+  EXPECT_FALSE(both.allowed);
+  EXPECT_EQ(both.reason, PolicyRefusal::device_blocked);
+  // An empty allow list allows nothing.
+  config.devices.allow.clear();
+  config.devices.block.clear();
+  EXPECT_EQ(Policy(config).evaluate(request("alice", "ApplF17XYZ"), kAlice).reason, PolicyRefusal::device_not_allowed);
+}
+
+TEST(Policy, UserCheckedBeforeDevice) {
+  config::EasConfig config;
+  config.require_user_match = true;
+  config.devices.block = {"*"};
+  Policy policy(config);
+  EXPECT_EQ(policy.evaluate(request("bob", "X"), kAlice).reason, PolicyRefusal::user_mismatch);
+  EXPECT_EQ(policy.evaluate(request("alice", "X"), kAlice).reason, PolicyRefusal::device_blocked);
+}
+
+TEST(Policy, OptionsWithoutDeviceIdSkipsDeviceRules) {
+  config::EasConfig config;
+  config.devices.allow = {"Appl*"};
+  Policy policy(config);
+  EasRequest options;
+  options.form = QueryForm::plain;
+  options.user = "alice";
+  EXPECT_TRUE(policy.evaluate(options, kAlice));
+}
+
+TEST(Policy, RefusalNames) {
+  EXPECT_EQ(policy_refusal_name(PolicyRefusal::user_mismatch), "user_mismatch");
+  EXPECT_EQ(policy_refusal_name(PolicyRefusal::device_blocked), "device_blocked");
+  EXPECT_EQ(policy_refusal_name(PolicyRefusal::device_type_blocked), "device_type_blocked");
+  EXPECT_EQ(policy_refusal_name(PolicyRefusal::device_not_allowed), "device_not_allowed");
+}
+
+}  // namespace
+}  // namespace easedge::eas
