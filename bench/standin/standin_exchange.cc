@@ -306,13 +306,14 @@ private:
 
   void do_write() {
     response_ = make_response(parser_->get(), shared_);
+    // Logged before the answer leaves, so whoever reads the response can already find its log line.
+    shared_.log.write(parser_->get(), response_->result_int());
     stream_.expires_never();
     http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void on_write(error_code ec, std::size_t) {
     if (ec) return close();
-    shared_.log.write(parser_->get(), response_->result_int());
     bool keep_alive = response_->keep_alive();
     response_.reset();
     if (!keep_alive) return close();
