@@ -82,6 +82,7 @@ struct LimitsConfig {
   std::uint32_t max_response_header_bytes = 65536;
   std::size_t relay_buffer_bytes = 65536;            // one chunk of a streamed body
   std::size_t max_connections = 0;                   // 0 = as many as the fd limit allows
+  std::size_t verified_certificate_cache_entries = 100000;  // chain verdicts kept, by certificate hash
 };
 
 struct TimeoutsConfig {

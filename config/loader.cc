@@ -396,7 +396,7 @@ Config load_config(const std::filesystem::path& file_in) {
   // limits
   if (auto limits = root.section("limits")) {
     limits->only({"upload_read_ahead_bytes", "max_request_header_bytes", "max_response_header_bytes",
-                  "relay_buffer_bytes", "max_connections"});
+                  "relay_buffer_bytes", "max_connections", "verified_certificate_cache_entries"});
     auto& l = config.limits;
     l.upload_read_ahead_bytes = limits->number("upload_read_ahead_bytes", l.upload_read_ahead_bytes, 0,
                                                1ULL << 40);
@@ -406,6 +406,8 @@ Config load_config(const std::filesystem::path& file_in) {
                                                  1024, 1 << 20);
     l.relay_buffer_bytes = limits->number("relay_buffer_bytes", l.relay_buffer_bytes, 1024, 16 << 20);
     l.max_connections = limits->number("max_connections", l.max_connections, 0, 10000000);
+    l.verified_certificate_cache_entries = limits->number(
+        "verified_certificate_cache_entries", l.verified_certificate_cache_entries, 0, 100000000);
   }
 
   // timeouts

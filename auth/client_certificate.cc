@@ -1,0 +1,73 @@
+// Identity fields read from a device certificate.
+#include "auth/client_certificate.h"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+namespace easedge::auth {
+
+X509Ptr adopt_x509(X509* cert) { return X509Ptr(cert, X509_free); }
+
+X509Ptr share_x509(X509* cert) {
+  if (cert == nullptr) return nullptr;
+  X509_up_ref(cert);
+  return adopt_x509(cert);
+}
+
+const char* to_string(ChainStatus status) {
+  switch (status) {
+    case ChainStatus::absent: return "absent";
+    case ChainStatus::valid: return "valid";
+    case ChainStatus::expired: return "expired";
+    case ChainStatus::not_yet_valid: return "not_yet_valid";
+    case ChainStatus::wrong_usage: return "wrong_usage";
+    case ChainStatus::untrusted: return "untrusted";
+  }
+  return "unknown";
+}
+
+std::string upn_of(X509* cert) {
+  static const ASN1_OBJECT* upn_oid = OBJ_txt2obj("1.3.6.1.4.1.311.20.2.3", 1);
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return {};
+  std::string upn;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names) && upn.empty(); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_OTHERNAME || OBJ_cmp(name->d.otherName->type_id, upn_oid) != 0) continue;
+    const ASN1_TYPE* value = name->d.otherName->value;
+    if (value == nullptr || value->type != V_ASN1_UTF8STRING) continue;
+    const ASN1_UTF8STRING* text = value->value.utf8string;
+    upn.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)), ASN1_STRING_length(text));
+  }
+  GENERAL_NAMES_free(names);
+  return upn;
+}
+
+std::string rfc2253(const X509_NAME* name) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  // RFC 2253 order and escaping; ESC_MSB keeps the result 7-bit clean for header use.
+  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(size));
+  BIO_free(bio);
+  return out;
+}
+
+std::string sha256_hex_of(X509* cert) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  X509_digest(cert, EVP_sha256(), digest, &length);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(length * 2);
+  for (unsigned i = 0; i < length; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 0xf]);
+  }
+  return out;
+}
+
+}  // namespace easedge::auth

@@ -1,0 +1,130 @@
+// Builds the OpenSSL contexts once per configuration; every connection shares them.
+#include "auth/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+namespace easedge::auth {
+
+namespace {
+
+// Accepts every peer chain during the handshake: verification happens afterwards in CertificateValidator,
+// so a device with a bad certificate still gets an HTTP answer that says why.
+int accept_during_handshake(X509_STORE_CTX*, void*) { return 1; }
+
+std::string key_description(EVP_PKEY* key) {
+  if (key == nullptr) return "none";
+  int bits = EVP_PKEY_get_bits(key);
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA: return "RSA " + std::to_string(bits);
+    case EVP_PKEY_EC: {
+      char group[64] = {};
+      size_t length = 0;
+      EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &length);
+      return std::string("EC ") + group;
+    }
+    case EVP_PKEY_ED25519: return "Ed25519";
+    default: return "other (" + std::to_string(bits) + " bits)";
+  }
+}
+
+std::string time_text(const ASN1_TIME* time) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  ASN1_TIME_print(bio, time);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(size));
+  BIO_free(bio);
+  return out;
+}
+
+void apply_common_options(SSL_CTX* ctx, const std::string& min_version) {
+  SSL_CTX_set_min_proto_version(ctx, min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  // RELEASE_BUFFERS: an idle connection holds no 16 KB record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION |
+                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+}
+
+}  // namespace
+
+std::string last_openssl_error() {
+  unsigned long error = ERR_get_error();
+  ERR_clear_error();
+  if (error == 0) return "unknown OpenSSL error";
+  char text[256];
+  ERR_error_string_n(error, text, sizeof text);
+  return text;
+}
+
+SslCtxPtr make_server_context(const config::Config& config, const CertificateValidator& validator,
+                              ServerCertificateSummary* summary) {
+  const auto& tls = config.tls;
+  const auto& file = config.source_file;
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  apply_common_options(ctx.get(), tls.min_version);
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate.c_str()) != 1)
+    throw config::ConfigError(file, "tls.certificate",
+                              "cannot load '" + tls.certificate.string() + "': " + last_openssl_error());
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.private_key.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw config::ConfigError(file, "tls.private_key",
+                              "cannot load '" + tls.private_key.string() + "': " + last_openssl_error());
+  if (SSL_CTX_check_private_key(ctx.get()) != 1)
+    throw config::ConfigError(file, "tls.private_key", "does not match the certificate in tls.certificate");
+
+  // Session resumption needs a fixed id context when client certificates are requested.
+  static constexpr unsigned char session_context[] = "easedge";
+  SSL_CTX_set_session_id_context(ctx.get(), session_context, sizeof session_context - 1);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+
+  if (tls.client_certificate == config::ClientCertificateMode::off) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_cert_verify_callback(ctx.get(), accept_during_handshake, nullptr);
+    SSL_CTX_set_client_CA_list(ctx.get(), validator.client_ca_names());
+  }
+
+  if (summary != nullptr) {
+    X509* cert = SSL_CTX_get0_certificate(ctx.get());
+    summary->subject = rfc2253(X509_get_subject_name(cert));
+    summary->issuer = rfc2253(X509_get_issuer_name(cert));
+    summary->not_after = time_text(X509_get0_notAfter(cert));
+    summary->key_type = key_description(SSL_CTX_get0_privatekey(ctx.get()));
+  }
+  return ctx;
+}
+
+SslCtxPtr make_upstream_context(const config::Config& config) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  apply_common_options(ctx.get(), "1.2");
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (!config.upstream.ca.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx.get(), config.upstream.ca.c_str(), nullptr) != 1)
+      throw config::ConfigError(config.source_file, "upstream.ca",
+                                "cannot load '" + config.upstream.ca.string() + "': " + last_openssl_error());
+  } else {
+    SSL_CTX_set_default_verify_paths(ctx.get());
+  }
+  // Upstream connections are pooled and long-lived: client-side session caching buys little.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  return ctx;
+}
+
+SSL* make_upstream_ssl(SSL_CTX* context, const std::string& server_name) {
+  SSL* ssl = SSL_new(context);
+  SSL_set_connect_state(ssl);
+  ASN1_OCTET_STRING* ip = a2i_IPADDRESS(server_name.c_str());
+  if (ip != nullptr) {
+    ASN1_OCTET_STRING_free(ip);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, server_name.c_str());
+    SSL_set1_host(ssl, server_name.c_str());
+  }
+  return ssl;
+}
+
+}  // namespace easedge::auth

@@ -1,0 +1,42 @@
+// OpenSSL contexts: the device-facing server context and the Exchange-facing client context.
+#pragma once
+
+#include "auth/certificate_validator.h"
+#include "config/config.h"
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+namespace easedge::auth {
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+
+// What the start-up report says about the server certificate.
+struct ServerCertificateSummary {
+  std::string subject;
+  std::string issuer;
+  std::string not_after;   // human readable
+  std::string key_type;    // "EC P-256", "RSA 2048"
+};
+
+// The device-facing context: server chain + key, TLS 1.2/1.3, client certificates requested per
+// tls.client_certificate but never enforced in the handshake (the proxy refuses per request, with a reason).
+// Throws config::ConfigError naming the key for unreadable files or a key that does not match the certificate.
+SslCtxPtr make_server_context(const config::Config& config, const CertificateValidator& validator,
+                              ServerCertificateSummary* summary);
+
+// The Exchange-facing context: verifies the upstream against upstream.ca (or the system store).
+SslCtxPtr make_upstream_context(const config::Config& config);
+
+// A client-side SSL for one upstream connection: SNI and certificate name check against `server_name`.
+SSL* make_upstream_ssl(SSL_CTX* context, const std::string& server_name);
+
+// The last OpenSSL error as text (clears the queue).
+std::string last_openssl_error();
+
+}  // namespace easedge::auth

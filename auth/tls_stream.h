@@ -1,0 +1,200 @@
+// A TCP socket with optional TLS run by OpenSSL directly on the file descriptor: a Beast AsyncStream
+// that holds no buffers of its own while a connection is idle.
+//
+// Why not asio::ssl::stream: it keeps two 17 KB record buffers per connection for its whole life, which
+// is most of the memory of an idle held Ping. Here OpenSSL reads the socket itself (SSL_set_fd) with
+// SSL_MODE_RELEASE_BUFFERS, and Asio only reports readiness (async_wait), as nginx does with epoll.
+#pragma once
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+
+namespace easedge::auth {
+
+namespace net = boost::asio;
+using boost::beast::error_code;
+
+struct SslDeleter {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
+
+class TlsStream {
+public:
+  using socket_type = net::ip::tcp::socket;
+  using executor_type = socket_type::executor_type;
+
+  // A plain TCP stream (no TLS).
+  explicit TlsStream(socket_type socket) : socket_(std::move(socket)) {}
+  // A TLS stream; `ssl` must already be in accept or connect state. Takes ownership.
+  TlsStream(socket_type socket, SslPtr ssl) : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+    socket_.non_blocking(true);
+    SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
+  }
+
+  TlsStream(TlsStream&&) = default;
+  TlsStream& operator=(TlsStream&&) = default;
+
+  executor_type get_executor() { return socket_.get_executor(); }
+  socket_type& socket() { return socket_; }
+  SSL* ssl() const { return ssl_.get(); }
+  bool is_tls() const { return ssl_ != nullptr; }
+  bool is_open() const { return socket_.is_open(); }
+
+  // Completes the TLS handshake (no-op for a plain stream).
+  template <typename Handler>
+  auto async_handshake(Handler&& handler) {
+    return run_tls_op(
+        [](SSL* ssl, std::size_t& done) {
+          done = 0;
+          return SSL_do_handshake(ssl);
+        },
+        std::forward<Handler>(handler));
+  }
+
+  template <typename MutableBuffers, typename Handler>
+  auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    if (!ssl_) return socket_.async_read_some(buffers, std::forward<Handler>(handler));
+    net::mutable_buffer target = first_non_empty(buffers);
+    return run_tls_op(
+        [target](SSL* ssl, std::size_t& done) {
+          return target.size() == 0 ? 1 : SSL_read_ex(ssl, target.data(), target.size(), &done);
+        },
+        std::forward<Handler>(handler));
+  }
+
+  template <typename ConstBuffers, typename Handler>
+  auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+    if (!ssl_) return socket_.async_write_some(buffers, std::forward<Handler>(handler));
+    return run_tls_op(
+        [buffers](SSL* ssl, std::size_t& done) {
+          // Gather small buffer sequences (header + first body bytes) into one TLS record; a retry after
+          // WANT_WRITE rebuilds identical bytes, which SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER allows.
+          thread_local std::array<char, 16384> gather;
+          std::size_t total = 0;
+          std::size_t count = 0;
+          net::const_buffer first;
+          for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+            net::const_buffer b(*it);
+            if (b.size() == 0) continue;
+            if (count++ == 0) first = b;
+            if (total + b.size() > gather.size()) break;
+            std::memcpy(gather.data() + total, b.data(), b.size());
+            total += b.size();
+          }
+          if (count == 0) {
+            done = 0;
+            return 1;
+          }
+          if (count == 1 || total == 0) return SSL_write_ex(ssl, first.data(), first.size(), &done);
+          return SSL_write_ex(ssl, gather.data(), total, &done);
+        },
+        std::forward<Handler>(handler));
+  }
+
+  // Waits until the peer sends something, without holding any read buffer meanwhile.
+  // Completes at once when OpenSSL already holds decrypted or undecrypted bytes.
+  template <typename Handler>
+  auto async_wait_readable(Handler&& handler) {
+    return net::async_compose<Handler, void(error_code)>(
+        [this, started = false](auto& self, error_code ec = {}) mutable {
+          if (started) return self.complete(ec);
+          started = true;
+          if (ssl_ && (SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get())))
+            return net::post(socket_.get_executor(), net::append(std::move(self), error_code{}));
+          socket_.async_wait(socket_type::wait_read, std::move(self));
+        },
+        handler, socket_);
+  }
+
+  // Sends close_notify if it fits without waiting, then closes the socket. Never blocks.
+  void close() {
+    if (ssl_ && socket_.is_open() && SSL_is_init_finished(ssl_.get())) {
+      ERR_clear_error();
+      SSL_shutdown(ssl_.get());
+      ERR_clear_error();
+    }
+    error_code ignored;
+    socket_.shutdown(socket_type::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  // Aborts pending operations (they complete with operation_aborted) without closing.
+  void cancel() {
+    error_code ignored;
+    socket_.cancel(ignored);
+  }
+
+private:
+  template <typename Buffers>
+  static net::mutable_buffer first_non_empty(const Buffers& buffers) {
+    for (auto it = net::buffer_sequence_begin(buffers); it != net::buffer_sequence_end(buffers); ++it) {
+      net::mutable_buffer b(*it);
+      if (b.size() > 0) return b;
+    }
+    return {};
+  }
+
+  // Runs one OpenSSL call until it succeeds or fails for good, waiting for socket readiness on
+  // WANT_READ/WANT_WRITE. A result available at once is posted, never delivered inside the initiator.
+  template <typename Attempt, typename Handler>
+  auto run_tls_op(Attempt attempt, Handler&& handler) {
+    enum class State { start, waiting, finished };
+    return net::async_compose<Handler, void(error_code, std::size_t)>(
+        [this, attempt, state = State::start](auto& self, error_code ec = {}, std::size_t done = 0) mutable {
+          if (state == State::finished) return self.complete(ec, done);
+          if (ec) return self.complete(ec, 0);
+          ERR_clear_error();
+          int rc = ssl_ ? attempt(ssl_.get(), done) : 1;  // plain stream: only the handshake gets here
+          auto wait_for = socket_type::wait_read;
+          if (rc == 1) {
+            ec = {};
+          } else {
+            done = 0;
+            switch (SSL_get_error(ssl_.get(), rc)) {
+              case SSL_ERROR_WANT_READ:
+                state = State::waiting;
+                return socket_.async_wait(socket_type::wait_read, std::move(self));
+              case SSL_ERROR_WANT_WRITE:
+                wait_for = socket_type::wait_write;
+                state = State::waiting;
+                return socket_.async_wait(wait_for, std::move(self));
+              case SSL_ERROR_ZERO_RETURN:
+                ec = net::error::eof;
+                break;
+              case SSL_ERROR_SYSCALL:
+                ec = errno != 0 ? error_code(errno, boost::system::system_category()) : error_code(net::error::eof);
+                break;
+              default: {
+                unsigned long err = ERR_get_error();
+                ec = err != 0 ? error_code(static_cast<int>(err), net::error::get_ssl_category())
+                              : error_code(net::ssl::error::stream_truncated);
+              }
+            }
+          }
+          if (state == State::start) {
+            state = State::finished;
+            return net::post(socket_.get_executor(), net::append(std::move(self), ec, done));
+          }
+          self.complete(ec, done);
+        },
+        handler, socket_);
+  }
+
+  socket_type socket_;
+  SslPtr ssl_;
+};
+
+}  // namespace easedge::auth

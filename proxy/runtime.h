@@ -1,0 +1,32 @@
+// Everything built from one configuration that connections use: TLS contexts, validator, directory, policy.
+// Immutable once built; SIGHUP builds a new one aside and swaps it in, and open connections keep theirs.
+#pragma once
+
+#include "auth/certificate_validator.h"
+#include "auth/tls_context.h"
+#include "config/config.h"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace easedge::proxy {
+
+struct Runtime {
+  config::Config config;
+  std::unique_ptr<auth::CertificateValidator> validator;
+  auth::SslCtxPtr server_context;
+  auth::SslCtxPtr upstream_context;  // null for an http:// upstream
+  auth::ServerCertificateSummary server_certificate;
+  std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
+
+  // Builds and checks everything `config` names. Throws config::ConfigError naming the key on any problem,
+  // so `--check-config` and SIGHUP refuse a configuration the proxy could not serve with.
+  static std::shared_ptr<const Runtime> build(config::Config config);
+
+  // The lines of the start-up report (one readable block).
+  std::vector<std::string> describe() const;
+};
+
+}  // namespace easedge::proxy

@@ -1,0 +1,192 @@
+// Process-level orchestration: binding, privileges, threads, reload and drain.
+#include "proxy/server.h"
+
+#include "config/version.h"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace easedge::proxy {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// How often a draining server checks whether every connection is gone.
+constexpr auto drain_poll_interval = std::chrono::milliseconds(100);
+
+tcp::endpoint listen_endpoint(const config::ListenerConfig& listener, const config::Config& config) {
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(listener.host, ec);
+  if (!ec) return {address, listener.port};
+  net::io_context io;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(listener.host, std::to_string(listener.port), ec);
+  if (ec || results.empty())
+    throw config::ConfigError(config.source_file, "listen",
+                              "cannot resolve '" + listener.host + "': " + ec.message());
+  return results.begin()->endpoint();
+}
+
+tcp::acceptor make_acceptor(net::io_context& io, const tcp::endpoint& endpoint) {
+  tcp::acceptor acceptor(io);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  // Every worker listens on the same port; the kernel spreads new connections across them.
+  int one = 1;
+  ::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (endpoint.address().is_v6()) acceptor.set_option(net::ip::v6_only(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(net::socket_base::max_listen_connections);
+  return acceptor;
+}
+
+}  // namespace
+
+std::uint64_t raise_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  return limit.rlim_cur;
+}
+
+Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {
+  auto threads = runtime_.load()->config.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+}
+
+Server::~Server() = default;
+
+void Server::bind_listeners() {
+  auto runtime = this->runtime();
+  for (const auto& listener : runtime->config.listen) {
+    auto endpoint = listen_endpoint(listener, runtime->config);
+    for (auto& worker : workers_) {
+      try {
+        auto acceptor = make_acceptor(worker->io(), endpoint);
+        endpoint = acceptor.local_endpoint();  // port 0: the others share the port the first one got
+        worker->add_acceptor(std::move(acceptor));
+      } catch (const boost::system::system_error& e) {
+        throw config::ConfigError(runtime->config.source_file, "listen",
+                                  "cannot listen on " + listener.host + ":" + std::to_string(listener.port) +
+                                      ": " + e.code().message());
+      }
+    }
+    auto host = endpoint.address().to_string();
+    bound_addresses_.push_back((endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
+                               std::to_string(endpoint.port()));
+  }
+}
+
+void Server::drop_privileges() {
+  const auto& user = runtime()->config.user;
+  if (user.empty()) return;
+  passwd* entry = getpwnam(user.c_str());
+  if (entry == nullptr) throw config::ConfigError(runtime()->config.source_file, "user", "no such user '" + user + "'");
+  if (geteuid() != 0) {
+    if (geteuid() == entry->pw_uid) return;
+    throw config::ConfigError(runtime()->config.source_file, "user",
+                              "switching to '" + user + "' needs root; running as uid " + std::to_string(geteuid()));
+  }
+  if (initgroups(entry->pw_name, entry->pw_gid) != 0 || setgid(entry->pw_gid) != 0 || setuid(entry->pw_uid) != 0)
+    throw config::ConfigError(runtime()->config.source_file, "user",
+                              "cannot switch to '" + user + "': " + std::strerror(errno));
+  spdlog::info("dropped privileges to user {} (uid {})", user, entry->pw_uid);
+}
+
+void Server::log_startup_report() {
+  auto runtime = this->runtime();
+  spdlog::info("easedge {} starting with {} ({} I/O threads, fd limit {})", version_string,
+               runtime->config.source_file.string(), workers_.size(), raise_file_limit());
+  for (const auto& address : bound_addresses_) spdlog::info("proxy listening on {}", address);
+  for (const auto& line : runtime->describe()) spdlog::info("{}", line);
+}
+
+int Server::run() {
+  raise_file_limit();
+  bind_listeners();
+  drop_privileges();
+  log_startup_report();
+
+  std::vector<std::thread> threads;
+  for (auto& worker : workers_) {
+    worker->start();
+    threads.emplace_back([&io = worker->io()] { io.run(); });
+  }
+
+  net::io_context control;
+  net::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  net::steady_timer drain_timer(control);
+  std::chrono::steady_clock::time_point drain_deadline;
+  std::function<void()> wait_for_signal;
+  std::function<void()> poll_drain = [&] {
+    bool done = connections_.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline;
+    if (done) {
+      if (connections_.load() > 0)
+        spdlog::warn("drain time over: closing {} remaining connections", connections_.load());
+      for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->stop(); });
+      signals.cancel();
+      return;
+    }
+    drain_timer.expires_after(drain_poll_interval);
+    drain_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) poll_drain();
+    });
+  };
+  wait_for_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        reload();
+        return wait_for_signal();
+      }
+      if (draining_.exchange(true)) {
+        spdlog::warn("second stop signal: closing every connection now");
+        drain_deadline = std::chrono::steady_clock::now();
+        return;
+      }
+      auto drain_time = runtime()->config.timeouts.drain;
+      spdlog::info("stopping: no new connections; {} open connections get {} s to finish", connections_.load(),
+                   drain_time.count());
+      drain_deadline = std::chrono::steady_clock::now() + drain_time;
+      for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->drain(); });
+      poll_drain();
+      wait_for_signal();
+    });
+  };
+  wait_for_signal();
+  control.run();
+  for (auto& thread : threads) thread.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+void Server::reload() {
+  auto current = runtime();
+  spdlog::info("SIGHUP: reloading {}", current->config.source_file.string());
+  try {
+    auto next = Runtime::build(config::load_config(current->config.source_file));
+    if (next->config.listen.size() != current->config.listen.size())
+      spdlog::warn("listen addresses changed: they take effect at the next restart");
+    for (const auto& line : next->describe()) spdlog::info("{}", line);
+    runtime_.store(std::move(next));
+    spdlog::info("reload done: new connections use the new configuration; open ones keep theirs");
+  } catch (const std::exception& e) {
+    spdlog::error("reload refused, still serving the previous configuration: {}", e.what());
+  }
+}
+
+}  // namespace easedge::proxy

@@ -1,0 +1,44 @@
+// The proxy process: listeners, one Worker per I/O thread, signals (SIGHUP reload, SIGTERM drain).
+#pragma once
+
+#include "proxy/runtime.h"
+#include "proxy/worker.h"
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+namespace easedge::proxy {
+
+class Server {
+public:
+  explicit Server(std::shared_ptr<const Runtime> runtime);
+  ~Server();
+
+  // Binds, drops privileges, serves until SIGTERM/SIGINT and the drain are over. Returns the exit code.
+  int run();
+
+  // The configuration new connections start with. Thread-safe.
+  std::shared_ptr<const Runtime> runtime() const { return runtime_.load(); }
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+
+  // Open device connections, across all workers; limits.max_connections applies to it.
+  std::atomic<std::size_t>& connections() { return connections_; }
+
+private:
+  void bind_listeners();
+  void drop_privileges();
+  void log_startup_report();
+  void reload();
+
+  std::atomic<std::shared_ptr<const Runtime>> runtime_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::string> bound_addresses_;
+  std::atomic<bool> draining_{false};
+  std::atomic<std::size_t> connections_{0};
+};
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.
+std::uint64_t raise_file_limit();
+
+}  // namespace easedge::proxy

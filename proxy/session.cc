@@ -1,0 +1,684 @@
+// The per-connection state machine. Each step is a do_x / on_x pair; one timer guards whichever step is
+// waiting, and `phase_` tells the timeout handler what a timeout means at that point.
+#include "proxy/session.h"
+
+#include "proxy/server.h"
+#include "proxy/worker.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <openssl/ssl.h>
+
+namespace easedge::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr std::string_view activesync_path = "/Microsoft-Server-ActiveSync";
+// After a refusal sent before the request body was read, keep reading (and discarding) what the device is
+// still sending for a moment, so closing does not reset the connection before it has read our answer.
+constexpr auto lingering_close_time = std::chrono::seconds(2);
+constexpr std::size_t lingering_close_bytes = 1 << 20;
+
+bool is_activesync_path(std::string_view path) {
+  if (path.size() < activesync_path.size()) return false;
+  if (!beast::iequals(path.substr(0, activesync_path.size()), activesync_path)) return false;
+  return path.size() == activesync_path.size() || path[activesync_path.size()] == '/';
+}
+
+bool method_allowed(http::verb method) {
+  return method == http::verb::post || method == http::verb::options || method == http::verb::get ||
+         method == http::verb::head;
+}
+
+Refusal refusal_for(auth::ChainStatus status) {
+  switch (status) {
+    case auth::ChainStatus::absent: return Refusal::no_client_certificate;
+    case auth::ChainStatus::expired: return Refusal::certificate_expired;
+    case auth::ChainStatus::not_yet_valid: return Refusal::certificate_not_yet_valid;
+    case auth::ChainStatus::wrong_usage: return Refusal::certificate_wrong_usage;
+    case auth::ChainStatus::untrusted:
+    case auth::ChainStatus::valid: break;
+  }
+  return Refusal::certificate_untrusted;
+}
+
+std::string endpoint_text(const tcp::socket& socket) {
+  boost::system::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  return ec ? std::string("-") : endpoint.address().to_string();
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runtime> runtime)
+    : worker_(worker),
+      runtime_(std::move(runtime)),
+      client_([&]() -> auth::TlsStream {
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        SSL* ssl = SSL_new(runtime_->server_context.get());
+        SSL_set_accept_state(ssl);
+        return auth::TlsStream(std::move(socket), auth::SslPtr(ssl));
+      }()),
+      client_address_(endpoint_text(client_.socket())),
+      timer_(client_.get_executor()) {
+  worker_.server().connections().fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+  worker_.detach(this);
+  worker_.server().connections().fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Session::start() {
+  worker_.attach(this);
+  do_handshake();
+}
+
+void Session::drain() {
+  draining_ = true;
+  if (phase_ == Phase::idle || phase_ == Phase::handshake) close();
+}
+
+// ---- handshake -------------------------------------------------------------------------------------------
+
+void Session::do_handshake() {
+  arm(runtime_->config.timeouts.handshake, Phase::handshake);
+  client_.async_handshake([self = shared_from_this()](error_code ec, std::size_t) { self->on_handshake(ec); });
+}
+
+void Session::on_handshake(error_code ec) {
+  if (ec) {
+    spdlog::debug("{}: TLS handshake failed: {}", client_address_, ec.message());
+    return close();
+  }
+  if (runtime_->config.tls.client_certificate != config::ClientCertificateMode::off)
+    certificate_ = runtime_->validator->verdict_for(client_.ssl());
+  do_wait_request();
+}
+
+// ---- reading a request -----------------------------------------------------------------------------------
+
+void Session::do_wait_request() {
+  if (draining_ || worker_.server().draining()) return close();
+  if (client_buffer_.size() > 0) return do_read_header();  // a pipelined request is already here
+  release_idle_memory();
+  arm(runtime_->config.timeouts.client_idle, Phase::idle);
+  client_.async_wait_readable([self = shared_from_this()](error_code ec) { self->on_request_readable(ec); });
+}
+
+void Session::on_request_readable(error_code ec) {
+  if (ec || closed_) return close();
+  do_read_header();
+}
+
+void Session::do_read_header() {
+  const auto& limits = runtime_->config.limits;
+  record_ = RequestRecord{};
+  record_.started = std::chrono::steady_clock::now();
+  identity_ = ForwardedIdentity{};
+  expect_continue_ = false;
+  request_body_started_ = false;
+  response_started_ = false;
+  request_.emplace();
+  request_->header_limit(limits.max_request_header_bytes);
+  request_->body_limit(limits.upload_read_ahead_bytes);
+  arm(runtime_->config.timeouts.request_header, Phase::request_header);
+  http::async_read_header(client_, client_buffer_, *request_,
+                          [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                            self->on_read_header(ec, bytes);
+                          });
+}
+
+void Session::on_read_header(error_code ec, std::size_t bytes) {
+  record_.bytes_in += bytes;
+  if (ec == http::error::end_of_stream || (ec && bytes == 0 && client_buffer_.size() == 0 && !timed_out_))
+    return close();  // the device closed an idle keep-alive connection
+  if (ec == http::error::header_limit) return refuse(Refusal::header_too_large, ec.message());
+  if (ec == http::error::body_limit)
+    return refuse(Refusal::body_too_large,
+                  "Content-Length " + std::to_string(request_->content_length().value_or(0)) +
+                      " exceeds limits.upload_read_ahead_bytes " +
+                      std::to_string(runtime_->config.limits.upload_read_ahead_bytes));
+  if (timed_out_) return refuse(Refusal::request_timeout, "request header not received in time");
+  if (ec) {
+    if (closed_ || ec == net::error::operation_aborted || ec == net::error::eof ||
+        ec == net::error::connection_reset)
+      return close();
+    return refuse(Refusal::bad_request, "malformed request: " + ec.message());
+  }
+  process_request();
+}
+
+// ---- deciding --------------------------------------------------------------------------------------------
+
+std::optional<Refusal> Session::check_request_shape(std::string& detail) {
+  auto& request = request_->get();
+  record_.method = std::string(request.method_string());
+  record_.target = std::string(request.target());
+  client_keep_alive_ = request_->keep_alive();
+
+  // Smuggling guards beyond what Beast rejects (CL+TE, differing Content-Lengths): a Transfer-Encoding whose
+  // last coding is not chunked leaves the body length to the upstream's interpretation, so refuse it.
+  if (request.count(http::field::transfer_encoding) > 0 && !request_->chunked()) {
+    detail = "Transfer-Encoding without a final chunked coding";
+    return Refusal::bad_request;
+  }
+  if (request.version() < 11 && request.count(http::field::transfer_encoding) > 0) {
+    detail = "Transfer-Encoding in an HTTP/1.0 request";
+    return Refusal::bad_request;
+  }
+  auto target = boost::urls::parse_origin_form(request.target());
+  if (!target) {
+    detail = "request target is not in origin form";
+    return request.target() == "*" ? std::optional(Refusal::not_found) : std::optional(Refusal::bad_request);
+  }
+  // Dot segments and encoded separators could walk out of /Microsoft-Server-ActiveSync once Exchange (IIS)
+  // normalises the path: refuse them rather than forward a path that means something else upstream.
+  for (auto segment : target->encoded_segments()) {
+    auto decoded = segment.decode();
+    if (decoded == "." || decoded == ".." || decoded.find_first_of("/\\") != std::string::npos ||
+        segment.find('%') != std::string_view::npos) {
+      detail = "path segment '" + std::string(segment) + "' is not allowed";
+      return Refusal::bad_request;
+    }
+  }
+  if (!is_activesync_path(target->encoded_path())) {
+    detail = "path is not /Microsoft-Server-ActiveSync";
+    return Refusal::not_found;
+  }
+  if (!method_allowed(request.method())) {
+    detail = "method " + record_.method + " is not used by ActiveSync";
+    return Refusal::method_not_allowed;
+  }
+  auto expect = request[http::field::expect];
+  if (!expect.empty()) {
+    if (!beast::iequals(expect, "100-continue")) {
+      detail = "unsupported Expect: " + std::string(expect);
+      return Refusal::bad_request;
+    }
+    expect_continue_ = true;
+  }
+  return std::nullopt;
+}
+
+std::optional<Refusal> Session::check_certificate(std::string& detail) {
+  auto mode = runtime_->config.tls.client_certificate;
+  if (mode == config::ClientCertificateMode::off) return std::nullopt;
+  if (certificate_->status == auth::ChainStatus::absent) {
+    if (mode == config::ClientCertificateMode::optional) return std::nullopt;
+    detail = "no client certificate presented";
+    return Refusal::no_client_certificate;
+  }
+  if (certificate_->status != auth::ChainStatus::valid) {
+    detail = certificate_->detail + " (subject " + certificate_->subject + ")";
+    return refusal_for(certificate_->status);
+  }
+  return std::nullopt;
+}
+
+void Session::process_request() {
+  std::string detail;
+  if (auto refusal = check_request_shape(detail)) return refuse(*refusal, std::move(detail));
+  if (auto refusal = check_certificate(detail)) return refuse(*refusal, std::move(detail));
+
+  identity_.client_address = client_address_;
+  if (!certificate_ || certificate_->status != auth::ChainStatus::valid) return on_identity({});
+  identity_.certificate = certificate_.get();
+  if (certificate_->upn.empty())
+    return refuse(Refusal::certificate_unmappable, "certificate has no UPN (SAN otherName 1.3.6.1.4.1.311.20.2.3)");
+  on_identity(certificate_->upn);
+}
+
+void Session::on_identity(std::string user) {
+  if (!is_safe_header_value(user)) return refuse(Refusal::certificate_unmappable, "identity contains control bytes");
+  identity_.user = std::move(user);
+  record_.user = identity_.user;
+  forward();
+}
+
+// ---- forwarding the request ------------------------------------------------------------------------------
+
+void Session::forward() {
+  auto& request = request_->get();
+  sanitize_request_headers(request, runtime_->config.upstream.auth == config::UpstreamAuth::kerberos);
+  add_forwarded_headers(request, identity_);
+  request.version(11);
+  request.keep_alive(true);
+  if (auto pooled = worker_.pool().take(runtime_)) {
+    upstream_.emplace(std::move(*pooled));
+    upstream_reused_ = true;
+    return do_write_upstream_header();
+  }
+  do_connect_upstream();
+}
+
+void Session::do_connect_upstream() {
+  upstream_reused_ = false;
+  upstream_.reset();
+  connecting_.emplace(worker_.io());
+  arm(runtime_->config.timeouts.upstream_connect, Phase::upstream_connect);
+  net::async_connect(*connecting_, runtime_->upstream_endpoints,
+                     [self = shared_from_this()](error_code ec, const tcp::endpoint&) {
+                       self->on_connect_upstream(ec);
+                     });
+}
+
+void Session::on_connect_upstream(error_code ec) {
+  if (ec) {
+    connecting_.reset();
+    return upstream_failed(ec, "connect");
+  }
+  connecting_->set_option(tcp::no_delay(true), ec);
+  if (runtime_->upstream_context) {
+    SSL* ssl = auth::make_upstream_ssl(runtime_->upstream_context.get(), runtime_->config.upstream.server_name);
+    upstream_.emplace(std::move(*connecting_), auth::SslPtr(ssl));
+  } else {
+    upstream_.emplace(std::move(*connecting_));
+  }
+  connecting_.reset();
+  upstream_->async_handshake(
+      [self = shared_from_this()](error_code ec, std::size_t) { self->on_upstream_handshake(ec); });
+}
+
+void Session::on_upstream_handshake(error_code ec) {
+  if (ec) return upstream_failed(ec, "TLS handshake");
+  do_write_upstream_header();
+}
+
+void Session::do_write_upstream_header() {
+  request_writer_.emplace(request_->get());
+  auto& body = request_->get().body();
+  body.data = nullptr;
+  body.size = 0;
+  body.more = !request_->is_done();
+  arm(runtime_->config.timeouts.client_body, Phase::request_body);
+  http::async_write_header(*upstream_, *request_writer_,
+                           [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                             self->on_write_upstream_header(ec, bytes);
+                           });
+}
+
+void Session::on_write_upstream_header(error_code ec, std::size_t) {
+  if (ec) return upstream_failed(ec, "sending the request");
+  if (request_->is_done()) return do_wait_response();
+  if (expect_continue_) return do_send_continue();
+  do_read_request_body();
+}
+
+void Session::do_send_continue() {
+  // The request passed every check: now the device may send its body (Expect: 100-continue).
+  static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+  expect_continue_ = false;
+  net::async_write(client_, net::buffer(continue_line.data(), continue_line.size()),
+                   [self = shared_from_this()](error_code ec, std::size_t) {
+                     if (ec) return self->close();
+                     self->do_read_request_body();
+                   });
+}
+
+void Session::do_read_request_body() {
+  request_body_started_ = true;
+  auto& body = request_->get().body();
+  body.data = relay_buffer();
+  body.size = runtime_->config.limits.relay_buffer_bytes;
+  arm(runtime_->config.timeouts.client_body, Phase::request_body);
+  http::async_read(client_, client_buffer_, *request_,
+                   [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                     self->on_read_request_body(ec, bytes);
+                   });
+}
+
+void Session::on_read_request_body(error_code ec, std::size_t bytes) {
+  if (ec == http::error::need_buffer) ec = {};
+  auto& body = request_->get().body();
+  std::size_t got = runtime_->config.limits.relay_buffer_bytes - body.size;
+  record_.bytes_in += bytes;
+  if (ec == http::error::body_limit) {
+    // Part of the body already went upstream: that connection is spoiled.
+    if (upstream_) upstream_->close();
+    upstream_.reset();
+    return refuse(Refusal::body_too_large, "chunked body exceeds limits.upload_read_ahead_bytes " +
+                                               std::to_string(runtime_->config.limits.upload_read_ahead_bytes));
+  }
+  if (ec) {
+    if (upstream_) upstream_->close();
+    upstream_.reset();
+    if (timed_out_) return refuse(Refusal::request_timeout, "request body stalled");
+    if (ec == net::error::eof || ec == http::error::partial_message || ec == net::error::connection_reset ||
+        ec == net::error::operation_aborted || closed_) {
+      spdlog::info("{}: device closed the connection mid-body after {} bytes", client_address_, record_.bytes_in);
+      return close();
+    }
+    return refuse(Refusal::bad_request, "malformed request body: " + ec.message());
+  }
+  body.data = relay_.get();
+  body.size = got;
+  body.more = !request_->is_done();
+  do_write_upstream_body();
+}
+
+void Session::do_write_upstream_body() {
+  arm(runtime_->config.timeouts.client_body, Phase::request_body);
+  http::async_write(*upstream_, *request_writer_, [self = shared_from_this()](error_code ec, std::size_t bytes) {
+    self->on_write_upstream_body(ec, bytes);
+  });
+}
+
+void Session::on_write_upstream_body(error_code ec, std::size_t) {
+  if (ec == http::error::need_buffer) ec = {};
+  if (ec) return upstream_failed(ec, "sending the request body");
+  if (request_writer_->is_done()) return do_wait_response();
+  if (!request_->is_done()) return do_read_request_body();
+  auto& body = request_->get().body();  // the last chunk went out; the serializer still owes the terminator
+  body.data = nullptr;
+  body.size = 0;
+  body.more = false;
+  do_write_upstream_body();
+}
+
+// ---- relaying the response -------------------------------------------------------------------------------
+
+void Session::do_wait_response() {
+  // A held Ping waits here for up to an hour: hold no relay buffer meanwhile.
+  relay_.reset();
+  arm(runtime_->config.timeouts.upstream_response, Phase::upstream_response);
+  upstream_->async_wait_readable([self = shared_from_this()](error_code ec) { self->on_response_readable(ec); });
+}
+
+void Session::on_response_readable(error_code ec) {
+  if (ec) return upstream_failed(ec, "waiting for the response");
+  do_read_response_header();
+}
+
+void Session::do_read_response_header() {
+  response_.emplace();
+  response_->header_limit(runtime_->config.limits.max_response_header_bytes);
+  response_->body_limit(boost::none);
+  if (request_->get().method() == http::verb::head) response_->skip(true);
+  http::async_read_header(*upstream_, upstream_buffer_, *response_,
+                          [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                            self->on_read_response_header(ec, bytes);
+                          });
+}
+
+void Session::on_read_response_header(error_code ec, std::size_t) {
+  if (ec) {
+    // A reused keep-alive connection the upstream closed just as we sent on it: safe to replay once when
+    // no body was consumed from the device.
+    if (upstream_reused_ && !request_body_started_ && !timed_out_ && upstream_buffer_.size() == 0 &&
+        (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset)) {
+      upstream_->close();
+      return do_connect_upstream();
+    }
+    return upstream_failed(ec, "reading the response header");
+  }
+  auto& response = response_->get();
+  if (response.result_int() / 100 == 1) return do_read_response_header();  // interim 1xx: not for the device
+  record_.upstream_status = static_cast<std::uint16_t>(response.result_int());
+  record_.status = record_.upstream_status;
+  sanitize_response_headers(response);
+  bool has_body = !response_->is_done();
+  if (has_body && !response_->content_length() && !response_->chunked()) {
+    // Close-delimited upstream body: re-frame as chunked so the device connection can stay open.
+    if (request_->get().version() >= 11)
+      response.chunked(true);
+    else
+      client_keep_alive_ = false;
+  }
+  response.version(request_->get().version() >= 11 ? 11 : 10);
+  response.keep_alive(client_keep_alive_ && !draining_);
+  response_started_ = true;
+  response_writer_.emplace(response);
+  auto& body = response.body();
+  body.data = nullptr;
+  body.size = 0;
+  body.more = has_body;
+  arm(runtime_->config.timeouts.client_write, Phase::response_body);
+  http::async_write_header(client_, *response_writer_, [self = shared_from_this()](error_code ec, std::size_t bytes) {
+    self->on_write_response_header(ec, bytes);
+  });
+}
+
+void Session::on_write_response_header(error_code ec, std::size_t bytes) {
+  record_.bytes_out += bytes;
+  if (ec) return close();
+  if (response_->is_done()) return finish_exchange();
+  do_read_response_body();
+}
+
+void Session::do_read_response_body() {
+  auto& body = response_->get().body();
+  body.data = relay_buffer();
+  body.size = runtime_->config.limits.relay_buffer_bytes;
+  arm(runtime_->config.timeouts.upstream_response, Phase::response_body);
+  http::async_read(*upstream_, upstream_buffer_, *response_,
+                   [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                     self->on_read_response_body(ec, bytes);
+                   });
+}
+
+void Session::on_read_response_body(error_code ec, std::size_t) {
+  if (ec == http::error::need_buffer) ec = {};
+  if (ec) {
+    // The header already went to the device: all that is left is to cut the connection so it notices.
+    spdlog::warn("{}: upstream response body broke off: {}", client_address_, ec.message());
+    record_.detail = "upstream response body broke off: " + ec.message();
+    finish_request();
+    return close();
+  }
+  auto& body = response_->get().body();
+  body.size = runtime_->config.limits.relay_buffer_bytes - body.size;
+  body.data = relay_.get();
+  body.more = !response_->is_done();
+  do_write_response_body();
+}
+
+void Session::do_write_response_body() {
+  arm(runtime_->config.timeouts.client_write, Phase::response_body);
+  http::async_write(client_, *response_writer_, [self = shared_from_this()](error_code ec, std::size_t bytes) {
+    self->on_write_response_body(ec, bytes);
+  });
+}
+
+void Session::on_write_response_body(error_code ec, std::size_t bytes) {
+  if (ec == http::error::need_buffer) ec = {};
+  record_.bytes_out += bytes;
+  if (ec) return close();
+  if (response_writer_->is_done()) return finish_exchange();
+  if (!response_->is_done()) return do_read_response_body();
+  auto& body = response_->get().body();
+  body.data = nullptr;
+  body.size = 0;
+  body.more = false;
+  do_write_response_body();
+}
+
+void Session::finish_exchange() {
+  bool upstream_reusable = response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
+  if (upstream_reusable)
+    worker_.pool().put(std::move(*upstream_), runtime_);
+  else
+    upstream_->close();
+  upstream_.reset();
+  bool keep_alive = response_->get().keep_alive();
+  finish_request();
+  if (!keep_alive) return close();
+  do_wait_request();
+}
+
+void Session::upstream_failed(error_code ec, const char* stage) {
+  if (upstream_) upstream_->close();
+  upstream_.reset();
+  if (closed_) return;
+  if (response_started_) {
+    record_.detail = std::string("upstream failed while ") + stage + ": " + ec.message();
+    finish_request();
+    return close();
+  }
+  auto detail = std::string(stage) + ": " + (timed_out_ ? "timed out" : ec.message());
+  spdlog::warn("{}: upstream {} failed while {}", client_address_, runtime_->config.upstream.url, detail);
+  refuse(timed_out_ ? Refusal::upstream_timeout : Refusal::upstream_unreachable, detail);
+}
+
+// ---- refusing --------------------------------------------------------------------------------------------
+
+void Session::refuse(Refusal reason, std::string detail) {
+  const auto& info = describe(reason);
+  record_.status = info.status;
+  record_.substatus = info.substatus;
+  record_.refusal = std::string(info.name);
+  record_.detail = detail;
+  if (record_.method.empty() && request_) record_.method = std::string(request_->get().method_string());
+  if (record_.target.empty() && request_) record_.target = std::string(request_->get().target());
+
+  // The connection can carry another request only if this one was read to its end.
+  bool body_unread = request_ && !request_->is_done();
+  bool close_after = info.close_connection || body_unread || !client_keep_alive_ || draining_ || timed_out_;
+
+  std::string text = std::to_string(info.status);
+  if (info.substatus != 0) text += "." + std::to_string(info.substatus);
+  text += " " + std::string(info.text) + "\r\n";
+  bool tells_detail = info.status == 403 && info.substatus != 0;
+  if (tells_detail && !detail.empty() && is_safe_header_value(detail)) text += "Reason: " + detail + "\r\n";
+
+  refusal_.emplace(static_cast<http::status>(info.status), 11);
+  refusal_->set(http::field::server, "easedge");
+  refusal_->set(http::field::content_type, "text/plain; charset=utf-8");
+  refusal_->set(http::field::cache_control, "no-store");
+  if (info.retry_after)
+    refusal_->set(http::field::retry_after, std::to_string(runtime_->config.timeouts.retry_after.count()));
+  refusal_->body() = std::move(text);
+  refusal_->keep_alive(!close_after);
+  refusal_->prepare_payload();
+
+  spdlog::info("{} {} {} -> {}{} {} ({})", client_address_, record_.method, record_.target, info.status,
+               info.substatus ? "." + std::to_string(info.substatus) : std::string(), info.name, detail);
+
+  timed_out_ = false;
+  arm(runtime_->config.timeouts.client_write, Phase::refusing);
+  http::async_write(client_, *refusal_, [self = shared_from_this(), close_after](error_code ec, std::size_t bytes) {
+    self->record_.bytes_out += bytes;
+    self->on_refusal_written(ec, close_after);
+  });
+}
+
+void Session::on_refusal_written(error_code ec, bool close_after) {
+  refusal_.reset();
+  finish_request();
+  if (ec) return close();
+  if (!close_after) return do_wait_request();
+  if (request_ && !request_->is_done()) return do_linger();
+  close();
+}
+
+void Session::do_linger() {
+  // Half-close, then discard what the device still sends for a moment: it reads our answer instead of a reset.
+  error_code ignored;
+  if (client_.ssl() != nullptr) SSL_shutdown(client_.ssl());
+  client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  lingered_bytes_ = 0;
+  arm(lingering_close_time, Phase::lingering);
+  do_linger_read();
+}
+
+void Session::do_linger_read() {
+  client_.async_read_some(net::buffer(relay_buffer(), runtime_->config.limits.relay_buffer_bytes),
+                          [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                            self->on_linger_read(ec, bytes);
+                          });
+}
+
+void Session::on_linger_read(error_code ec, std::size_t bytes) {
+  lingered_bytes_ += bytes;
+  if (ec || closed_ || lingered_bytes_ > lingering_close_bytes) return close();
+  do_linger_read();
+}
+
+// ---- ends ------------------------------------------------------------------------------------------------
+
+void Session::finish_request() {
+  if (record_.status == 0) return;
+  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                        record_.started);
+  spdlog::debug("{} {} {} {} {} {}ms in={} out={}", client_address_, record_.user.empty() ? "-" : record_.user,
+                record_.method, record_.target, record_.status, elapsed.count(), record_.bytes_in,
+                record_.bytes_out);
+  record_.status = 0;
+}
+
+void Session::close() {
+  if (closed_) return;
+  closed_ = true;
+  timer_.cancel();
+  client_.close();
+  if (connecting_) connecting_->close();
+  if (upstream_) upstream_->close();
+}
+
+void Session::arm(std::chrono::steady_clock::duration timeout, Phase phase) {
+  phase_ = phase;
+  timed_out_ = false;
+  timer_.expires_after(timeout);
+  timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](error_code ec) {
+    if (ec || generation != self->timer_generation_) return;
+    self->on_timeout();
+  });
+}
+
+void Session::on_timeout() {
+  timed_out_ = true;
+  switch (phase_) {
+    case Phase::upstream_connect:
+      if (connecting_) connecting_->close();
+      return;
+    case Phase::upstream_response:
+      if (response_started_) return close();
+      if (upstream_) upstream_->cancel();
+      return;
+    case Phase::request_header:
+      // Nothing read yet on this request: just an idle connection to drop; otherwise a 408.
+      if (client_buffer_.size() == 0) return close();
+      client_.cancel();
+      return;
+    case Phase::request_body:
+      client_.cancel();
+      if (upstream_) upstream_->cancel();
+      return;
+    case Phase::handshake:
+    case Phase::idle:
+    case Phase::authorizing:
+    case Phase::response_body:
+    case Phase::refusing:
+    case Phase::lingering:
+      return close();
+  }
+}
+
+char* Session::relay_buffer() {
+  if (!relay_) relay_ = std::make_unique<char[]>(runtime_->config.limits.relay_buffer_bytes);
+  return relay_.get();
+}
+
+void Session::release_idle_memory() {
+  relay_.reset();
+  request_.reset();
+  request_writer_.reset();
+  response_.reset();
+  response_writer_.reset();
+  if (client_buffer_.size() == 0) client_buffer_.shrink_to_fit();
+  if (upstream_buffer_.size() == 0) upstream_buffer_.shrink_to_fit();
+}
+
+}  // namespace easedge::proxy

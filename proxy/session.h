@@ -1,0 +1,156 @@
+// One device connection: TLS handshake, then each request is read, authorised and relayed to Exchange
+// with bodies streamed in both directions (never a whole body in memory).
+#pragma once
+
+#include "auth/client_certificate.h"
+#include "auth/tls_stream.h"
+#include "proxy/forwarded_headers.h"
+#include "proxy/refusal.h"
+#include "proxy/runtime.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace easedge::proxy {
+
+class Worker;
+using boost::beast::error_code;
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::shared_ptr<const Runtime> runtime);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+  // The server is draining: an idle connection closes now, a busy one after its current request.
+  void drain();
+
+private:
+  using request_parser = http::request_parser<http::buffer_body>;
+  using response_parser = http::response_parser<http::buffer_body>;
+
+  // What the single per-connection timer is guarding right now; decides what a timeout means.
+  enum class Phase {
+    handshake,
+    idle,
+    request_header,
+    authorizing,
+    upstream_connect,
+    request_body,
+    upstream_response,
+    response_body,
+    refusing,
+    lingering,
+  };
+
+  // Per-request facts, collected as they become known, logged once at the end.
+  struct RequestRecord {
+    std::chrono::steady_clock::time_point started;
+    std::string method;
+    std::string target;
+    std::string user;
+    std::uint16_t status = 0;
+    std::uint16_t substatus = 0;
+    std::uint16_t upstream_status = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::string refusal;   // refusal name, when refused
+    std::string detail;    // why, for the log
+  };
+
+  void do_handshake();
+  void on_handshake(error_code ec);
+
+  void do_wait_request();
+  void on_request_readable(error_code ec);
+  void do_read_header();
+  void on_read_header(error_code ec, std::size_t bytes);
+
+  void process_request();
+  std::optional<Refusal> check_request_shape(std::string& detail);
+  std::optional<Refusal> check_certificate(std::string& detail);
+  void on_identity(std::string user);
+
+  void forward();
+  void do_connect_upstream();
+  void on_connect_upstream(error_code ec);
+  void on_upstream_handshake(error_code ec);
+  void do_write_upstream_header();
+  void on_write_upstream_header(error_code ec, std::size_t bytes);
+  void do_send_continue();
+  void do_read_request_body();
+  void on_read_request_body(error_code ec, std::size_t bytes);
+  void do_write_upstream_body();
+  void on_write_upstream_body(error_code ec, std::size_t bytes);
+
+  void do_wait_response();
+  void on_response_readable(error_code ec);
+  void do_read_response_header();
+  void on_read_response_header(error_code ec, std::size_t bytes);
+  void on_write_response_header(error_code ec, std::size_t bytes);
+  void do_read_response_body();
+  void on_read_response_body(error_code ec, std::size_t bytes);
+  void do_write_response_body();
+  void on_write_response_body(error_code ec, std::size_t bytes);
+  void finish_exchange();
+
+  void upstream_failed(error_code ec, const char* stage);
+  void refuse(Refusal reason, std::string detail);
+  void on_refusal_written(error_code ec, bool close_after);
+  void do_linger();
+  void do_linger_read();
+  void on_linger_read(error_code ec, std::size_t bytes);
+  void finish_request();
+  void close();
+
+  void arm(std::chrono::steady_clock::duration timeout, Phase phase);
+  void on_timeout();
+  char* relay_buffer();
+  void release_idle_memory();
+
+  Worker& worker_;
+  std::shared_ptr<const Runtime> runtime_;
+  auth::TlsStream client_;
+  std::string client_address_;
+  boost::asio::steady_timer timer_;
+  std::uint64_t timer_generation_ = 0;
+  Phase phase_ = Phase::handshake;
+  bool timed_out_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+
+  std::shared_ptr<const auth::ClientCertificate> certificate_;
+
+  boost::beast::flat_buffer client_buffer_;
+  std::optional<request_parser> request_;
+  std::optional<http::request_serializer<http::buffer_body>> request_writer_;
+  bool expect_continue_ = false;
+  bool client_keep_alive_ = false;
+  bool request_body_started_ = false;
+
+  std::optional<boost::asio::ip::tcp::socket> connecting_;
+  std::optional<auth::TlsStream> upstream_;
+  bool upstream_reused_ = false;
+  boost::beast::flat_buffer upstream_buffer_;
+  std::optional<response_parser> response_;
+  std::optional<http::response_serializer<http::buffer_body>> response_writer_;
+  bool response_started_ = false;
+
+  std::unique_ptr<char[]> relay_;
+  std::size_t lingered_bytes_ = 0;
+  std::optional<http::response<http::string_body>> refusal_;
+  ForwardedIdentity identity_;
+  RequestRecord record_;
+};
+
+}  // namespace easedge::proxy

@@ -1,0 +1,81 @@
+// Accept loop and housekeeping of one I/O thread.
+#include "proxy/worker.h"
+
+#include "proxy/server.h"
+#include "proxy/session.h"
+
+#include <spdlog/spdlog.h>
+
+namespace easedge::proxy {
+
+namespace {
+// How often idle upstream connections are checked for expiry.
+constexpr auto pool_sweep_interval = std::chrono::seconds(5);
+}  // namespace
+
+Worker::Worker(Server& server, std::size_t index)
+    : server_(server),
+      index_(index),
+      pool_(server.runtime()->config.upstream.max_idle_connections, server.runtime()->config.timeouts.upstream_idle),
+      sweep_timer_(io_) {}
+
+void Worker::add_acceptor(boost::asio::ip::tcp::acceptor acceptor) {
+  acceptors_.push_back(std::move(acceptor));
+}
+
+void Worker::start() {
+  for (std::size_t i = 0; i < acceptors_.size(); ++i) do_accept(i);
+  do_sweep();
+}
+
+void Worker::do_accept(std::size_t listener) {
+  acceptors_[listener].async_accept(
+      io_, [this, listener](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
+        on_accept(listener, ec, std::move(socket));
+      });
+}
+
+void Worker::on_accept(std::size_t listener, boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
+  if (draining_ || ec == boost::asio::error::operation_aborted) return;
+  if (ec) {
+    // Typically EMFILE: say so, and keep accepting (the acceptor stays usable).
+    spdlog::warn("accept failed: {}", ec.message());
+  } else {
+    auto runtime = server_.runtime();
+    auto limit = runtime->config.limits.max_connections;
+    if (limit != 0 && server_.connections().load(std::memory_order_relaxed) >= limit) {
+      spdlog::warn("limits.max_connections ({}) reached: closing a new connection", limit);
+      socket.close(ec);
+    } else {
+      std::make_shared<Session>(*this, std::move(socket), std::move(runtime))->start();
+    }
+  }
+  do_accept(listener);
+}
+
+void Worker::do_sweep() {
+  if (draining_) return;
+  pool_.sweep(server_.runtime());
+  sweep_timer_.expires_after(pool_sweep_interval);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) do_sweep();
+  });
+}
+
+void Worker::drain() {
+  draining_ = true;
+  boost::system::error_code ignored;
+  for (auto& acceptor : acceptors_) acceptor.close(ignored);
+  sweep_timer_.cancel();
+  // drain() may close sessions, which detach themselves: iterate over a copy.
+  auto sessions = std::vector<Session*>(sessions_.begin(), sessions_.end());
+  for (auto* session : sessions) session->drain();
+  pool_.clear();
+}
+
+void Worker::stop() {
+  drain();
+  io_.stop();
+}
+
+}  // namespace easedge::proxy
