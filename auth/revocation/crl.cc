@@ -31,6 +31,25 @@ std::optional<std::string> crl_integer_extension(X509_CRL* crl, int nid) {
   return serial_bytes(value.get());
 }
 
+// The http:// full-name URIs of a CRLDistributionPoints-shaped extension.
+std::vector<std::string> http_urls(STACK_OF(DIST_POINT)* points) {
+  std::vector<std::string> out;
+  for (int i = 0; i < sk_DIST_POINT_num(points); ++i) {
+    const DIST_POINT* point = sk_DIST_POINT_value(points, i);
+    if (!point->distpoint || point->distpoint->type != 0) continue;  // 0 = fullName
+    const GENERAL_NAMES* names = point->distpoint->name.fullname;
+    for (int j = 0; j < sk_GENERAL_NAME_num(names); ++j) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, j);
+      if (name->type != GEN_URI) continue;
+      const auto* uri = name->d.uniformResourceIdentifier;
+      std::string url(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)), ASN1_STRING_length(uri));
+      if (url.rfind("http://", 0) == 0) out.push_back(std::move(url));
+    }
+  }
+  sk_DIST_POINT_pop_free(points, DIST_POINT_free);
+  return out;
+}
+
 // PEM first (the common case for files), then DER. Exactly one CRL, nothing after it.
 OwnedCrl decode(std::string_view bytes, std::string& error) {
   if (bytes.empty()) {
@@ -111,6 +130,13 @@ std::string crl_reason_text(int reason) {
   return OCSP_crl_reason_str(reason);
 }
 
+std::vector<std::string> crl_urls(X509* cert) {
+  auto urls = http_urls(
+      static_cast<STACK_OF(DIST_POINT)*>(X509_get_ext_d2i(cert, NID_crl_distribution_points, nullptr, nullptr)));
+  ERR_clear_error();
+  return urls;
+}
+
 std::vector<OwnedX509> read_certificates(const std::string& path) {
   BioPtr bio(BIO_new_file(path.c_str(), "r"));
   if (!bio) throw std::runtime_error(path + ": cannot open");
@@ -147,6 +173,8 @@ std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std:
   if (const auto* next = X509_CRL_get0_nextUpdate(crl.get())) out->next_update_ = to_system_time(next);
   out->number_ = crl_integer_extension(crl.get(), NID_crl_number);
   out->delta_base_ = crl_integer_extension(crl.get(), NID_delta_crl);
+  out->delta_urls_ = http_urls(
+      static_cast<STACK_OF(DIST_POINT)*>(X509_CRL_get_ext_d2i(crl.get(), NID_freshest_crl, nullptr, nullptr)));
   ERR_clear_error();
 
   const STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());

@@ -53,6 +53,8 @@ public:
   const std::optional<std::string>& delta_base() const { return delta_base_; } // BaseCRLNumber of a delta
   bool is_delta() const { return delta_base_.has_value(); }
   std::size_t size() const { return revoked_.size(); }
+  // http:// URLs of the Freshest CRL extension: where the delta CRLs for this base are published.
+  const std::vector<std::string>& delta_urls() const { return delta_urls_; }
   EVP_PKEY* signer_key() const { return signer_key_.get(); }
 
   // The entry for `serial` (magnitude bytes), or nullptr.
@@ -74,6 +76,7 @@ private:
   std::optional<SystemTime> next_update_;
   std::optional<std::string> number_;
   std::optional<std::string> delta_base_;
+  std::vector<std::string> delta_urls_;
   std::vector<RevokedEntry> revoked_;  // sorted by serial
   OwnedPkey signer_key_;
 };
@@ -87,6 +90,9 @@ std::string crl_reason_text(int reason);               // "keyCompromise", "unsp
 SystemTime to_system_time(const ASN1_TIME* t);         // ASN1 UTCTime/GeneralizedTime -> time point
 // Orders two magnitude byte strings (serials, CRL numbers) numerically: <0, 0, >0.
 int compare_numbers(std::string_view a, std::string_view b);
+
+// http:// URLs of a certificate's CRL Distribution Points (where its issuer's CRL is published).
+std::vector<std::string> crl_urls(X509* cert);
 
 // Reads every certificate of a PEM bundle; throws std::runtime_error naming the file on failure.
 std::vector<OwnedX509> read_certificates(const std::string& path);

@@ -1,15 +1,28 @@
-// Answers "is this device certificate revoked?" from the current CRL snapshot; one per process, thread-safe.
+// Answers "is this device certificate revoked?" from the current CRL snapshot and OCSP cache; one per process.
+//
+// Readers (TLS verification, per-request re-checks) only load an immutable snapshot: no I/O, no blocking.
+// A single worker thread owns everything that changes: it re-reads CRL files when they change, fetches CRLs
+// from CRL Distribution Points, asks OCSP responders, builds a new snapshot aside and swaps it in.
 #pragma once
 
 #include "auth/revocation/crl_set.h"
+#include "auth/revocation/ocsp.h"
 #include "config/config.h"
 
-#include <openssl/x509.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace easedge::auth {
@@ -37,34 +50,100 @@ struct CrlInfo {
   bool delta = false;
 };
 
+// Monotonic counters for /metrics.
+struct RevocationStats {
+  std::uint64_t crl_loads = 0;           // CRLs (files or downloads) accepted
+  std::uint64_t crl_load_failures = 0;   // garbage/unverifiable/unreadable CRLs rejected (last good kept)
+  std::uint64_t crl_fetches = 0;         // CDP downloads attempted
+  std::uint64_t crl_fetch_failures = 0;  // CDP downloads that failed (network, HTTP status, size)
+  std::uint64_t ocsp_requests = 0;
+  std::uint64_t ocsp_failures = 0;       // responder down, invalid or unverifiable answers
+  std::uint64_t ocsp_cache_hits = 0;
+  std::uint64_t ocsp_cache_misses = 0;
+};
+
 class RevocationChecker {
 public:
-  // Loads and verifies every tls.crl file against the CAs of tls.client_ca. Throws config::ConfigError
-  // naming tls.crl[i] and the file when one is unreadable, garbage, too large or not signed by a trusted CA.
+  // Loads and verifies every tls.crl file (and fetched CRLs cached in cache_dir) against the CAs of
+  // tls.client_ca, then starts the worker when anything can change. Throws config::ConfigError naming
+  // tls.crl[i] and the file when one is unreadable, garbage, too large or not signed by a trusted CA.
   static std::shared_ptr<RevocationChecker> create(const config::TlsConfig& tls);
+  ~RevocationChecker();
+  RevocationChecker(const RevocationChecker&) = delete;
+  RevocationChecker& operator=(const RevocationChecker&) = delete;
 
-  // Synchronous and cheap (no I/O): the verdict of the current snapshot for `leaf` issued by `issuer`.
-  // With no CRL for the issuer: good when revocation is not configured at all (no tls.crl, no
-  // fetch_cdp, no ocsp), otherwise unavailable.
+  // Synchronous and cheap (no I/O): the verdict of the current snapshot and OCSP cache for `leaf`
+  // issued by `issuer`. With nothing known for the issuer: good when revocation is not configured at
+  // all (no tls.crl, no fetch_cdp, no ocsp), otherwise unavailable.
   RevocationAnswer check(X509* leaf, X509* issuer) const;
+
+  // check(), and when that is unavailable and fetch_cdp/ocsp can help, asks the certificate's OCSP
+  // responder, then its CRL Distribution Points (bounded by fetch_timeout). `done` runs exactly once,
+  // inline when check() decided, otherwise on the worker thread. The only revocation I/O a request waits for.
+  void async_check(X509* leaf, X509* issuer, std::function<void(RevocationAnswer)> done);
+
+  // Re-reads every CRL file and re-fetches every known CRL URL now (SIGHUP). The future is ready when
+  // that round has finished; a garbage file never replaces the good data. Callers may drop the future.
+  std::future<void> reload();
 
   // Changes whenever the revocation data changes, so open connections know to re-check.
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   std::vector<CrlInfo> loaded() const;
 
-  // Whether every issuer with a CRL has a current one (for /readyz). Returns the problems, empty when current.
+  // The CRLs past nextUpdate + crl_grace at `now` (for /readyz): one line each, empty when all are current.
   std::vector<std::string> stale(SystemTime now) const;
 
+  RevocationStats stats() const;
+
 private:
+  struct Source;
+  struct OcspEntry;
+  struct Counters {
+    std::atomic<std::uint64_t> crl_loads{0}, crl_load_failures{0}, crl_fetches{0}, crl_fetch_failures{0},
+        ocsp_requests{0}, ocsp_failures{0}, ocsp_cache_hits{0}, ocsp_cache_misses{0};
+  };
+  using Clock = std::chrono::steady_clock;
+  using SharedX509 = std::shared_ptr<X509>;                    // up-referenced, for work on the worker
+  using Waiter = std::function<void(const std::string& error)>;  // error empty on success
+
   explicit RevocationChecker(const config::TlsConfig& tls);
-  void publish(std::shared_ptr<const CrlSet> set);
+  void publish();
+  bool needs_worker() const;
+
+  // Worker thread only.
+  Source& add_source(const std::string& name, bool is_file);
+  bool load_file(Source& source, bool force);
+  // true: a new CRL was taken; false with `error`: rejected (counted, last good kept); false without: same bytes.
+  bool accept(Source& source, const std::string& bytes, std::string& error);
+  void fetch(Source& source, Waiter waiter);
+  void on_fetched(const std::string& name, const std::string& bytes, const std::string& error);
+  void query_ocsp(SharedX509 leaf, SharedX509 issuer, Waiter waiter);
+  void fetch_cdps(X509* leaf, Waiter waiter);
+  void refresh_ocsp();
+  void tick();
+  void schedule();
+  void load_cache_dir();
+  void store_in_cache(const std::string& url, const std::string& bytes) const;
 
   config::RevocationConfig config_;
   bool configured_ = false;  // any revocation source configured
   std::vector<OwnedX509> trusted_cas_;
+  std::unique_ptr<X509_STORE, RevocationFree<X509_STORE_free>> store_;  // trusted CAs, for OCSP signers
   std::atomic<std::shared_ptr<const CrlSet>> snapshot_;
   std::atomic<std::uint64_t> generation_{0};
+  mutable Counters counters_;
+
+  mutable std::mutex ocsp_mutex_;
+  mutable std::unordered_map<std::string, OcspEntry> ocsp_cache_;  // key: issuer SHA-1 + serial; `used` set by check()
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer timer_;
+  std::map<std::string, Source> sources_;                    // file path or URL -> state
+  std::map<std::string, std::vector<Waiter>> ocsp_waiters_;  // in-flight OCSP queries
+  std::map<std::string, Clock::time_point> ocsp_retry_after_;  // responders that just failed
+  std::thread thread_;
 };
 
 }  // namespace easedge::auth

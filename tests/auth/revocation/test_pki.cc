@@ -1,13 +1,18 @@
 // In-memory certificates and CRLs built with the OpenSSL API, so tests control every date and field.
 #include "tests/auth/revocation/test_pki.h"
 
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <openssl/ec.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 namespace easedge::auth::testing {
 namespace {
@@ -76,10 +81,13 @@ TestCa::TestCa(const std::string& common_name, const TestCa* parent, bool crl_si
   require(X509_sign(cert_.get(), issuer_key, EVP_sha256()) > 0, "X509_sign CA");
 }
 
-OwnedX509 TestCa::issue_leaf(long serial, const std::string& common_name) const {
+OwnedX509 TestCa::issue_leaf(long serial, const std::string& common_name, const std::string& crl_url,
+                             const std::string& ocsp_url) const {
   auto key = make_key();
   auto cert = make_cert(serial, common_name, key.get(), cert_.get());
   add_ext(cert.get(), cert_.get(), NID_ext_key_usage, "clientAuth");
+  if (!crl_url.empty()) add_ext(cert.get(), cert_.get(), NID_crl_distribution_points, ("URI:" + crl_url).c_str());
+  if (!ocsp_url.empty()) add_ext(cert.get(), cert_.get(), NID_info_access, ("OCSP;URI:" + ocsp_url).c_str());
   require(X509_sign(cert.get(), key_.get(), EVP_sha256()) > 0, "X509_sign leaf");
   return cert;
 }
@@ -144,6 +152,88 @@ std::string TestCa::crl_der(const CrlSpec& spec) const {
 
 std::string TestCa::cert_pem() const {
   return bio_text([&](BIO* bio) { PEM_write_bio_X509(bio, cert_.get()); });
+}
+
+std::string TestCa::ocsp_response(std::string_view request_der, const std::vector<Revocation>& revoked,
+                                  std::chrono::seconds next_update) const {
+  auto* p = reinterpret_cast<const unsigned char*>(request_der.data());
+  OCSP_REQUEST* request = d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(request_der.size()));
+  require(request != nullptr, "d2i_OCSP_REQUEST");
+  OCSP_BASICRESP* basic = OCSP_BASICRESP_new();
+  ASN1_TIME* this_update = X509_gmtime_adj(nullptr, -60);
+  ASN1_TIME* next = X509_gmtime_adj(nullptr, static_cast<long>(next_update.count()));
+  ASN1_TIME* revoked_at = X509_gmtime_adj(nullptr, -120);
+  for (int i = 0; i < OCSP_request_onereq_count(request); ++i) {
+    OCSP_CERTID* id = OCSP_onereq_get0_id(OCSP_request_onereq_get0(request, i));
+    ASN1_INTEGER* serial = nullptr;
+    OCSP_id_get0_info(nullptr, nullptr, nullptr, &serial, id);
+    const long number = ASN1_INTEGER_get(serial);
+    int reason = -1;
+    bool is_revoked = false;
+    for (const auto& r : revoked)
+      if (r.serial == number) is_revoked = true, reason = r.reason;
+    OCSP_basic_add1_status(basic, id, is_revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD,
+                           reason, is_revoked ? revoked_at : nullptr, this_update, next);
+  }
+  OCSP_copy_nonce(basic, request);
+  require(OCSP_basic_sign(basic, cert_.get(), key_.get(), EVP_sha256(), nullptr, 0) == 1, "OCSP_basic_sign");
+  OCSP_RESPONSE* response = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic);
+  unsigned char* der = nullptr;
+  int size = i2d_OCSP_RESPONSE(response, &der);
+  std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(size));
+  OPENSSL_free(der);
+  OCSP_RESPONSE_free(response);
+  OCSP_BASICRESP_free(basic);
+  OCSP_REQUEST_free(request);
+  ASN1_TIME_free(this_update);
+  ASN1_TIME_free(next);
+  ASN1_TIME_free(revoked_at);
+  return out;
+}
+
+// One connection at a time, answered synchronously on the server thread: enough for tests.
+struct TestHttpServer::Impl {
+  Impl(Handler h, std::atomic<int>& count) : handler(std::move(h)), requests(count) {}
+
+  void accept() {
+    namespace http = boost::beast::http;
+    acceptor.async_accept([this](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
+      if (ec) return;
+      boost::beast::flat_buffer buffer;
+      http::request<http::string_body> request;
+      http::read(socket, buffer, request, ec);
+      if (!ec) {
+        ++requests;
+        auto answer = handler(std::string(request.method_string()), std::string(request.target()), request.body());
+        http::response<http::string_body> response{static_cast<http::status>(answer.status), 11};
+        response.body() = answer.body;
+        response.prepare_payload();
+        http::write(socket, response, ec);
+      }
+      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+      accept();
+    });
+  }
+
+  Handler handler;
+  std::atomic<int>& requests;
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  std::thread thread;
+};
+
+TestHttpServer::TestHttpServer(Handler handler) : impl_(std::make_unique<Impl>(std::move(handler), requests_)) {
+  impl_->accept();
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+TestHttpServer::~TestHttpServer() {
+  impl_->io.stop();
+  impl_->thread.join();
+}
+
+std::string TestHttpServer::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(impl_->acceptor.local_endpoint().port()) + path;
 }
 
 TempDir::TempDir() {

@@ -3,7 +3,10 @@
 
 #include "auth/revocation/crl.h"
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -30,7 +33,13 @@ public:
   // A self-signed CA (or one signed by `parent`) with an EC P-256 key.
   explicit TestCa(const std::string& common_name, const TestCa* parent = nullptr, bool crl_sign = true);
 
-  OwnedX509 issue_leaf(long serial, const std::string& common_name) const;
+  // A device certificate; `crl_url` / `ocsp_url` add CRL Distribution Points / AIA OCSP when not empty.
+  OwnedX509 issue_leaf(long serial, const std::string& common_name, const std::string& crl_url = {},
+                       const std::string& ocsp_url = {}) const;
+  // An OCSP response to the DER `request` (echoing its nonce) signed by this CA: revoked when the serial is
+  // in `revoked`, else good; nextUpdate `next_update` from now.
+  std::string ocsp_response(std::string_view request, const std::vector<Revocation>& revoked,
+                            std::chrono::seconds next_update = std::chrono::hours(1)) const;
   std::string crl_pem(const CrlSpec& spec) const;
   std::string crl_der(const CrlSpec& spec) const;
   std::string cert_pem() const;
@@ -41,6 +50,25 @@ private:
 
   OwnedPkey key_;
   OwnedX509 cert_;
+};
+
+// A plain-HTTP server on 127.0.0.1:<ephemeral> answering from a handler, for CDP and OCSP tests.
+struct HttpAnswer {
+  int status = 200;
+  std::string body;
+};
+class TestHttpServer {
+public:
+  using Handler = std::function<HttpAnswer(const std::string& method, const std::string& target, const std::string& body)>;
+  explicit TestHttpServer(Handler handler);
+  ~TestHttpServer();
+  std::string url(const std::string& path) const;  // "http://127.0.0.1:PORT/path"
+  int requests() const { return requests_.load(); }
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<int> requests_{0};
 };
 
 // A fresh temporary folder, removed with its contents at destruction.
