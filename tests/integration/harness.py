@@ -128,6 +128,8 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._reader.join(5)
+        self.proc.stderr.close()
         self._log.close()
 
 

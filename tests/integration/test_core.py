@@ -308,7 +308,7 @@ class RequiredClientCertificate(ProxyCase):
                 tls.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n"
                              % eas_target(device_id, cmd="SendMail")).encode() + os.urandom(20000))
                 if how == "reset":
-                    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                 tls.close()
                 self.assert_proxy_alive()
                 time.sleep(0.3)
@@ -392,7 +392,7 @@ class UpstreamDown(unittest.TestCase):
         r = h.curl(lab, self.proxy.url(eas_target(marker())), device="alice", data=b"x")
         self.assertEqual(r.status, 502, r)
         # A refused certificate is still refused first.
-        r = h.curl(lab, self.proxy.url(eas_target(marker())), device="revoked", data=b"x")
+        r = h.curl(lab, self.proxy.url(eas_target(marker())), device="untrusted", data=b"x")
         self.assertEqual(r.status, 403, r)
 
 
