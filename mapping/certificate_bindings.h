@@ -4,6 +4,7 @@
 
 #include <openssl/x509.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,9 @@ CertificateSid sid_of(X509* cert);
 // Parses the DER value of the SID extension (a GeneralNames holding otherName 1.3.6.1.4.1.311.25.2.1
 // with an OCTET STRING "S-1-..."): the canonical SID, or nullopt. Bounds-checked (OpenSSL d2i).
 std::optional<std::string> sid_from_extension(const unsigned char* der, long length);
+
+// An ASN1 time (UTCTime or GeneralizedTime, fractions and offsets allowed) as a time point.
+std::optional<std::chrono::system_clock::time_point> time_point_of(const ASN1_TIME* time);
 
 // Lower-case hex of bytes.
 std::string hex_of(const unsigned char* data, std::size_t size);
