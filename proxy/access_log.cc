@@ -85,60 +85,67 @@ void append_percent(std::string& out, unsigned char c) {
   out += kHexDigits[c & 0x0f];
 }
 
-void append_w3c_field(std::string& out, std::string_view value) {
-  if (value.empty()) {
-    out += '-';
-    return;
-  }
+// Walks VALUE: copies each well-formed multi-byte UTF-8 sequence to OUT unchanged, hands each ASCII byte to
+// ASCII, and each byte that starts no well-formed sequence to INVALID.
+template <typename Ascii, typename Invalid>
+void escape_utf8(std::string& out, std::string_view value, Ascii ascii, Invalid invalid) {
   for (std::size_t i = 0; i < value.size();) {
     auto c = static_cast<unsigned char>(value[i]);
-    if (c >= 0x80) {
-      if (std::size_t n = utf8_sequence_length(value, i)) {
-        out.append(value.substr(i, n));
-        i += n;
-        continue;
-      }
-      append_percent(out, c);
-    } else if (c == ' ') {
-      out += '+';
-    } else if (is_control(c)) {
-      append_percent(out, c);
+    if (c < 0x80) {
+      ascii(c);
+    } else if (std::size_t n = utf8_sequence_length(value, i)) {
+      out.append(value.substr(i, n));
+      i += n;
+      continue;
     } else {
-      out += static_cast<char>(c);
+      invalid(c);
     }
     ++i;
   }
 }
 
+void append_w3c_field(std::string& out, std::string_view value) {
+  if (value.empty()) {
+    out += '-';
+    return;
+  }
+  auto percent = [&out](unsigned char c) { append_percent(out, c); };
+  escape_utf8(
+      out, value,
+      [&](unsigned char c) {
+        if (c == ' ')
+          out += '+';
+        else if (is_control(c))
+          percent(c);
+        else
+          out += static_cast<char>(c);
+      },
+      percent);
+}
+
 void append_json_string(std::string& out, std::string_view value) {
   out += '"';
-  for (std::size_t i = 0; i < value.size();) {
-    auto c = static_cast<unsigned char>(value[i]);
-    if (c >= 0x80) {
-      if (std::size_t n = utf8_sequence_length(value, i)) {
-        out.append(value.substr(i, n));
-        i += n;
-        continue;
-      }
-      out += "\\ufffd";
-    } else if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (is_control(c)) {
-      out += "\\u00";
-      out += kHexDigits[c >> 4];
-      out += kHexDigits[c & 0x0f];
-    } else {
-      out += static_cast<char>(c);
-    }
-    ++i;
-  }
+  escape_utf8(
+      out, value,
+      [&out](unsigned char c) {
+        if (c == '"' || c == '\\') {
+          out += '\\';
+          out += static_cast<char>(c);
+        } else if (c == '\n') {
+          out += "\\n";
+        } else if (c == '\r') {
+          out += "\\r";
+        } else if (c == '\t') {
+          out += "\\t";
+        } else if (is_control(c)) {
+          out += "\\u00";
+          out += kHexDigits[c >> 4];
+          out += kHexDigits[c & 0x0f];
+        } else {
+          out += static_cast<char>(c);
+        }
+      },
+      [&out](unsigned char) { out += "\\ufffd"; });
   out += '"';
 }
 
