@@ -1,0 +1,158 @@
+#include "proxy/admin_server.h"
+
+#include "auth/revocation/revocation_checker.h"
+#include "tests/auth/revocation/test_pki.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+namespace easedge::proxy {
+namespace {
+
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using namespace std::chrono_literals;
+
+class AdminServerTest : public ::testing::Test {
+protected:
+  AdminServerTest() {
+    registry_.counter("t_total", "T.").inc(3);
+    server_ = AdminServer::create(io_, {"127.0.0.1", 0}, registry_,
+                                  [this] {
+                                    return std::vector<ReadinessCheck>{{"listeners", true, {}},
+                                                                       {"upstream", upstream_ok_.load(), "connect refused"}};
+                                  },
+                                  5s);
+    server_->start();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~AdminServerTest() override {
+    server_->stop();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  tcp::socket connect() {
+    tcp::socket socket(client_io_);
+    socket.connect(server_->local_endpoint());
+    return socket;
+  }
+
+  http::response<http::string_body> exchange(tcp::socket& socket, http::verb method, const std::string& target,
+                                             bool keep_alive = false) {
+    http::request<http::empty_body> request{method, target, 11};
+    request.set(http::field::host, "localhost");
+    request.keep_alive(keep_alive);
+    http::write(socket, request);
+    boost::beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.skip(method == http::verb::head);
+    http::read(socket, buffer, parser);
+    return parser.release();
+  }
+
+  http::response<http::string_body> get(const std::string& target, http::verb method = http::verb::get) {
+    auto socket = connect();
+    return exchange(socket, method, target);
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
+  boost::asio::io_context client_io_;
+  MetricsRegistry registry_;
+  std::atomic<bool> upstream_ok_{true};
+  std::shared_ptr<AdminServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(AdminServerTest, HealthzIsOk) {
+  auto response = get("/healthz");
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response.body(), "ok\n");
+  EXPECT_NE(server_->local_endpoint().port(), 0);
+}
+
+TEST_F(AdminServerTest, ReadyzListsTheFailingChecks) {
+  auto response = get("/readyz");
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response.body(), "ready\nok listeners\nok upstream: connect refused\n");
+  upstream_ok_ = false;
+  response = get("/readyz");
+  EXPECT_EQ(response.result_int(), 503);
+  EXPECT_EQ(response.body(), "not ready\nok listeners\nFAIL upstream: connect refused\n");
+}
+
+TEST_F(AdminServerTest, MetricsAreServedInTextFormat) {
+  auto response = get("/metrics");
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response[http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(response.body().find("t_total 3\n"), std::string::npos) << response.body();
+}
+
+TEST_F(AdminServerTest, UnknownPathsMethodsAndHead) {
+  EXPECT_EQ(get("/").result_int(), 404);
+  EXPECT_EQ(get("/healthz/../metrics").result_int(), 404);
+  EXPECT_EQ(get("/healthz", http::verb::post).result_int(), 405);
+  auto head = get("/healthz", http::verb::head);
+  EXPECT_EQ(head.result_int(), 200);
+  EXPECT_EQ(head[http::field::content_length], "3");
+}
+
+TEST_F(AdminServerTest, KeepAliveServesSeveralRequests) {
+  auto socket = connect();
+  EXPECT_EQ(exchange(socket, http::verb::get, "/healthz", true).result_int(), 200);
+  EXPECT_EQ(exchange(socket, http::verb::get, "/metrics", true).result_int(), 200);
+  EXPECT_EQ(exchange(socket, http::verb::get, "/readyz", false).result_int(), 200);
+}
+
+TEST_F(AdminServerTest, OversizedOrGarbageRequestsAreDropped) {
+  for (const std::string& hostile :
+       {"GET /healthz HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n", std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n"),
+        std::string("POST /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")}) {
+    auto socket = connect();
+    boost::asio::write(socket, boost::asio::buffer(hostile));
+    std::string received;
+    boost::system::error_code ec;
+    char chunk[4096];
+    for (;;) {
+      auto n = socket.read_some(boost::asio::buffer(chunk), ec);
+      if (ec) break;
+      received.append(chunk, n);
+    }
+    EXPECT_EQ(received.find("200 OK"), std::string::npos) << received;
+  }
+  EXPECT_EQ(get("/healthz").result_int(), 200);  // still serving
+}
+
+TEST_F(AdminServerTest, BindFailureNamesTheKey) {
+  boost::asio::io_context io;
+  try {
+    AdminServer::create(io, {"127.0.0.1", server_->local_endpoint().port()}, registry_, {}, 5s);
+    FAIL() << "bound twice";
+  } catch (const config::ConfigError& e) {
+    EXPECT_EQ(e.key(), "admin.listen");
+  }
+}
+
+TEST(RevocationReadiness, FailsWhileACrlIsExpired) {
+  auth::testing::TempDir dir;
+  auth::testing::TestCa ca("Ready CA");
+  config::TlsConfig tls;
+  tls.client_ca = dir.write("ca.pem", ca.cert_pem());
+  tls.crl = {dir.write("ca.crl", ca.crl_pem({}))};
+  EXPECT_TRUE(revocation_readiness(*auth::RevocationChecker::create(tls)).ok);
+  tls.crl = {dir.write("old.crl", ca.crl_pem({.this_update_offset = -7200s, .next_update_offset = -60s}))};
+  auto check = revocation_readiness(*auth::RevocationChecker::create(tls));
+  EXPECT_FALSE(check.ok);
+  EXPECT_EQ(check.name, "revocation");
+  EXPECT_NE(check.detail.find("CN=Ready CA"), std::string::npos) << check.detail;
+}
+
+}  // namespace
+}  // namespace easedge::proxy
