@@ -232,11 +232,18 @@ std::vector<BindingCandidate> binding_candidates(X509* cert) {
       if (!seen) out.push_back({kind, *normalized});
     }
   };
-  add(BindingKind::issuer_serial, b.issuer_serial);
-  // Samba's KDC reads the serial in certificate byte order: tolerated, after the Windows form.
+  // Windows form first; then the same serial without the DER sign byte (tools that print the magnitude),
+  // then both in certificate byte order (Samba's KDC reads the serial unreversed).
+  const std::string issuer_prefix = "X509:<I>" + ad_dn(X509_get_issuer_name(cert)) + "<SR>";
   auto serial = serial_bytes(cert);
-  add(BindingKind::issuer_serial,
-      "X509:<I>" + ad_dn(X509_get_issuer_name(cert)) + "<SR>" + hex_of(serial.data(), serial.size()));
+  std::vector<std::vector<unsigned char>> serials{serial};
+  if (serial.size() > 1 && serial.front() == 0x00) serials.emplace_back(serial.begin() + 1, serial.end());
+  for (bool windows_order : {true, false}) {
+    for (auto bytes : serials) {
+      if (windows_order) std::reverse(bytes.begin(), bytes.end());
+      add(BindingKind::issuer_serial, issuer_prefix + hex_of(bytes.data(), bytes.size()));
+    }
+  }
   if (b.ski) add(BindingKind::ski, *b.ski);
   add(BindingKind::sha1_pukey, b.sha1_pukey);
   unsigned char digest[EVP_MAX_MD_SIZE];

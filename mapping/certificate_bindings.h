@@ -42,7 +42,8 @@ struct BindingCandidate {
   std::string value;
 };
 // Every altSecurityIdentities value that matches this certificate, normalized, strong kinds first:
-// the Windows forms plus the variants tolerated when reading (serial in Samba's byte order;
+// the Windows forms plus the variants tolerated when reading (serial in Samba's byte order, serial without
+// the DER sign byte;
 // SHA1-PUKEY as the thumbprint, the hash of the public key bits, or the hash of SubjectPublicKeyInfo).
 std::vector<BindingCandidate> binding_candidates(X509* cert);
 

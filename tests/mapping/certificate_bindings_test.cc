@@ -112,6 +112,14 @@ TEST_F(CertificateBindingsTest, SambaSerialOrderIsTolerated) {
   EXPECT_EQ(serials[1], "X509:<I>DC=TEST,DC=EXAMPLE,CN=TEST ISSUING CA<SR>1A2B3C4D5E");
 }
 
+TEST_F(CertificateBindingsTest, SerialWithoutSignByteIsTolerated) {
+  CertSpec spec;
+  spec.serial = {0x00, 0xa1, 0xb2};
+  auto serials = values_of(binding_candidates(issue(spec).get()), BindingKind::issuer_serial);
+  const std::string prefix = "X509:<I>DC=TEST,DC=EXAMPLE,CN=TEST ISSUING CA<SR>";
+  EXPECT_EQ(serials, (std::vector<std::string>{prefix + "B2A100", prefix + "B2A1", prefix + "00A1B2", prefix + "A1B2"}));
+}
+
 TEST_F(CertificateBindingsTest, PalindromeSerialGivesOneCandidate) {
   CertSpec spec;
   spec.serial = {0x42};
