@@ -186,6 +186,7 @@ QueryResult parse_plain(std::string_view method, std::string_view query) {
   request.form = QueryForm::plain;
   SeenSet seen;
   for (const auto& p : params) {
+    if (p.key.empty() && !p.has_value) continue;  // "a=1&&b=2" or a trailing '&': nothing there, as in ASP.NET
     const ParamEntry* entry = param_by_name(p.key);
     if (!entry) return fail(QueryErrc::unknown_parameter, "unknown query parameter");
     if (!seen.insert(entry->param))

@@ -366,7 +366,8 @@ TEST(QueryPlain, DuplicatesRefusedWhateverTheCase) {
 }
 
 TEST(QueryPlain, MalformedParameters) {
-  EXPECT_EQ(error_of("Cmd=Sync&&DeviceId=A&DeviceType=B"), QueryErrc::unknown_parameter);  // empty name
+  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&&DeviceId=A&DeviceType=B&").ok());  // empty segments carry nothing
+  EXPECT_EQ(error_of("Cmd=Sync&=x&DeviceId=A&DeviceType=B"), QueryErrc::unknown_parameter);  // empty name
   EXPECT_EQ(error_of("Cmd=Sync&User&DeviceId=A&DeviceType=B"), QueryErrc::bad_value);
   EXPECT_EQ(error_of("Cmd=Sync&User=&DeviceId=A&DeviceType=B"), QueryErrc::bad_value);
   EXPECT_EQ(error_of("Cmd=Sync&Foo=1&DeviceId=A&DeviceType=B"), QueryErrc::unknown_parameter);
