@@ -14,8 +14,9 @@ BUILD_PACKAGES=(
   clang-14 libclang-rt-14-dev
   curl python3 procps iproute2
 )
-# Samba AD DC: the real Active Directory stand-in for LDAP and Kerberos integration tests.
-SAMBA_PACKAGES=(samba samba-ad-dc samba-ad-provision libsasl2-modules-gssapi-mit)
+# Samba AD DC: the real Active Directory stand-in for LDAP and Kerberos integration tests
+# (python3-gssapi: the Negotiate-accepting stand-in Exchange of the Kerberos tests).
+SAMBA_PACKAGES=(samba samba-ad-dc samba-ad-provision libsasl2-modules-gssapi-mit python3-gssapi)
 # The peers bench/compare measures easedge against.
 BENCH_PACKAGES=(nginx-light haproxy)
 
