@@ -12,11 +12,13 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,26 +49,38 @@ def port_in_use(port):
 
 
 class SambaDC:
-    """A provisioned, populated, running Samba AD DC in a temp folder; holds the machine-wide lock."""
+    """A provisioned, populated, running Samba AD DC in a temp folder; holds the machine-wide lock.
+
+    Uses the shared fixture samba/samba-dc.sh (start, populate, stop) when present, else the verified
+    reference recipe; then adds the delegation set-up with samba/populate-kerberos.sh.
+    """
 
     def __init__(self):
         self.lock = open(SAMBA_LOCK, "a")
         fcntl.flock(self.lock, fcntl.LOCK_EX)
+        self.dir = tempfile.mkdtemp(prefix="easedge-krb-dc-")
+        self.fixture = os.path.join(SAMBA_DIR, "samba-dc.sh")
+        # We hold the lock: samba-dc.sh must not wait for it again.
+        self.env = dict(os.environ, EASEDGE_SAMBA_LOCKED="1")
         try:
             taken = [p for p in SAMBA_PORTS if port_in_use(p)]
             if taken:
                 raise RuntimeError("ports %s on 127.0.0.1 are taken by something outside %s: stop it first"
                                    % (taken, SAMBA_LOCK))
-            self.dir = tempfile.mkdtemp(prefix="easedge-krb-dc-")
-            self._run([os.path.join(SAMBA_REFERENCE, "setup.sh"), self.dir], 180)
-            self._run([os.path.join(SAMBA_REFERENCE, "start.sh"), self.dir], 60)
+            if os.path.exists(self.fixture):
+                self._run([self.fixture, "start", self.dir], 180)
+                self._run([self.fixture, "populate", self.dir], 180)
+            else:
+                self._run([os.path.join(SAMBA_REFERENCE, "setup.sh"), self.dir], 180)
+                self._run([os.path.join(SAMBA_REFERENCE, "start.sh"), self.dir], 60)
             self._run([os.path.join(SAMBA_DIR, "populate-kerberos.sh"), self.dir], 180)
         except BaseException:
             self.stop()
             raise
 
     def _run(self, argv, timeout):
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                env=self.env)
         if result.returncode != 0:
             raise RuntimeError("%s failed (%d):\n%s%s" % (argv[0], result.returncode, result.stdout, result.stderr))
 
@@ -74,19 +88,21 @@ class SambaDC:
         return os.path.join(self.dir, name)
 
     def stop(self):
-        pid_file = os.path.join(getattr(self, "dir", ""), "samba.pid")
-        if os.path.exists(pid_file):
-            with open(pid_file) as f:
-                pid = int(f.read().strip())
-            subprocess.run(["kill", str(pid)], capture_output=True)
-            for _ in range(100):
-                if not any(port_in_use(p) for p in SAMBA_PORTS):
-                    break
-                threading.Event().wait(0.1)
-        if getattr(self, "dir", None):
+        try:
+            if os.path.exists(self.fixture):
+                self._run([self.fixture, "stop", self.dir], 60)
+            elif os.path.exists(self.path("samba.pid")):
+                with open(self.path("samba.pid")) as f:
+                    pid = int(f.read().strip())
+                os.killpg(pid, signal.SIGTERM)  # start.sh ran samba under setsid: its group is the DC
+                for _ in range(100):
+                    if not any(port_in_use(p) for p in SAMBA_PORTS):
+                        break
+                    time.sleep(0.1)
+        finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-        fcntl.flock(self.lock, fcntl.LOCK_UN)
-        self.lock.close()
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+            self.lock.close()
 
 
 class KdcRelay:
