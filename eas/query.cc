@@ -84,6 +84,10 @@ const ParamEntry* param_by_tag(std::uint8_t tag) {
   return nullptr;
 }
 
+// Boost.URL 1.81 takes core::string_view; a std::string_view handed over implicitly is read up to a NUL
+// (strlen), which runs past the end of a query inside an HTTP request line. Convert with the length.
+urls::string_view as_url_view(std::string_view text) { return urls::string_view(text.data(), text.size()); }
+
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 bool is_alnum(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
@@ -176,11 +180,11 @@ private:
 };
 
 QueryResult parse_plain(std::string_view method, std::string_view query) {
-  if (!urls::parse_query(query)) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
+  if (!urls::parse_query(as_url_view(query))) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
   // ASP.NET (and thus Exchange) decodes '+' in the query as a space; decode the same way.
   urls::encoding_opts options;
   options.space_as_plus = true;
-  urls::params_view params(query, options);  // cannot throw: the query was validated just above
+  urls::params_view params(as_url_view(query), options);  // cannot throw: the query was validated just above
 
   EasRequest request;
   request.form = QueryForm::plain;
@@ -336,7 +340,7 @@ QueryResult parse_base64_bytes(std::span<const unsigned char> data) {
 
 QueryResult parse_base64(std::string_view query) {
   // '+', '/' and '=' may arrive percent-encoded; '+' is a base64 digit here, never a space.
-  auto escaped = urls::make_pct_string_view(query);
+  auto escaped = urls::make_pct_string_view(as_url_view(query));
   if (!escaped) return fail(QueryErrc::bad_encoding, "bad percent escape in the query");
   std::string text = escaped->decode();
   if (!is_canonical_base64(text)) return fail(QueryErrc::bad_base64, "query is neither key=value pairs nor padded base64");

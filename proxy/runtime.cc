@@ -30,6 +30,24 @@ std::vector<boost::asio::ip::tcp::endpoint> resolve_upstream(const config::Confi
   return endpoints;
 }
 
+const char* strong_binding_name(config::StrongBinding mode) {
+  switch (mode) {
+    case config::StrongBinding::disabled: return "disabled";
+    case config::StrongBinding::compatibility: return "compatibility";
+    case config::StrongBinding::full: return "full";
+  }
+  return "?";
+}
+
+std::string format_time(std::chrono::system_clock::time_point time) {
+  auto t = std::chrono::system_clock::to_time_t(time);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
 }  // namespace
 
 std::shared_ptr<const Runtime> Runtime::build(config::Config config) {
@@ -39,6 +57,11 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config) {
   runtime->server_context = auth::make_server_context(config, *runtime->validator, &runtime->server_certificate);
   if (config.upstream.scheme == "https") runtime->upstream_context = auth::make_upstream_context(config);
   runtime->upstream_endpoints = resolve_upstream(config);
+  runtime->revocation = auth::RevocationChecker::create(config.tls);
+  if (config.mapping) runtime->mapper = mapping::make_account_mapper(*config.mapping);
+  runtime->eas_policy = std::make_unique<eas::Policy>(config.eas);
+  if (!config.log.access.empty())
+    runtime->access_log = std::make_unique<AccessLogWriter>(config.log.access, config.log.format);
   runtime->config = std::move(config);
   return runtime;
 }
@@ -50,6 +73,24 @@ std::vector<std::string> Runtime::describe() const {
   lines.push_back(std::string("client certificates: ") + mode_name(config.tls.client_certificate) +
                   ", TLS " + config.tls.min_version + "+");
   for (const auto& subject : validator->trusted_subjects()) lines.push_back("trusted CA: " + subject);
+  auto crls = revocation->loaded();
+  if (crls.empty() && config.tls.crl.empty() && !config.tls.revocation.fetch_cdp && !config.tls.revocation.ocsp)
+    lines.push_back("revocation: not checked (no tls.crl, fetch_cdp or ocsp configured)");
+  for (const auto& crl : crls) {
+    std::string next = crl.next_update ? format_time(*crl.next_update) : std::string("none");
+    lines.push_back(std::string(crl.delta ? "delta CRL: " : "CRL: ") + crl.issuer + " from " + crl.source + ", " +
+                    std::to_string(crl.entries) + " revoked, nextUpdate " + next);
+  }
+  if (config.tls.revocation.ocsp) lines.push_back("revocation: OCSP from the certificate's AIA");
+  if (config.mapping) {
+    const auto& m = *config.mapping;
+    std::string source = m.directory.ldif ? "LDIF " + m.directory.ldif->string() : "LDAP " + m.directory.ldap->url;
+    lines.push_back("directory: " + source + "; strong binding " + strong_binding_name(m.strong_binding) +
+                    (m.require_group.empty() ? "" : "; require_group " + m.require_group));
+  } else {
+    lines.push_back("directory: none (identity is the certificate's UPN)");
+  }
+  if (access_log) lines.push_back("access log: " + config.log.access);
   std::string upstream = "upstream: " + config.upstream.url + " ->";
   for (const auto& endpoint : upstream_endpoints)
     upstream += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());

@@ -3,8 +3,12 @@
 #pragma once
 
 #include "auth/certificate_validator.h"
+#include "auth/revocation/revocation_checker.h"
 #include "auth/tls_context.h"
 #include "config/config.h"
+#include "eas/policy.h"
+#include "mapping/account_mapper.h"
+#include "proxy/access_log.h"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -20,6 +24,10 @@ struct Runtime {
   auth::SslCtxPtr upstream_context;  // null for an http:// upstream
   auth::ServerCertificateSummary server_certificate;
   std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
+  std::shared_ptr<auth::RevocationChecker> revocation;
+  std::shared_ptr<mapping::AccountMapper> mapper;   // null: identity is the certificate's UPN
+  std::unique_ptr<eas::Policy> eas_policy;
+  std::unique_ptr<AccessLogWriter> access_log;      // null: access log off
 
   // Builds and checks everything `config` names. Throws config::ConfigError naming the key on any problem,
   // so `--check-config` and SIGHUP refuse a configuration the proxy could not serve with.

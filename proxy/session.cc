@@ -2,6 +2,7 @@
 // waiting, and `phase_` tells the timeout handler what a timeout means at that point.
 #include "proxy/session.h"
 
+#include "eas/command.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
@@ -53,10 +54,10 @@ Refusal refusal_for(auth::ChainStatus status) {
   return Refusal::certificate_untrusted;
 }
 
-std::string endpoint_text(const tcp::socket& socket) {
+tcp::endpoint endpoint_of(const tcp::socket& socket, bool remote) {
   boost::system::error_code ec;
-  auto endpoint = socket.remote_endpoint(ec);
-  return ec ? std::string("-") : endpoint.address().to_string();
+  auto endpoint = remote ? socket.remote_endpoint(ec) : socket.local_endpoint(ec);
+  return ec ? tcp::endpoint() : endpoint;
 }
 
 }  // namespace
@@ -71,8 +72,13 @@ Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runti
         SSL_set_accept_state(ssl);
         return auth::TlsStream(std::move(socket), auth::SslPtr(ssl));
       }()),
-      client_address_(endpoint_text(client_.socket())),
       timer_(client_.get_executor()) {
+  auto remote = endpoint_of(client_.socket(), true);
+  auto local = endpoint_of(client_.socket(), false);
+  client_address_ = remote.address().to_string();
+  client_port_ = remote.port();
+  server_address_ = local.address().to_string();
+  server_port_ = local.port();
   worker_.server().connections().fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -127,6 +133,7 @@ void Session::do_read_header() {
   const auto& limits = runtime_->config.limits;
   record_ = RequestRecord{};
   record_.started = std::chrono::steady_clock::now();
+  eas_ = eas::EasRequest{};
   identity_ = ForwardedIdentity{};
   expect_continue_ = false;
   request_body_started_ = false;
@@ -179,7 +186,8 @@ std::optional<Refusal> Session::check_request_shape(std::string& detail) {
     detail = "Transfer-Encoding in an HTTP/1.0 request";
     return Refusal::bad_request;
   }
-  auto target = boost::urls::parse_origin_form(request.target());
+  // Explicit length: Boost.URL 1.81 would read a std::string_view up to a NUL (past the request line).
+  auto target = boost::urls::parse_origin_form(boost::urls::string_view(request.target().data(), request.target().size()));
   if (!target) {
     detail = "request target is not in origin form";
     return request.target() == "*" ? std::optional(Refusal::not_found) : std::optional(Refusal::bad_request);
@@ -231,20 +239,97 @@ std::optional<Refusal> Session::check_certificate(std::string& detail) {
 void Session::process_request() {
   std::string detail;
   if (auto refusal = check_request_shape(detail)) return refuse(*refusal, std::move(detail));
+
+  // The certificate first: a device with a bad certificate hears about that, whatever else is wrong.
   if (auto refusal = check_certificate(detail)) return refuse(*refusal, std::move(detail));
 
+  auto& request = request_->get();
+  auto target = std::string_view(request.target());
+  auto question = target.find('?');
+  auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  auto parsed = eas::parse_query(request.method_string(), query);
+  if (!parsed) return refuse(Refusal::malformed_eas_query, parsed.error().reason);
+  eas_ = std::move(parsed.request());
+  // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
+  upstream_timeout_ = std::min(eas::request_timeout(runtime_->config.eas, eas_.command),
+                               runtime_->config.timeouts.upstream_response);
   identity_.client_address = client_address_;
-  if (!certificate_ || certificate_->status != auth::ChainStatus::valid) return on_identity({});
-  identity_.certificate = certificate_.get();
-  if (certificate_->upn.empty())
-    return refuse(Refusal::certificate_unmappable, "certificate has no UPN (SAN otherName 1.3.6.1.4.1.311.20.2.3)");
-  on_identity(certificate_->upn);
+  check_revocation();
 }
 
-void Session::on_identity(std::string user) {
-  if (!is_safe_header_value(user)) return refuse(Refusal::certificate_unmappable, "identity contains control bytes");
-  identity_.user = std::move(user);
-  record_.user = identity_.user;
+void Session::check_revocation() {
+  bool has_certificate = certificate_ && certificate_->status == auth::ChainStatus::valid;
+  if (!has_certificate || !certificate_->issuer) return map_identity();
+  auto& checker = *runtime_->revocation;
+  auto generation = checker.generation();
+  // A good answer holds until the revocation data changes: then an open connection is checked again,
+  // so a certificate revoked mid-connection is refused on its next request.
+  if (revocation_checked_ && generation == revocation_checked_generation_) return map_identity();
+  arm(runtime_->config.timeouts.request_header, Phase::authorizing);
+  checker.async_check(certificate_->leaf.get(), certificate_->issuer.get(),
+                      [self = shared_from_this(), generation](auth::RevocationAnswer answer) {
+                        net::post(self->client_.get_executor(), [self, generation, answer = std::move(answer)] {
+                          self->on_revocation(generation, answer);
+                        });
+                      });
+}
+
+void Session::on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer) {
+  if (closed_) return;
+  if (answer.status == auth::RevocationStatus::revoked) return refuse(Refusal::certificate_revoked, answer.reason);
+  if (!answer.admits()) return refuse(Refusal::revocation_unavailable, answer.reason);
+  if (answer.status == auth::RevocationStatus::unavailable)
+    spdlog::warn("{}: revocation status unknown for {}, allowed by tls.revocation.on_unavailable: {}",
+                 client_address_, certificate_->subject, answer.reason);
+  revocation_checked_ = answer.status == auth::RevocationStatus::good;
+  revocation_checked_generation_ = generation;
+  map_identity();
+}
+
+void Session::map_identity() {
+  if (!certificate_ || certificate_->status != auth::ChainStatus::valid) return on_identity(std::nullopt);
+  identity_.certificate = certificate_.get();
+  if (!runtime_->mapper) {
+    if (certificate_->upn.empty())
+      return refuse(Refusal::certificate_unmappable, "certificate has no UPN (SAN otherName 1.3.6.1.4.1.311.20.2.3)");
+    return on_identity(mapping::MappedAccount{.user_principal_name = certificate_->upn});
+  }
+  arm(runtime_->config.timeouts.request_header, Phase::authorizing);
+  runtime_->mapper->map(mapping::CertificateRef{certificate_->leaf, certificate_->issuer},
+                        [self = shared_from_this()](mapping::MapResult result) {
+                          net::post(self->client_.get_executor(),
+                                    [self, result = std::move(result)] { self->on_mapped(result); });
+                        });
+}
+
+void Session::on_mapped(const mapping::MapResult& result) {
+  if (closed_) return;
+  switch (result.status) {
+    case mapping::MapStatus::mapped:
+      return on_identity(result.account);
+    case mapping::MapStatus::directory_unavailable:
+      return refuse(Refusal::directory_unavailable, result.reason);
+    case mapping::MapStatus::not_mapped:
+      break;
+  }
+  refuse(Refusal::certificate_unmappable, result.reason);
+}
+
+void Session::on_identity(const std::optional<mapping::MappedAccount>& account) {
+  std::optional<eas::AccountNames> names;
+  if (account) {
+    if (!is_safe_header_value(account->user_principal_name))
+      return refuse(Refusal::certificate_unmappable, "account name contains control bytes");
+    identity_.user = account->user_principal_name;
+    record_.user = identity_.user;
+    names = eas::AccountNames{account->user_principal_name, account->sam_account_name};
+  }
+  auto decision = runtime_->eas_policy->evaluate(eas_, names);
+  if (!decision) {
+    auto reason = decision.reason == eas::PolicyRefusal::user_mismatch ? Refusal::user_mismatch
+                                                                        : Refusal::device_blocked;
+    return refuse(reason, decision.text);
+  }
   forward();
 }
 
@@ -393,7 +478,7 @@ void Session::on_write_upstream_body(error_code ec, std::size_t) {
 void Session::do_wait_response() {
   // A held Ping waits here for up to an hour: hold no relay buffer meanwhile.
   relay_.reset();
-  arm(runtime_->config.timeouts.upstream_response, Phase::upstream_response);
+  arm(upstream_timeout_, Phase::upstream_response);
   upstream_->async_wait_readable([self = shared_from_this()](error_code ec) { self->on_response_readable(ec); });
 }
 
@@ -609,12 +694,40 @@ void Session::on_linger_read(error_code ec, std::size_t bytes) {
 // ---- ends ------------------------------------------------------------------------------------------------
 
 void Session::finish_request() {
-  if (record_.status == 0) return;
-  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+  if (record_.status == 0) return;  // already logged, or nothing was answered
+  auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record_.started);
-  spdlog::debug("{} {} {} {} {} {}ms in={} out={}", client_address_, record_.user.empty() ? "-" : record_.user,
-                record_.method, record_.target, record_.status, elapsed.count(), record_.bytes_in,
-                record_.bytes_out);
+  if (auto* log = runtime_->access_log.get()) {
+    std::string_view target = record_.target;
+    auto question = target.find('?');
+    std::string_view user_agent;
+    if (request_) user_agent = request_->get()[http::field::user_agent];
+    std::string_view command = eas_.command ? eas::command_name(*eas_.command) : std::string_view();
+    AccessLogRecord entry{
+        .time = std::chrono::system_clock::now(),
+        .server_ip = server_address_,
+        .server_port = server_port_,
+        .client_ip = client_address_,
+        .client_port = client_port_,
+        .method = record_.method,
+        .uri_stem = target.substr(0, question),
+        .uri_query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
+        .user = record_.user.empty() ? std::string_view(eas_.user) : std::string_view(record_.user),
+        .cert_sha256 = certificate_ ? std::string_view(certificate_->sha256_hex) : std::string_view(),
+        .user_agent = user_agent,
+        .eas_command = command,
+        .device_id = eas_.device_id,
+        .device_type = eas_.device_type,
+        .status = record_.status,
+        .substatus = record_.substatus,
+        .win32_status = 0,
+        .bytes_in = record_.bytes_in,
+        .bytes_out = record_.bytes_out,
+        .duration = elapsed,
+        .upstream_status = record_.upstream_status,
+    };
+    log->write(entry);
+  }
   record_.status = 0;
 }
 

@@ -3,7 +3,10 @@
 #pragma once
 
 #include "auth/client_certificate.h"
+#include "auth/revocation/revocation_checker.h"
 #include "auth/tls_stream.h"
+#include "eas/query.h"
+#include "mapping/account_mapper.h"
 #include "proxy/forwarded_headers.h"
 #include "proxy/refusal.h"
 #include "proxy/runtime.h"
@@ -79,7 +82,11 @@ private:
   void process_request();
   std::optional<Refusal> check_request_shape(std::string& detail);
   std::optional<Refusal> check_certificate(std::string& detail);
-  void on_identity(std::string user);
+  void check_revocation();
+  void on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer);
+  void map_identity();
+  void on_mapped(const mapping::MapResult& result);
+  void on_identity(const std::optional<mapping::MappedAccount>& account);
 
   void forward();
   void do_connect_upstream();
@@ -130,6 +137,12 @@ private:
   bool closed_ = false;
 
   std::shared_ptr<const auth::ClientCertificate> certificate_;
+  // Revocation data generation under which this connection's certificate was last found good.
+  std::uint64_t revocation_checked_generation_ = 0;
+  bool revocation_checked_ = false;
+  std::string server_address_;
+  std::uint16_t server_port_ = 0;
+  std::uint16_t client_port_ = 0;
 
   boost::beast::flat_buffer client_buffer_;
   std::optional<request_parser> request_;
@@ -137,6 +150,8 @@ private:
   bool expect_continue_ = false;
   bool client_keep_alive_ = false;
   bool request_body_started_ = false;
+  eas::EasRequest eas_;                        // what the query says (empty for non-ActiveSync requests)
+  std::chrono::seconds upstream_timeout_{0};   // this request's wait for Exchange (Ping is held long)
 
   std::optional<boost::asio::ip::tcp::socket> connecting_;
   std::optional<auth::TlsStream> upstream_;

@@ -432,3 +432,22 @@ TEST(Commands, TimeoutClass) {
 
 }  // namespace
 }  // namespace easedge::eas
+
+namespace easedge::eas {
+namespace {
+
+// A query inside an HTTP request line is not NUL-terminated: the parser must stop at the view's end.
+TEST(QueryInsideRequestLine, ReadsOnlyTheGivenBytes) {
+  std::string line = "Cmd=Sync&User=alice&DeviceId=ABC&DeviceType=iPhone\x01 HTTP/1.1\r\n";
+  std::string_view query = std::string_view(line).substr(0, line.find('\x01'));
+  auto result = parse_query("POST", query);
+  ASSERT_TRUE(result.ok()) << result.error().reason;
+  EXPECT_EQ(result.request().device_type, "iPhone");
+  std::string base64_line = "jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob25l%%%garbage";
+  auto base64 = parse_query("POST", std::string_view(base64_line).substr(0, 36));
+  ASSERT_TRUE(base64.ok()) << base64.error().reason;
+  EXPECT_EQ(base64.request().device_id, "v140Device");
+}
+
+}  // namespace
+}  // namespace easedge::eas
