@@ -75,14 +75,16 @@ void Delegator::token_for(const std::string& upn, std::function<void(TokenResult
   }
   // AD matches UPNs case-insensitively: one cache entry per account, whatever the certificate's spelling.
   std::string key = lower(upn);
-  if (auto credential = cache_.find(key, steady_clock::now())) {
-    TokenResult result = make_token(**credential, upn);
-    if (result.ok) {
-      ++cache_hits_;
-      deliver(done, std::move(result));
-      return;
+  if (auto cached = cache_.find(key, steady_clock::now())) {
+    if (std::chrono::system_clock::now() < cached->use_until) {
+      TokenResult result = make_token(*cached->credential, upn);
+      if (result.ok) {
+        ++cache_hits_;
+        deliver(done, std::move(result));
+        return;
+      }
     }
-    cache_.erase(key);  // unusable after all (clock jump?): ask the KDC again
+    cache_.erase(key);  // the wall clock moved past the tickets, or they are unusable: ask the KDC again
   }
   {
     std::lock_guard lock(pending_mutex_);
@@ -110,8 +112,9 @@ void Delegator::run_exchange(const std::string& key, const std::string& upn) {
   ++kdc_exchanges_;
   Obtained obtained = obtain(upn);
   if (obtained.credential) {
-    cache_.insert(key, obtained.credential,
-                  steady_clock::now() + keep_for(obtained.lifetime, config_.credential_refresh_margin));
+    auto keep = keep_for(obtained.lifetime, config_.credential_refresh_margin);
+    cache_.insert(key, Cached{obtained.credential, std::chrono::system_clock::now() + keep},
+                  steady_clock::now() + keep);
   }
   std::vector<std::function<void(TokenResult)>> waiters;
   {

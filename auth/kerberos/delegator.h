@@ -8,6 +8,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,6 +69,13 @@ public:
 
 private:
   using CredentialPtr = std::shared_ptr<const DelegatedCredential>;
+  // A cached credential is used until a deadline on both clocks: the steady one (the cache's own) and
+  // the wall clock the tickets' end times are in, so a clock step never makes GSSAPI fetch a new ticket
+  // (a KDC round trip) on an I/O thread.
+  struct Cached {
+    CredentialPtr credential;
+    std::chrono::system_clock::time_point use_until;
+  };
   struct Obtained;
 
   void run_exchange(const std::string& key, const std::string& upn);
@@ -82,7 +90,7 @@ private:
   const SetupNames names_;
   const std::string target_principal_;  // the SPN with the realm: HTTP/exchange.corp.example.test@CORP.EXAMPLE.TEST
 
-  CredentialCache<CredentialPtr> cache_;
+  CredentialCache<Cached> cache_;
 
   std::mutex pending_mutex_;  // users whose KDC exchange is under way, with everyone waiting for it
   std::unordered_map<std::string, std::vector<std::function<void(TokenResult)>>> pending_;
