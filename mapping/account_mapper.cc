@@ -1,6 +1,7 @@
 #include "mapping/account_mapper.h"
 
 #include "mapping/certificate_bindings.h"
+#include "mapping/ldap_directory.h"
 #include "mapping/ldif_directory.h"
 #include "mapping/mapping_cache.h"
 #include "mapping/strong_binding.h"
@@ -260,7 +261,8 @@ std::shared_ptr<AccountMapper> make_account_mapper(const config::MappingConfig& 
 
 std::shared_ptr<AccountMapper> make_account_mapper(const config::MappingConfig& config) {
   if (config.directory.ldif) return make_account_mapper(config, LdifDirectory::load(*config.directory.ldif), 0);
-  throw std::runtime_error("mapping.directory: the LDAP directory is not available in this build");
+  if (!config.directory.ldap) throw std::runtime_error("mapping.directory: set ldif or ldap");
+  return make_account_mapper(config, LdapDirectory::create(*config.directory.ldap), config.directory.ldap->worker_threads);
 }
 
 }  // namespace easedge::mapping
