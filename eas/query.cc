@@ -84,9 +84,11 @@ const ParamEntry* param_by_tag(std::uint8_t tag) {
   return nullptr;
 }
 
-// Boost.URL 1.81 takes core::string_view; a std::string_view handed over implicitly is read up to a NUL
-// (strlen), which runs past the end of a query inside an HTTP request line. Convert with the length.
-urls::string_view as_url_view(std::string_view text) { return urls::string_view(text.data(), text.size()); }
+// Boost.URL 1.81 reads past the end of a view that is not NUL-terminated: parse_query (which params_view
+// uses) validates the given bytes but builds its result from the bare pointer, measured again with strlen,
+// so a query inside an HTTP request line would run on into " HTTP/1.1\r\n...". Every view handed to
+// Boost.URL is therefore a NUL-terminated copy (at most kMaxQueryBytes).
+std::string terminated(std::string_view text) { return std::string(text); }
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -179,12 +181,13 @@ private:
   std::uint64_t bits_ = 0;
 };
 
-QueryResult parse_plain(std::string_view method, std::string_view query) {
-  if (!urls::parse_query(as_url_view(query))) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
+QueryResult parse_plain(std::string_view method, std::string_view query_view) {
+  const std::string query = terminated(query_view);
+  if (!urls::parse_query(query)) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
   // ASP.NET (and thus Exchange) decodes '+' in the query as a space; decode the same way.
   urls::encoding_opts options;
   options.space_as_plus = true;
-  urls::params_view params(as_url_view(query), options);  // cannot throw: the query was validated just above
+  urls::params_view params(query, options);  // cannot throw: the query was validated just above
 
   EasRequest request;
   request.form = QueryForm::plain;
@@ -340,7 +343,8 @@ QueryResult parse_base64_bytes(std::span<const unsigned char> data) {
 
 QueryResult parse_base64(std::string_view query) {
   // '+', '/' and '=' may arrive percent-encoded; '+' is a base64 digit here, never a space.
-  auto escaped = urls::make_pct_string_view(as_url_view(query));
+  const std::string owned = terminated(query);
+  auto escaped = urls::make_pct_string_view(owned);
   if (!escaped) return fail(QueryErrc::bad_encoding, "bad percent escape in the query");
   std::string text = escaped->decode();
   if (!is_canonical_base64(text)) return fail(QueryErrc::bad_base64, "query is neither key=value pairs nor padded base64");

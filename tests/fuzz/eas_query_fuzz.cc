@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -63,13 +65,17 @@ const easedge::eas::Policy& policy() {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   std::string_view method = kMethods[data[0] & kMethodMask];
-  std::string query(reinterpret_cast<const char*>(data + 1), size - 1);
+  // The query is handed over as a view of an exactly-sized buffer, never NUL-terminated, as it is inside an
+  // HTTP request line: ASan then catches any read past its end (Boost.URL 1.81's parse_query did one).
+  std::string_view query(reinterpret_cast<const char*>(data + 1), size - 1);
+  std::unique_ptr<char[]> encoded;
   if (data[0] & kBase64Flag) {
-    std::string encoded(4 * ((query.size() + 2) / 3) + 1, '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+    std::string text(4 * ((query.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()),
                             reinterpret_cast<const unsigned char*>(query.data()), static_cast<int>(query.size()));
-    encoded.resize(static_cast<std::size_t>(n));
-    query = std::move(encoded);
+    encoded = std::make_unique<char[]>(static_cast<std::size_t>(n));
+    std::memcpy(encoded.get(), text.data(), static_cast<std::size_t>(n));
+    query = std::string_view(encoded.get(), static_cast<std::size_t>(n));
   }
   auto result = easedge::eas::parse_query(method, query);
   if (!result) {
