@@ -653,11 +653,16 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
     if (opt.minted()) {
       const auto t0 = Clock::now();
       auto last = t0;
+      std::uint32_t last_done = 0;
       s.ids = mint_identities(opt.device_ca, opt.device_ca_key, opt.devices, opt.upn_domain, opt.key_type,
                               std::max(1u, std::thread::hardware_concurrency()), [&](std::uint32_t done) {
+                                // Quiet when minting is quick; once a second (and at the end) when it is not.
                                 const auto now = Clock::now();
-                                if (now - last < 1s && done < opt.devices) return;
+                                if (now - t0 < 1s || (now - last < 1s && done < opt.devices) || last_done == done) {
+                                  return;
+                                }
                                 last = now;
+                                last_done = done;
                                 err << "easbench: minted " << done << "/" << opt.devices << " device identities ("
                                     << (opt.key_type == KeyType::p256 ? "P-256" : "RSA-2048") << ")\n";
                               });
