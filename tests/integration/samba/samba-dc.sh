@@ -152,21 +152,24 @@ userPrincipalName: $user@corp.example.test
   done
   printf '%s' "$ldif" | ldapmodify -x -H ldap://127.0.0.1 -D "Administrator@corp.example.test" -w "$ADMIN_PASSWORD" >/dev/null
   samba-tool user disable disabled "${s[@]}" >/dev/null
-  samba-tool ou list "${s[@]}" 2>/dev/null | grep -qi '^OU=Groups$' || samba-tool ou create "$GROUPS_OU" "${s[@]}" >/dev/null
+  # Listings are read whole before grep: with pipefail, `grep -q` closing the pipe early fails the pipeline.
+  local listing
+  listing=$(samba-tool ou list "${s[@]}" 2>/dev/null || true)
+  grep -qix 'OU=Groups' <<<"$listing" || samba-tool ou create "$GROUPS_OU" "${s[@]}" >/dev/null
   for group in "EAS Users" "Phone Users"; do
     samba-tool group show "$group" "${s[@]}" >/dev/null 2>&1 ||
       samba-tool group add "$group" --groupou=OU=Groups "${s[@]}" >/dev/null
   done
   member() {  # member GROUP MEMBER
-    samba-tool group listmembers "$1" "${s[@]}" 2>/dev/null | grep -qx "$2" ||
-      samba-tool group addmembers "$1" "$2" "${s[@]}" >/dev/null
+    listing=$(samba-tool group listmembers "$1" "${s[@]}" 2>/dev/null || true)
+    grep -qx "$2" <<<"$listing" || samba-tool group addmembers "$1" "$2" "${s[@]}" >/dev/null
   }
   member "EAS Users" "Phone Users"
   member "Phone Users" alice
   member "EAS Users" bob
   member "EAS Users" carol
   member "EAS Users" disabled
-  printf '%s\n' "${PASSWORDS[easproxy]}" >"$d/easproxy.password"
+  printf '%s' "${PASSWORDS[easproxy]}" >"$d/easproxy.password"  # no newline: ldapsearch -y reads it all
   chmod 600 "$d/easproxy.password"
   cat >"$d/samba.env" <<ENV
 SAMBA_LDAP_URL=ldap://127.0.0.1:389
@@ -184,7 +187,8 @@ do_session() {
   (($# > 0)) || usage
   local rc=0
   do_start "$d"
-  trap 'do_stop "$d" >/dev/null' EXIT
+  # shellcheck disable=SC2064  # expand $d now: the trap runs after this function's locals are gone
+  trap "do_stop '$d' >/dev/null" EXIT
   do_populate "$d"
   "$@" || rc=$?
   return $rc
