@@ -186,8 +186,9 @@ std::optional<Refusal> Session::check_request_shape(std::string& detail) {
     detail = "Transfer-Encoding in an HTTP/1.0 request";
     return Refusal::bad_request;
   }
-  // Explicit length: Boost.URL 1.81 would read a std::string_view up to a NUL (past the request line).
-  auto target = boost::urls::parse_origin_form(boost::urls::string_view(request.target().data(), request.target().size()));
+  // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL).
+  const std::string target_text(request.target());
+  auto target = boost::urls::parse_origin_form(target_text);
   if (!target) {
     detail = "request target is not in origin form";
     return request.target() == "*" ? std::optional(Refusal::not_found) : std::optional(Refusal::bad_request);
@@ -243,28 +244,18 @@ void Session::process_request() {
   // The certificate first: a device with a bad certificate hears about that, whatever else is wrong.
   if (auto refusal = check_certificate(detail)) return refuse(*refusal, std::move(detail));
 
-  auto& request = request_->get();
-  auto target = std::string_view(request.target());
-  auto question = target.find('?');
-  auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-  auto parsed = eas::parse_query(request.method_string(), query);
-  if (!parsed) return refuse(Refusal::malformed_eas_query, parsed.error().reason);
-  eas_ = std::move(parsed.request());
-  // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
-  upstream_timeout_ = std::min(eas::request_timeout(runtime_->config.eas, eas_.command),
-                               runtime_->config.timeouts.upstream_response);
   identity_.client_address = client_address_;
   check_revocation();
 }
 
 void Session::check_revocation() {
   bool has_certificate = certificate_ && certificate_->status == auth::ChainStatus::valid;
-  if (!has_certificate || !certificate_->issuer) return map_identity();
+  if (!has_certificate || !certificate_->issuer) return check_eas_query();
   auto& checker = *runtime_->revocation;
   auto generation = checker.generation();
   // A good answer holds until the revocation data changes: then an open connection is checked again,
   // so a certificate revoked mid-connection is refused on its next request.
-  if (revocation_checked_ && generation == revocation_checked_generation_) return map_identity();
+  if (revocation_checked_ && generation == revocation_checked_generation_) return check_eas_query();
   arm(runtime_->config.timeouts.request_header, Phase::authorizing);
   checker.async_check(certificate_->leaf.get(), certificate_->issuer.get(),
                       [self = shared_from_this(), generation](auth::RevocationAnswer answer) {
@@ -283,6 +274,20 @@ void Session::on_revocation(std::uint64_t generation, const auth::RevocationAnsw
                  client_address_, certificate_->subject, answer.reason);
   revocation_checked_ = answer.status == auth::RevocationStatus::good;
   revocation_checked_generation_ = generation;
+  check_eas_query();
+}
+
+void Session::check_eas_query() {
+  auto& request = request_->get();
+  auto target = std::string_view(request.target());
+  auto question = target.find('?');
+  auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  auto parsed = eas::parse_query(request.method_string(), query);
+  if (!parsed) return refuse(Refusal::malformed_eas_query, parsed.error().reason);
+  eas_ = std::move(parsed.request());
+  // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
+  upstream_timeout_ = std::min(eas::request_timeout(runtime_->config.eas, eas_.command),
+                               runtime_->config.timeouts.upstream_response);
   map_identity();
 }
 

@@ -84,6 +84,7 @@ private:
   std::optional<Refusal> check_certificate(std::string& detail);
   void check_revocation();
   void on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer);
+  void check_eas_query();
   void map_identity();
   void on_mapped(const mapping::MapResult& result);
   void on_identity(const std::optional<mapping::MappedAccount>& account);

@@ -137,8 +137,9 @@ bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, 
 
 // True for Cmd=Ping in the plain query, or command code 18 in the base64 query form.
 bool is_ping(std::string_view target) {
-  // Explicit length: Boost.URL 1.81 reads a bare std::string_view up to a NUL, past the request line.
-  auto parsed = boost::urls::parse_origin_form(boost::urls::string_view(target.data(), target.size()));
+  // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL), past the request line.
+  const std::string target_text(target);
+  auto parsed = boost::urls::parse_origin_form(target_text);
   if (!parsed || !parsed->has_query()) return false;
   for (auto param : parsed->params()) {
     if (iequals(param.key, "Cmd")) return iequals(param.value, "Ping");
