@@ -16,7 +16,6 @@
 #include <fstream>
 #include <future>
 #include <thread>
-#include <unistd.h>
 
 namespace easedge::mapping {
 namespace {
@@ -78,15 +77,16 @@ protected:
   AccountMapperTest()
       : ca_(pki_.make_ca(Name{{{"DC", "test"}}, {{"DC", "example"}}, {{"CN", "Test Issuing CA"}}})),
         other_ca_(pki_.make_ca(Name{{{"CN", "Other CA"}}})) {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("easedge-mapper-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "ntauth.pem") << testing::to_pem(ca_.cert.get());
     config_.ntauth = {dir_ / "ntauth.pem"};
     config_.strong_binding = StrongBinding::full;
   }
-  ~AccountMapperTest() override { std::filesystem::remove_all(dir_); }
+  // A Workspace ONE-shaped certificate with only a UPN SAN.
+  testing::Issued issue_upn(const std::string& upn) {
+    CertSpec spec;
+    spec.upn = upn;
+    return issue(spec);
+  }
 
   testing::Issued issue(CertSpec spec, const testing::Issued* ca = nullptr) {
     if (spec.subject.empty()) spec.subject = Name{{{"CN", "WorkspaceONEUEM.alice"}}};
@@ -118,7 +118,8 @@ protected:
   testing::TestPki pki_;
   testing::Issued ca_;
   testing::Issued other_ca_;
-  std::filesystem::path dir_;
+  testing::TestDir test_dir_{"easedge-mapper"};
+  const std::filesystem::path& dir_ = test_dir_.path();
   config::MappingConfig config_;
 };
 
@@ -366,11 +367,8 @@ TEST_F(AccountMapperTest, CacheAnswersRepeatsWithoutTheDirectory) {
   config_.strong_binding = StrongBinding::disabled;
   auto fake = std::make_shared<FakeDirectory>(directory(user("bob", 1105)), false);
   auto mapper = make_account_mapper(config_, fake, 0);
-  CertSpec spec;
-  spec.upn = "bob@corp.example.test";
-  auto known = issue(spec);
-  spec.upn = "nobody@corp.example.test";
-  auto unknown = issue(spec);
+  auto known = issue_upn("bob@corp.example.test");
+  auto unknown = issue_upn("nobody@corp.example.test");
   EXPECT_EQ(map_with(*mapper, known).status, MapStatus::mapped);
   EXPECT_EQ(map_with(*mapper, known).status, MapStatus::mapped);
   EXPECT_EQ(map_with(*mapper, unknown).status, MapStatus::not_mapped);
@@ -382,11 +380,8 @@ TEST_F(AccountMapperTest, DirectoryOutageIsUnavailableNeverRefusedAndNotCached) 
   config_.strong_binding = StrongBinding::disabled;
   auto fake = std::make_shared<FakeDirectory>(directory(user("bob", 1105) + user("carol", 1106)), false);
   auto mapper = make_account_mapper(config_, fake, 0);
-  CertSpec spec;
-  spec.upn = "bob@corp.example.test";
-  auto bob = issue(spec);
-  spec.upn = "carol@corp.example.test";
-  auto carol = issue(spec);
+  auto bob = issue_upn("bob@corp.example.test");
+  auto carol = issue_upn("carol@corp.example.test");
   EXPECT_EQ(map_with(*mapper, bob).status, MapStatus::mapped);
   fake->down = true;
   auto r = map_with(*mapper, carol);
@@ -403,20 +398,15 @@ TEST_F(AccountMapperTest, GroupCheckOutageIsUnavailable) {
   auto fake = std::make_shared<FakeDirectory>(directory(user("bob", 1105)), false);
   fake->down_for_groups = true;
   auto mapper = make_account_mapper(config_, fake, 0);
-  CertSpec spec;
-  spec.upn = "bob@corp.example.test";
-  EXPECT_EQ(map_with(*mapper, issue(spec)).status, MapStatus::directory_unavailable);
+  EXPECT_EQ(map_with(*mapper, issue_upn("bob@corp.example.test")).status, MapStatus::directory_unavailable);
 }
 
 TEST_F(AccountMapperTest, BlockingDirectoryRunsOnWorkerThreads) {
   config_.strong_binding = StrongBinding::disabled;
   auto fake = std::make_shared<FakeDirectory>(directory(user("bob", 1105)), true);
   auto mapper = make_account_mapper(config_, fake, 2);
-  CertSpec spec;
-  spec.upn = "bob@corp.example.test";
-  auto cert = issue(spec);
+  auto cert = issue_upn("bob@corp.example.test");
   std::vector<std::future<MapResult>> results;
-  std::vector<std::shared_ptr<std::promise<MapResult>>> promises;
   for (int i = 0; i < 8; ++i) {
     auto promise = std::make_shared<std::promise<MapResult>>();
     results.push_back(promise->get_future());

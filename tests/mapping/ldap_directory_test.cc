@@ -2,6 +2,8 @@
 // an unreachable DC answering "unavailable" (with backoff) instead of "no such account".
 #include "mapping/ldap_directory.h"
 
+#include "tests/mapping/test_pki.h"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -62,21 +64,15 @@ TEST(LdapFilter, MembershipUsesTheInChainRule) {
 class LdapDirectoryTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("easedge-ldap-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "pw") << "S3cret!\n";
+    std::ofstream(dir_.path() / "pw") << "S3cret!\n";
     config_.url = "ldap://127.0.0.1:" + std::to_string(closed_port());
     config_.base = "DC=corp,DC=example,DC=test";
     config_.bind_dn = "CN=easproxy,CN=Users,DC=corp,DC=example,DC=test";
-    config_.password_file = dir_ / "pw";
+    config_.password_file = dir_.path() / "pw";
     config_.timeout = std::chrono::seconds(2);
     config_.worker_threads = 1;
     config_.reconnect_max_backoff = std::chrono::seconds(30);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   // A loopback port nothing listens on (bound, then closed).
   static int closed_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -90,7 +86,7 @@ protected:
     return ntohs(address.sin_port);
   }
 
-  std::filesystem::path dir_;
+  testing::TestDir dir_{"easedge-ldap"};
   config::LdapDirectoryConfig config_;
 };
 
@@ -117,10 +113,10 @@ TEST_F(LdapDirectoryTest, EmptyQueryNeedsNoServer) {
 }
 
 TEST_F(LdapDirectoryTest, PasswordFileProblemsFailAtStartUp) {
-  config_.password_file = dir_ / "absent";
+  config_.password_file = dir_.path() / "absent";
   EXPECT_THROW(LdapDirectory::create(config_), std::runtime_error);
-  std::ofstream(dir_ / "empty") << "\n";
-  config_.password_file = dir_ / "empty";
+  std::ofstream(dir_.path() / "empty") << "\n";
+  config_.password_file = dir_.path() / "empty";
   EXPECT_THROW(LdapDirectory::create(config_), std::runtime_error);
 }
 

@@ -1,26 +1,19 @@
 // The LDIF directory: AD attributes, indexed lookups, transitive groups, and errors with line numbers.
 #include "mapping/ldif_directory.h"
 
+#include "tests/mapping/test_pki.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <unistd.h>
 
 namespace easedge::mapping {
 namespace {
 
 class LdifDirectoryTest : public ::testing::Test {
 protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("easedge-ldif-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::filesystem::path write(const std::string& text) {
-    auto file = dir_ / "users.ldif";
+    auto file = dir_.path() / "users.ldif";
     std::ofstream(file, std::ios::binary) << text;
     return file;
   }
@@ -36,7 +29,7 @@ protected:
     return 0;
   }
 
-  std::filesystem::path dir_;
+  testing::TestDir dir_{"easedge-ldif"};
 };
 
 const char* lab_ldif = R"(version: 1
@@ -167,7 +160,7 @@ TEST_F(LdifDirectoryTest, SyntaxErrorsNameFileAndLine) {
 }
 
 TEST_F(LdifDirectoryTest, MissingFileIsAnError) {
-  EXPECT_THROW(LdifDirectory::load(dir_ / "absent.ldif"), LdifError);
+  EXPECT_THROW(LdifDirectory::load(dir_.path() / "absent.ldif"), LdifError);
 }
 
 }  // namespace

@@ -4,7 +4,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <gtest/gtest.h>
+
 #include <stdexcept>
+#include <unistd.h>
 
 namespace easedge::mapping::testing {
 namespace {
@@ -59,6 +62,15 @@ GENERAL_NAME* ia5_name(int type, const std::string& text) {
 }
 
 }  // namespace
+
+TestDir::TestDir(const std::string& prefix)
+    : path_(std::filesystem::temp_directory_path() /
+            (prefix + "-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+  std::filesystem::create_directories(path_);
+}
+
+TestDir::~TestDir() { std::filesystem::remove_all(path_); }
 
 std::vector<unsigned char> sid_extension_der(const std::string& sid) {
   GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();

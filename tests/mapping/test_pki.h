@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,17 @@ public:
 
 private:
   KeyPtr new_key();
+};
+
+// A fresh folder named after the running test, removed with the object.
+class TestDir {
+public:
+  explicit TestDir(const std::string& prefix);
+  ~TestDir();
+  const std::filesystem::path& path() const { return path_; }
+
+private:
+  std::filesystem::path path_;
 };
 
 // The DER of the SID extension value for `sid` (GeneralNames with otherName 1.3.6.1.4.1.311.25.2.1).
