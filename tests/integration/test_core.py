@@ -5,6 +5,7 @@ Run by ctest (tests/integration/CMakeLists.txt), or by hand:
   EASEDGE_BIN=build/proxy/easedge STANDIN_BIN=build/bench/standin-exchange python3 tests/integration/test_core.py -v
 """
 
+import json
 import os
 import re
 import socket
@@ -281,6 +282,39 @@ class RequiredClientCertificate(ProxyCase):
         self.assertIsNotNone(r, "expected a 400 answer, the connection was closed")
         self.assertEqual(r.status, 400, r)
         self.assertFalse(self.standin.saw(device_id))
+
+    def test_ambiguous_framing_is_400_and_not_forwarded(self):
+        # Request-smuggling shapes: the proxy and Exchange must never disagree on where a body ends.
+        cases = {
+            "chunked not last": "Transfer-Encoding: chunked, identity\r\n",
+            "unknown coding": "Transfer-Encoding: gzip\r\n",
+            "negative length": "Content-Length: -5\r\n",
+            "non-numeric length": "Content-Length: 5x\r\n",
+            "list of lengths": "Content-Length: 5, 6\r\n",
+            "space before colon": "Content-Length : 5\r\n",
+        }
+        for name, headers in cases.items():
+            with self.subTest(case=name):
+                device_id = marker()
+                r = self.raw_request("POST %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n" % (eas_target(device_id), headers),
+                                     b"5\r\nhello\r\n0\r\n\r\n")
+                if r is not None:  # closing without an answer is also a safe refusal
+                    self.assertEqual(r.status, 400, r)
+                self.assertFalse(self.standin.saw(device_id))
+
+    def test_folded_header_is_refused_or_unfolded(self):
+        # RFC 9112 5.2: a proxy rejects obs-fold with 400 or replaces it with spaces before forwarding.
+        device_id = marker()
+        r = self.raw_request("POST %s HTTP/1.1\r\nHost: localhost\r\nX-Folded: a\r\n b\r\nContent-Length: 5\r\n\r\n"
+                             % eas_target(device_id), b"hello")
+        self.assertIsNotNone(r)
+        if r.status == 200:
+            folded = [v for k, v in json.loads(r.body)["headers"] if k.lower() == "x-folded"]
+            self.assertEqual(len(folded), 1)
+            self.assertNotIn("\n", folded[0])
+        else:
+            self.assertEqual(r.status, 400, r)
+            self.assertFalse(self.standin.saw(device_id))
 
     def test_oversized_request_header_is_431(self):
         device_id = marker()
