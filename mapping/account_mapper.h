@@ -50,7 +50,8 @@ struct MapResult {
 };
 
 // Thread-safe. `done` is called exactly once, either inline (cache hit, LDIF directory) or from one of the
-// mapper's worker threads (LDAP); callers post back to their own thread.
+// mapper's worker threads (LDAP); callers post back to their own thread. Destroying the mapper waits for
+// lookups in flight (each bounded by the LDAP timeout); do not destroy it from inside `done`.
 class AccountMapper {
 public:
   virtual ~AccountMapper() = default;
