@@ -248,11 +248,7 @@ AccessLogWriter::AccessLogWriter(std::string destination, config::AccessLogForma
   std::error_code error;
   fd_ = open_destination(error);
   if (fd_ < 0) throw std::system_error(error, "cannot open access log " + destination_);
-  if (to_stdout_) {
-    if (format_ == config::AccessLogFormat::w3c) format_w3c_header(std::chrono::system_clock::now(), buffer_);
-  } else {
-    write_header_if_empty(fd_);
-  }
+  if (needs_header(fd_)) queue_header();
   flusher_ = std::jthread([this](std::stop_token stop) { flush_loop(stop); });
 }
 
@@ -270,12 +266,23 @@ int AccessLogWriter::open_destination(std::error_code& error) {
   return fd;
 }
 
-void AccessLogWriter::write_header_if_empty(int fd) {
+bool AccessLogWriter::needs_header(int fd) const {
+  if (format_ != config::AccessLogFormat::w3c) return false;
+  if (to_stdout_) return true;
   struct stat st {};
-  if (format_ != config::AccessLogFormat::w3c || ::fstat(fd, &st) != 0 || st.st_size != 0) return;
+  return ::fstat(fd, &st) == 0 && st.st_size == 0;
+}
+
+void AccessLogWriter::queue_header() {
+  std::lock_guard lock(buffer_mutex_);
+  if (buffer_.empty()) {
+    header_pending_ = true;  // written with the first line: no header-only output from a writer never used
+    return;
+  }
+  // Lines already queued (after a reopen) go to the new file: the header must precede them.
   std::string header;
   format_w3c_header(std::chrono::system_clock::now(), header);
-  write_out(header);
+  buffer_.insert(0, header);
 }
 
 void AccessLogWriter::write(const AccessLogRecord& record) {
@@ -291,6 +298,10 @@ void AccessLogWriter::write(const AccessLogRecord& record) {
   {
     std::lock_guard lock(buffer_mutex_);
     bool was_below = buffer_.size() < options_.flush_bytes;
+    if (header_pending_) {
+      format_w3c_header(std::chrono::system_clock::now(), buffer_);
+      header_pending_ = false;
+    }
     buffer_ += line;
     if (was_below && buffer_.size() >= options_.flush_bytes) wake_.notify_one();
     over_limit = buffer_.size() >= options_.max_pending_bytes;
@@ -343,7 +354,7 @@ std::error_code AccessLogWriter::reopen() {
   if (fd < 0) return error;
   ::close(fd_);
   fd_ = fd;
-  write_header_if_empty(fd_);
+  if (needs_header(fd_)) queue_header();  // nothing reaches the new file before this: io_mutex_ is held
   return {};
 }
 

@@ -73,7 +73,8 @@ struct AccessLogOptions {
 class AccessLogWriter {
 public:
   // DESTINATION is "stdout" or a file path. Throws std::system_error at start-up when the file cannot be
-  // opened. A W3C header is written when the file is new or empty (and once at the start for stdout).
+  // opened. A W3C header precedes the first line written to a new or empty file (and to stdout); a writer
+  // that never gets a record writes nothing (`--check-config` builds one).
   AccessLogWriter(std::string destination, config::AccessLogFormat format, AccessLogOptions options = {});
   ~AccessLogWriter();  // writes out everything pending
 
@@ -98,7 +99,8 @@ private:
   void flush_locked();                     // requires io_mutex_
   void write_out(std::string_view data);  // requires io_mutex_
   int open_destination(std::error_code& error);
-  void write_header_if_empty(int fd);      // requires io_mutex_ (or construction)
+  bool needs_header(int fd) const;         // W3C, and stdout or an empty file
+  void queue_header();                     // takes buffer_mutex_
 
   const std::string destination_;
   const config::AccessLogFormat format_;
@@ -113,6 +115,7 @@ private:
 
   std::mutex buffer_mutex_;
   std::string buffer_;      // guarded by buffer_mutex_
+  bool header_pending_ = false;  // guarded by buffer_mutex_: the W3C header goes before the next line
   std::condition_variable_any wake_;
 
   std::jthread flusher_;    // last member: starts after everything above is ready, stops first

@@ -6,6 +6,7 @@
 
 #include <boost/json/src.hpp>  // header-only Boost.JSON, used here to prove every JSON line parses
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -257,6 +258,79 @@ TEST_F(AccessLogWriterTest, W3cHeaderOnceThenLines) {
   EXPECT_EQ(lines[3], "#Fields: " + std::string(kW3cFields));
   EXPECT_EQ(lines[4] + "\n", w3c(sample()));
   EXPECT_EQ(lines[5], lines[4]);
+}
+
+TEST_F(AccessLogWriterTest, UnusedWriterWritesNothing) {
+  { AccessLogWriter writer(path().string(), config::AccessLogFormat::w3c); }
+  EXPECT_TRUE(std::filesystem::exists(path()));
+  EXPECT_EQ(read_file(path()), "");
+  {
+    AccessLogWriter writer(path().string(), config::AccessLogFormat::w3c);  // still empty: header comes now
+    writer.write(sample());
+  }
+  auto lines = lines_of(read_file(path()));
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0], "#Software: easedge");
+}
+
+TEST_F(AccessLogWriterTest, ReopenOfANonEmptyFileAddsNoHeader) {
+  AccessLogOptions options;
+  options.flush_interval = std::chrono::hours(1);
+  AccessLogWriter writer(path().string(), config::AccessLogFormat::w3c, options);
+  writer.write(sample());
+  std::filesystem::rename(path(), dir_ / "access.log.1");
+  ASSERT_FALSE(writer.reopen());
+  writer.write(sample());
+  ASSERT_FALSE(writer.reopen());  // writes header + line to the new file, then reopens it: no second header
+  writer.write(sample());
+  writer.flush();
+  auto lines = lines_of(read_file(path()));
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[0], "#Software: easedge");
+  EXPECT_EQ(lines[4] + "\n", w3c(sample()));
+  EXPECT_EQ(lines[5], lines[4]);
+}
+
+TEST_F(AccessLogWriterTest, ConcurrentWritesDuringRotation) {
+  constexpr int kThreads = 4;
+  constexpr int kRotations = 50;
+  std::atomic<std::size_t> written{0};
+  {
+    AccessLogOptions options;
+    options.flush_bytes = 2048;
+    options.flush_interval = 1ms;
+    AccessLogWriter writer(path().string(), config::AccessLogFormat::w3c, options);
+    std::atomic<bool> done{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&] {
+        while (!done) {
+          writer.write(sample());
+          ++written;
+        }
+      });
+    for (int r = 0; r < kRotations; ++r) {
+      std::filesystem::rename(path(), dir_ / ("access.log." + std::to_string(r)));
+      EXPECT_FALSE(writer.reopen());  // not ASSERT: the writer threads must still be joined
+      std::this_thread::sleep_for(1ms);
+    }
+    done = true;
+    for (auto& thread : threads) thread.join();
+  }
+  // Every file that got lines starts with the header; no line is lost or torn.
+  std::size_t records = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    auto lines = lines_of(read_file(entry.path()));
+    if (lines.empty()) continue;
+    ASSERT_GE(lines.size(), 5u) << entry.path();
+    EXPECT_EQ(lines[0], "#Software: easedge") << entry.path();
+    EXPECT_EQ(lines[3], "#Fields: " + std::string(kW3cFields));
+    for (std::size_t i = 4; i < lines.size(); ++i) {
+      EXPECT_EQ(lines[i] + "\n", w3c(sample())) << entry.path() << ":" << i;
+      ++records;
+    }
+  }
+  EXPECT_EQ(records, written.load());
 }
 
 TEST_F(AccessLogWriterTest, JsonHasNoHeader) {
