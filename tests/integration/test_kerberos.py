@@ -2,166 +2,27 @@
 
 kcd-check's verdicts for a correct and broken set-ups, tokens for interleaved users that a Negotiate
 acceptor (with Exchange's keytab) sees as the right principals, refusals, and a KDC taken away mid-run.
-Drives tests/auth/kerberos/kerberos_probe (KERBEROS_PROBE_BIN) and tests/integration/negotiate_acceptor.py.
-The DC has fixed ports: the whole module holds /tmp/easedge-samba.lock while it runs one.
+Drives tests/auth/kerberos/kerberos_probe (KERBEROS_PROBE_BIN) and tests/integration/negotiate_acceptor.py;
+the DC and the acceptor come from kerberos_fixture.py.
 """
 
 import base64
-import fcntl
 import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from kerberos_fixture import REALM, SPN, KdcRelay, SambaDC, copy_keytabs, require_kerberos_lab, start_acceptor, \
+    write_krb5_conf  # noqa: E402
 
 PROBE_BIN = os.environ.get("KERBEROS_PROBE_BIN", "")
-HERE = os.path.dirname(os.path.abspath(__file__))
-SAMBA_DIR = os.path.join(HERE, "samba")
-# The verified recipe (provision + start) the fixture falls back to when samba/samba-dc.sh is absent.
-SAMBA_REFERENCE = os.environ.get("EASEDGE_SAMBA_REFERENCE", "/work/shared/reference/samba-ad")
-SAMBA_LOCK = "/tmp/easedge-samba.lock"
-SAMBA_PORTS = (88, 389)
-REALM = "CORP.EXAMPLE.TEST"
-SPN = "HTTP/exchange.corp.example.test"
-
-
-def gssapi_python():
-    """A python3 that has the gssapi module (Debian's python3-gssapi lives in /usr/bin/python3)."""
-    for candidate in (sys.executable, "/usr/bin/python3"):
-        if candidate and subprocess.run([candidate, "-c", "import gssapi"], capture_output=True).returncode == 0:
-            return candidate
-    return None
-
-
-def port_in_use(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class SambaDC:
-    """A provisioned, populated, running Samba AD DC in a temp folder; holds the machine-wide lock.
-
-    Uses the shared fixture samba/samba-dc.sh (start, populate, stop) when present, else the verified
-    reference recipe; then adds the delegation set-up with samba/populate-kerberos.sh.
-    """
-
-    def __init__(self):
-        self.lock = open(SAMBA_LOCK, "a")
-        fcntl.flock(self.lock, fcntl.LOCK_EX)
-        self.dir = tempfile.mkdtemp(prefix="easedge-krb-dc-")
-        self.fixture = os.path.join(SAMBA_DIR, "samba-dc.sh")
-        # We hold the lock: samba-dc.sh must not wait for it again.
-        self.env = dict(os.environ, EASEDGE_SAMBA_LOCKED="1")
-        try:
-            taken = [p for p in SAMBA_PORTS if port_in_use(p)]
-            if taken:
-                raise RuntimeError("ports %s on 127.0.0.1 are taken by something outside %s: stop it first"
-                                   % (taken, SAMBA_LOCK))
-            if os.path.exists(self.fixture):
-                self._run([self.fixture, "start", self.dir], 180)
-                self._run([self.fixture, "populate", self.dir], 180)
-            else:
-                self._run([os.path.join(SAMBA_REFERENCE, "setup.sh"), self.dir], 180)
-                self._run([os.path.join(SAMBA_REFERENCE, "start.sh"), self.dir], 60)
-            self._run([os.path.join(SAMBA_DIR, "populate-kerberos.sh"), self.dir], 180)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _run(self, argv, timeout):
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                                env=self.env)
-        if result.returncode != 0:
-            raise RuntimeError("%s failed (%d):\n%s%s" % (argv[0], result.returncode, result.stdout, result.stderr))
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def stop(self):
-        try:
-            if os.path.exists(self.fixture):
-                self._run([self.fixture, "stop", self.dir], 60)
-            elif os.path.exists(self.path("samba.pid")):
-                with open(self.path("samba.pid")) as f:
-                    pid = int(f.read().strip())
-                os.killpg(pid, signal.SIGTERM)  # start.sh ran samba under setsid: its group is the DC
-                for _ in range(100):
-                    if not any(port_in_use(p) for p in SAMBA_PORTS):
-                        break
-                    time.sleep(0.1)
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            fcntl.flock(self.lock, fcntl.LOCK_UN)
-            self.lock.close()
-
-
-class KdcRelay:
-    """A TCP relay on 127.0.0.1 in front of the KDC (port 88), so a test can take the KDC away and back."""
-
-    def __init__(self, port=0):
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", port))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                kdc = socket.create_connection(("127.0.0.1", 88))
-            except OSError:
-                client.close()
-                continue
-            self.sockets += [client, kdc]
-            for a, b in ((client, kdc), (kdc, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def stop(self):
-        self.listener.close()
-        for s in self.sockets:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
-def write_krb5_conf(path, kdc_port):
-    with open(path, "w") as f:
-        f.write("[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n"
-                " rdns = false\n dns_canonicalize_hostname = false\n udp_preference_limit = 1\n"
-                "[realms]\n %s = {\n  kdc = 127.0.0.1:%d\n }\n" % (REALM, REALM, kdc_port))
 
 
 class Probe:
@@ -202,25 +63,17 @@ class KerberosTest(unittest.TestCase):
     def setUpClass(cls):
         if not PROBE_BIN:
             raise unittest.SkipTest("KERBEROS_PROBE_BIN is not set (build the kerberos_probe target)")
-        if shutil.which("samba-tool") is None:
-            raise unittest.SkipTest("Samba is not installed (scripts/install-deps.sh --with-samba)")
-        cls.python = gssapi_python()
-        if cls.python is None:
-            raise unittest.SkipTest("python3-gssapi is not installed (scripts/install-deps.sh --with-samba)")
+        cls.python = require_kerberos_lab()
         cls.dc = SambaDC()
         cls.work = tempfile.mkdtemp(prefix="easedge-krb-it-")
-        for name in ("easproxy.keytab", "easproxy-noany.keytab", "exchange.keytab"):
-            shutil.copy(cls.dc.path(name), os.path.join(cls.work, name))
+        copy_keytabs(cls.dc, cls.work)
         for name in ("cert.pem", "key.pem"):  # the config loader wants tls files; kerberos never reads them
             open(os.path.join(cls.work, name), "w").close()
         write_krb5_conf(os.path.join(cls.work, "krb5.conf"), 88)
         cls.env = dict(os.environ, KRB5_CONFIG=os.path.join(cls.work, "krb5.conf"), KRB5CCNAME="MEMORY:unused",
                        KRB5RCACHEDIR=cls.work)
-        cls.acceptor = harness.Child(
-            [cls.python, os.path.join(HERE, "negotiate_acceptor.py"), "--keytab",
-             os.path.join(cls.work, "exchange.keytab"), "--log", os.path.join(cls.work, "acceptor.jsonl")],
-            r"acceptor listening on (\S+):(\d+)", os.path.join(cls.work, "acceptor.log"))
-        cls.acceptor_port = int(cls.acceptor.match.group(2))
+        cls.acceptor = start_acceptor(cls.python, cls.work)
+        cls.acceptor_port = cls.acceptor.port
 
     @classmethod
     def tearDownClass(cls):
