@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 SOURCE_DIR = os.environ.get("EASEDGE_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 EASEDGE_BIN = os.environ.get("EASEDGE_BIN", "")
@@ -429,6 +430,55 @@ def echoed_headers(result):
 
 def echoed_values(result, name):
     return [v for k, v in echoed_headers(result) if k.lower() == name.lower()]
+
+
+_module_lab = None
+
+
+def module_lab(*binaries):
+    """For setUpModule: skips the module when a needed binary (EASEDGE_BIN, STANDIN_BIN) is missing, else
+    makes the module's lab PKI and returns it (also used by ProxyTestCase)."""
+    global _module_lab
+    reason = require_binaries(*binaries)
+    if reason:
+        raise unittest.SkipTest(reason)
+    _module_lab = Lab()
+    return _module_lab
+
+
+def end_module_lab():
+    """For tearDownModule: kills every child and removes the lab folder."""
+    global _module_lab
+    _kill_all()
+    if _module_lab:
+        _module_lab.cleanup()
+        _module_lab = None
+
+
+class ProxyTestCase(unittest.TestCase):
+    """One stand-in and one easedge per test class, on the module's lab; override `config` to change the
+    configuration and `standin_args` to change the stand-in."""
+
+    standin_args = ()
+
+    @classmethod
+    def config(cls, upstream_url):
+        return base_config(upstream_url)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = _module_lab
+        cls.standin = Standin(cls.lab, *cls.standin_args)
+        try:
+            cls.proxy = Easedge(cls.lab, cls.config(cls.standin.url), name=cls.__name__ + ".yaml")
+        except Exception:
+            cls.standin.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop()
+        cls.standin.stop()
 
 
 def require_binaries(*names):

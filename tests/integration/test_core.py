@@ -26,16 +26,11 @@ lab = None
 
 def setUpModule():
     global lab
-    reason = h.require_binaries("EASEDGE_BIN", "STANDIN_BIN")
-    if reason:
-        raise unittest.SkipTest(reason)
-    lab = h.Lab()
+    lab = h.module_lab("EASEDGE_BIN", "STANDIN_BIN")
 
 
 def tearDownModule():
-    h._kill_all()
-    if lab:
-        lab.cleanup()
+    h.end_module_lab()
 
 
 def marker():
@@ -47,28 +42,8 @@ def eas_target(device_id, cmd="Sync", user="alice"):
     return "%s?Cmd=%s&User=%s&DeviceId=%s&DeviceType=iPhone" % (EAS, cmd, user, device_id)
 
 
-class ProxyCase(unittest.TestCase):
-    """One stand-in and one easedge per class; subclasses change the config."""
-
-    standin_args = ()
-
-    @classmethod
-    def config(cls, upstream_url):
-        return h.base_config(upstream_url)
-
-    @classmethod
-    def setUpClass(cls):
-        cls.standin = h.Standin(lab, *cls.standin_args)
-        try:
-            cls.proxy = h.Easedge(lab, cls.config(cls.standin.url), name=cls.__name__ + ".yaml")
-        except Exception:
-            cls.standin.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.stop()
-        cls.standin.stop()
+class ProxyCase(h.ProxyTestCase):
+    """Device-side helpers over the harness's one-stand-in-one-easedge-per-class base."""
 
     def curl(self, target, device="alice", **kwargs):
         return h.curl(lab, self.proxy.url(target), device=device, **kwargs)

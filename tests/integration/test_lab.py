@@ -22,13 +22,11 @@ lab = None
 
 def setUpModule():
     global lab
-    lab = h.Lab()
+    lab = h.module_lab()
 
 
 def tearDownModule():
-    h._kill_all()
-    if lab:
-        lab.cleanup()
+    h.end_module_lab()
 
 
 def openssl(*args, input_bytes=None):
