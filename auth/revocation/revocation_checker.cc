@@ -188,8 +188,14 @@ bool RevocationChecker::accept(Source& source, const std::string& bytes, std::st
     counters_.crl_load_failures.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  if (config_.fetch_cdp)
-    for (const auto& url : crl->delta_urls()) add_source(url, false);
+  // Delta CRLs named by a base CRL are fetched at once (their refreshes then follow the normal rounds);
+  // open connections re-check when they arrive (generation).
+  if (config_.fetch_cdp) {
+    for (const auto& url : crl->delta_urls()) {
+      auto& delta = add_source(url, false);
+      if (!delta.crl && !delta.fetching && delta.last_error.empty()) fetch(delta, nullptr);
+    }
+  }
   spdlog::info("revocation: loaded CRL of {} from {} ({} entries, thisUpdate {}, nextUpdate {})", crl->issuer(),
                source.name, crl->size(), format_time(crl->this_update()),
                crl->next_update() ? format_time(*crl->next_update()) : std::string("none"));

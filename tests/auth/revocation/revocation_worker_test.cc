@@ -33,6 +33,7 @@ RevocationAnswer wait_for(RevocationChecker& checker, X509* leaf, X509* issuer) 
 struct Published {
   std::mutex mutex;
   std::string crl;
+  std::string delta;
   int crl_status = 200;
   std::vector<Revocation> ocsp_revoked;
   bool ocsp_garbage = false;
@@ -46,6 +47,7 @@ protected:
         server_([this](const std::string& method, const std::string& target, const std::string& body) {
           std::lock_guard lock(published_.mutex);
           if (target == "/issuing.crl") return HttpAnswer{published_.crl_status, published_.crl};
+          if (target == "/delta.crl") return HttpAnswer{200, published_.delta};
           if (target == "/ocsp" && method == "POST") {
             if (published_.ocsp_garbage) return HttpAnswer{200, "garbage"};
             return HttpAnswer{200, issuing_.ocsp_response(body, published_.ocsp_revoked)};
@@ -139,6 +141,24 @@ TEST_F(RevocationWorkerTest, CdpIsFetchedOnFirstUseAndRefreshedOnReload) {
   }
   auto restarted = RevocationChecker::create(tls_);
   EXPECT_EQ(restarted->check(leaf.get(), issuing_.cert()).status, RevocationStatus::revoked);
+}
+
+TEST_F(RevocationWorkerTest, DeltaCrlNamedByTheBaseIsFetchedAndApplied) {
+  tls_.revocation.fetch_cdp = true;
+  publish_crl({.revoked = {{0x70}}, .number = 40, .freshest_crl_url = server_.url("/delta.crl")});
+  {
+    std::lock_guard lock(published_.mutex);
+    published_.delta = issuing_.crl_der({.revoked = {{0x71, key_compromise}}, .number = 41, .delta_base = 40});
+  }
+  auto checker = RevocationChecker::create(tls_);
+  auto in_base = issuing_.issue_leaf(0x70, "base", server_.url("/issuing.crl"));
+  auto in_delta = issuing_.issue_leaf(0x71, "delta", server_.url("/issuing.crl"));
+  EXPECT_EQ(wait_for(*checker, in_base.get(), issuing_.cert()).status, RevocationStatus::revoked);
+  // The delta arrives right after its base; wait for it (bounded), then it decides.
+  for (int i = 0; i < 100 && checker->loaded().size() < 2; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(checker->loaded().size(), 2u);
+  EXPECT_TRUE(checker->loaded()[1].delta);
+  EXPECT_EQ(checker->check(in_delta.get(), issuing_.cert()).status, RevocationStatus::revoked);
 }
 
 TEST_F(RevocationWorkerTest, CdpDownOrOversizedIsUnavailableWithTheReason) {

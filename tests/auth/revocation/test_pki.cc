@@ -122,6 +122,12 @@ OwnedCrl TestCa::make_crl(const CrlSpec& spec) const {
   ASN1_TIME_free(t);
   if (spec.number) add_crl_integer(crl.get(), NID_crl_number, *spec.number);
   if (spec.delta_base) add_crl_integer(crl.get(), NID_delta_crl, *spec.delta_base);
+  if (!spec.freshest_crl_url.empty()) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_freshest_crl, ("URI:" + spec.freshest_crl_url).c_str());
+    require(ext != nullptr, "freshestCRL");
+    X509_CRL_add_ext(crl.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
   if (!spec.issuing_distribution_point.empty()) {
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, cert_.get(), nullptr, nullptr, crl.get(), 0);

@@ -25,6 +25,7 @@ struct CrlSpec {
   std::vector<Revocation> revoked;
   std::optional<long> number;
   std::optional<long> delta_base;  // makes it a delta CRL
+  std::string freshest_crl_url;  // Freshest CRL extension: where the delta CRLs are; empty = none
   std::string issuing_distribution_point;  // OpenSSL config text, e.g. "critical,onlyCA:TRUE"; empty = none
 };
 
