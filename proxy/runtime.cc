@@ -59,6 +59,13 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config) {
   runtime->upstream_endpoints = resolve_upstream(config);
   runtime->revocation = auth::RevocationChecker::create(config.tls);
   if (config.mapping) runtime->mapper = mapping::make_account_mapper(*config.mapping);
+  if (config.upstream.auth == config::UpstreamAuth::kerberos) {
+    try {
+      runtime->kerberos = std::make_shared<auth::kerberos::Delegator>(*config.upstream.kerberos);
+    } catch (const std::runtime_error& e) {
+      throw config::ConfigError(config.source_file, "upstream.kerberos", e.what());
+    }
+  }
   runtime->eas_policy = std::make_unique<eas::Policy>(config.eas);
   if (!config.log.access.empty())
     runtime->access_log = std::make_unique<AccessLogWriter>(config.log.access, config.log.format);
@@ -94,8 +101,9 @@ std::vector<std::string> Runtime::describe() const {
   std::string upstream = "upstream: " + config.upstream.url + " ->";
   for (const auto& endpoint : upstream_endpoints)
     upstream += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  upstream += config.upstream.auth == config::UpstreamAuth::kerberos ? " (identity: Kerberos delegation)"
-                                                                     : " (identity: X-Forwarded-User)";
+  upstream += kerberos ? " (identity: Kerberos delegation as " + config.upstream.kerberos->principal + " to " +
+                             config.upstream.kerberos->service + ")"
+                       : std::string(" (identity: X-Forwarded-User)");
   lines.push_back(upstream);
   lines.push_back("upload limit: " + std::to_string(config.limits.upload_read_ahead_bytes) +
                   " bytes; upstream response timeout " + std::to_string(config.timeouts.upstream_response.count()) +

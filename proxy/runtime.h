@@ -3,6 +3,7 @@
 #pragma once
 
 #include "auth/certificate_validator.h"
+#include "auth/kerberos/delegator.h"
 #include "auth/revocation/revocation_checker.h"
 #include "auth/tls_context.h"
 #include "config/config.h"
@@ -26,6 +27,7 @@ struct Runtime {
   std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
   std::shared_ptr<auth::RevocationChecker> revocation;
   std::shared_ptr<mapping::AccountMapper> mapper;   // null: identity is the certificate's UPN
+  std::shared_ptr<auth::kerberos::Delegator> kerberos;  // null: identity goes as X-Forwarded-User only
   std::unique_ptr<eas::Policy> eas_policy;
   std::unique_ptr<AccessLogWriter> access_log;      // null: access log off
 

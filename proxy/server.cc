@@ -116,10 +116,14 @@ void Server::log_startup_report() {
 }
 
 int Server::run() {
+  // Signals first: a SIGTERM that arrives as soon as the listeners are up must drain, not kill.
+  net::io_context control;
+  net::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   raise_file_limit();
   bind_listeners();
   drop_privileges();
   log_startup_report();
+  if (auto& kerberos = runtime()->kerberos) kerberos->warm_up();
 
   std::vector<std::thread> threads;
   for (auto& worker : workers_) {
@@ -127,8 +131,6 @@ int Server::run() {
     threads.emplace_back([&io = worker->io()] { io.run(); });
   }
 
-  net::io_context control;
-  net::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   net::steady_timer drain_timer(control);
   std::chrono::steady_clock::time_point drain_deadline;
   std::function<void()> wait_for_signal;
@@ -163,8 +165,8 @@ int Server::run() {
                    drain_time.count());
       drain_deadline = std::chrono::steady_clock::now() + drain_time;
       for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->drain(); });
+      wait_for_signal();  // a second signal ends the drain early; poll_drain cancels this wait when done
       poll_drain();
-      wait_for_signal();
     });
   };
   wait_for_signal();
@@ -182,6 +184,7 @@ void Server::reload() {
     if (next->config.listen.size() != current->config.listen.size())
       spdlog::warn("listen addresses changed: they take effect at the next restart");
     for (const auto& line : next->describe()) spdlog::info("{}", line);
+    if (next->kerberos) next->kerberos->warm_up();
     runtime_.store(std::move(next));
     spdlog::info("reload done: new connections use the new configuration; open ones keep theirs");
   } catch (const std::exception& e) {

@@ -335,7 +335,33 @@ void Session::on_identity(const std::optional<mapping::MappedAccount>& account) 
                                                                         : Refusal::device_blocked;
     return refuse(reason, decision.text);
   }
+  if (runtime_->kerberos && !identity_.user.empty()) return obtain_kerberos_token();
   forward();
+}
+
+void Session::obtain_kerberos_token() {
+  arm(runtime_->config.timeouts.request_header, Phase::authorizing);
+  runtime_->kerberos->token_for(identity_.user, [self = shared_from_this()](auth::kerberos::TokenResult result) {
+    net::post(self->client_.get_executor(), [self, result = std::move(result)] { self->on_kerberos_token(result); });
+  });
+}
+
+void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
+  if (closed_) return;
+  if (result.ok) {
+    identity_.authorization = result.header_value;
+    return forward();
+  }
+  switch (result.failure) {
+    case auth::kerberos::FailureKind::user_refused:
+      return refuse(Refusal::account_refused_by_kdc, result.message);
+    case auth::kerberos::FailureKind::kdc_unavailable:
+      return refuse(Refusal::kdc_unavailable, result.message);
+    case auth::kerberos::FailureKind::setup_error:
+      break;
+  }
+  spdlog::error("Kerberos delegation failed: {}", result.message);
+  refuse(Refusal::delegation_misconfigured, result.message);
 }
 
 // ---- forwarding the request ------------------------------------------------------------------------------
@@ -517,6 +543,15 @@ void Session::on_read_response_header(error_code ec, std::size_t) {
   auto& response = response_->get();
   if (response.result_int() / 100 == 1) return do_read_response_header();  // interim 1xx: not for the device
   record_.upstream_status = static_cast<std::uint16_t>(response.result_int());
+  if (response.result() == http::status::unauthorized && runtime_->kerberos) {
+    // A fresh delegated token was refused: retrying would loop. Tell the operator, give the device a 502.
+    spdlog::error("Exchange answered 401 to a fresh Kerberos token for {}: check that {} is the SPN Exchange "
+                  "accepts and that Exchange has Kerberos (Negotiate) authentication enabled for ActiveSync",
+                  identity_.user, runtime_->config.upstream.kerberos->service);
+    upstream_->close();
+    upstream_.reset();
+    return refuse(Refusal::upstream_rejected_identity, "Exchange answered 401 to a fresh Kerberos token");
+  }
   record_.status = record_.upstream_status;
   sanitize_response_headers(response);
   bool has_body = !response_->is_done();

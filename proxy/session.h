@@ -3,6 +3,7 @@
 #pragma once
 
 #include "auth/client_certificate.h"
+#include "auth/kerberos/delegator.h"
 #include "auth/revocation/revocation_checker.h"
 #include "auth/tls_stream.h"
 #include "eas/query.h"
@@ -88,6 +89,8 @@ private:
   void map_identity();
   void on_mapped(const mapping::MapResult& result);
   void on_identity(const std::optional<mapping::MappedAccount>& account);
+  void obtain_kerberos_token();
+  void on_kerberos_token(const auth::kerberos::TokenResult& result);
 
   void forward();
   void do_connect_upstream();
