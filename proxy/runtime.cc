@@ -50,7 +50,7 @@ std::string format_time(std::chrono::system_clock::time_point time) {
 
 }  // namespace
 
-std::shared_ptr<const Runtime> Runtime::build(config::Config config) {
+std::shared_ptr<const Runtime> Runtime::build(config::Config config, const Runtime* previous) {
   auto runtime = std::make_shared<Runtime>();
   runtime->validator = std::make_unique<auth::CertificateValidator>(
       config.tls, config.source_file, config.limits.verified_certificate_cache_entries);
@@ -67,8 +67,21 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config) {
     }
   }
   runtime->eas_policy = std::make_unique<eas::Policy>(config.eas);
-  if (!config.log.access.empty())
-    runtime->access_log = std::make_unique<AccessLogWriter>(config.log.access, config.log.format);
+  if (!config.log.access.empty()) {
+    bool same_log = previous != nullptr && previous->access_log && previous->config.log.access == config.log.access &&
+                    previous->config.log.format == config.log.format;
+    if (same_log) {
+      runtime->access_log = previous->access_log;
+      if (auto error = runtime->access_log->reopen())
+        throw config::ConfigError(config.source_file, "log.access", "cannot reopen: " + error.message());
+    } else {
+      try {
+        runtime->access_log = std::make_shared<AccessLogWriter>(config.log.access, config.log.format);
+      } catch (const std::exception& e) {
+        throw config::ConfigError(config.source_file, "log.access", e.what());
+      }
+    }
+  }
   runtime->config = std::move(config);
   return runtime;
 }

@@ -29,11 +29,13 @@ struct Runtime {
   std::shared_ptr<mapping::AccountMapper> mapper;   // null: identity is the certificate's UPN
   std::shared_ptr<auth::kerberos::Delegator> kerberos;  // null: identity goes as X-Forwarded-User only
   std::unique_ptr<eas::Policy> eas_policy;
-  std::unique_ptr<AccessLogWriter> access_log;      // null: access log off
+  std::shared_ptr<AccessLogWriter> access_log;      // null: access log off; shared across reloads
 
   // Builds and checks everything `config` names. Throws config::ConfigError naming the key on any problem,
   // so `--check-config` and SIGHUP refuse a configuration the proxy could not serve with.
-  static std::shared_ptr<const Runtime> build(config::Config config);
+  // With `previous` (SIGHUP), an unchanged access log destination keeps its writer, reopened (log rotation),
+  // so connections of both configurations write through one writer.
+  static std::shared_ptr<const Runtime> build(config::Config config, const Runtime* previous = nullptr);
 
   // The lines of the start-up report (one readable block).
   std::vector<std::string> describe() const;

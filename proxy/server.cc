@@ -63,6 +63,11 @@ std::uint64_t raise_file_limit() {
 }
 
 Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {
+  // Pre-registered so counting a refusal on the data path never allocates.
+  for (std::uint8_t i = 0; i < refusal_count; ++i)
+    refusal_counters_[i] = &metrics_.refusals.with({describe(static_cast<Refusal>(i)).name});
+  metrics_.watch_revocation(
+      [this] { return std::shared_ptr<const auth::RevocationChecker>(this->runtime()->revocation); });
   auto threads = runtime_.load()->config.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -78,7 +83,7 @@ void Server::bind_listeners() {
       try {
         auto acceptor = make_acceptor(worker->io(), endpoint);
         endpoint = acceptor.local_endpoint();  // port 0: the others share the port the first one got
-        worker->add_acceptor(std::move(acceptor));
+        worker->add_acceptor(std::move(acceptor), listener.proxy_protocol);
       } catch (const boost::system::system_error& e) {
         throw config::ConfigError(runtime->config.source_file, "listen",
                                   "cannot listen on " + listener.host + ":" + std::to_string(listener.port) +
@@ -87,7 +92,8 @@ void Server::bind_listeners() {
     }
     auto host = endpoint.address().to_string();
     bound_addresses_.push_back((endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
-                               std::to_string(endpoint.port()));
+                               std::to_string(endpoint.port()) +
+                               (listener.proxy_protocol ? " (PROXY protocol expected)" : ""));
   }
 }
 
@@ -125,6 +131,17 @@ int Server::run() {
   log_startup_report();
   if (auto& kerberos = runtime()->kerberos) kerberos->warm_up();
 
+  std::shared_ptr<AdminServer> admin;
+  if (const auto& admin_config = runtime()->config.admin) {
+    try {
+      admin = AdminServer::create(control, *admin_config, registry_, [this] { return readiness(); },
+                                  runtime()->config.timeouts.request_header);
+    } catch (const std::exception& e) {
+      throw config::ConfigError(runtime()->config.source_file, "admin.listen", e.what());
+    }
+    admin->start();
+  }
+
   std::vector<std::thread> threads;
   for (auto& worker : workers_) {
     worker->start();
@@ -141,6 +158,7 @@ int Server::run() {
         spdlog::warn("drain time over: closing {} remaining connections", connections_.load());
       for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->stop(); });
       signals.cancel();
+      if (admin) admin->stop();
       return;
     }
     drain_timer.expires_after(drain_poll_interval);
@@ -180,16 +198,38 @@ void Server::reload() {
   auto current = runtime();
   spdlog::info("SIGHUP: reloading {}", current->config.source_file.string());
   try {
-    auto next = Runtime::build(config::load_config(current->config.source_file));
+    auto next = Runtime::build(config::load_config(current->config.source_file), current.get());
     if (next->config.listen.size() != current->config.listen.size())
       spdlog::warn("listen addresses changed: they take effect at the next restart");
     for (const auto& line : next->describe()) spdlog::info("{}", line);
     if (next->kerberos) next->kerberos->warm_up();
     runtime_.store(std::move(next));
+    metrics_.reloads.inc();
     spdlog::info("reload done: new connections use the new configuration; open ones keep theirs");
   } catch (const std::exception& e) {
+    metrics_.reload_failures.inc();
     spdlog::error("reload refused, still serving the previous configuration: {}", e.what());
   }
+}
+
+void Server::note_upstream_failure(std::string detail) {
+  upstream_ok_.store(false, std::memory_order_relaxed);
+  std::lock_guard lock(upstream_detail_mutex_);
+  upstream_detail_ = std::move(detail);
+}
+
+std::vector<ReadinessCheck> Server::readiness() const {
+  auto runtime = this->runtime();
+  std::vector<ReadinessCheck> checks;
+  checks.push_back({"listeners", !bound_addresses_.empty() && !draining(), draining() ? "draining" : ""});
+  {
+    std::lock_guard lock(upstream_detail_mutex_);
+    bool ok = upstream_ok_.load(std::memory_order_relaxed);
+    checks.push_back({"upstream", ok, ok ? "" : "last connection to " + runtime->config.upstream.url + " failed: " +
+                                                    upstream_detail_});
+  }
+  checks.push_back(revocation_readiness(*runtime->revocation));
+  return checks;
 }
 
 }  // namespace easedge::proxy

@@ -1,11 +1,16 @@
 // The proxy process: listeners, one Worker per I/O thread, signals (SIGHUP reload, SIGTERM drain).
 #pragma once
 
+#include "proxy/admin_server.h"
+#include "proxy/metrics.h"
+#include "proxy/refusal.h"
 #include "proxy/runtime.h"
 #include "proxy/worker.h"
 
+#include <array>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace easedge::proxy {
@@ -25,17 +30,31 @@ public:
   // Open device connections, across all workers; limits.max_connections applies to it.
   std::atomic<std::size_t>& connections() { return connections_; }
 
+  EasedgeMetrics& metrics() { return metrics_; }
+  Counter& refusal_counter(Refusal reason) { return *refusal_counters_[static_cast<std::size_t>(reason)]; }
+
+  // The upstream's last connection outcome, for /readyz.
+  void note_upstream_success() { upstream_ok_.store(true, std::memory_order_relaxed); }
+  void note_upstream_failure(std::string detail);
+
 private:
   void bind_listeners();
   void drop_privileges();
   void log_startup_report();
   void reload();
+  std::vector<ReadinessCheck> readiness() const;
 
   std::atomic<std::shared_ptr<const Runtime>> runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::string> bound_addresses_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> connections_{0};
+  MetricsRegistry registry_;
+  EasedgeMetrics metrics_{registry_};
+  std::array<Counter*, refusal_count> refusal_counters_{};
+  std::atomic<bool> upstream_ok_{true};
+  mutable std::mutex upstream_detail_mutex_;
+  std::string upstream_detail_;
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.

@@ -3,6 +3,7 @@
 #include "proxy/session.h"
 
 #include "eas/command.h"
+#include "proxy/proxy_protocol.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
@@ -16,6 +17,9 @@
 #include <spdlog/spdlog.h>
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <array>
 
 namespace easedge::proxy {
 
@@ -62,7 +66,7 @@ tcp::endpoint endpoint_of(const tcp::socket& socket, bool remote) {
 
 }  // namespace
 
-Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runtime> runtime)
+Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runtime> runtime, bool proxy_protocol)
     : worker_(worker),
       runtime_(std::move(runtime)),
       client_([&]() -> auth::TlsStream {
@@ -79,16 +83,21 @@ Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runti
   client_port_ = remote.port();
   server_address_ = local.address().to_string();
   server_port_ = local.port();
+  proxy_protocol_ = proxy_protocol;
+  worker_.server().metrics().connections_open.inc();
   worker_.server().connections().fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
+  if (held_) worker_.server().metrics().requests_held.dec();
+  worker_.server().metrics().connections_open.dec();
   worker_.detach(this);
   worker_.server().connections().fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::start() {
   worker_.attach(this);
+  if (proxy_protocol_) return do_read_proxy_header();
   do_handshake();
 }
 
@@ -97,7 +106,41 @@ void Session::drain() {
   if (phase_ == Phase::idle || phase_ == Phase::handshake) close();
 }
 
-// ---- handshake -------------------------------------------------------------------------------------------
+// ---- PROXY protocol and handshake ------------------------------------------------------------------------
+
+void Session::do_read_proxy_header() {
+  arm(runtime_->config.timeouts.handshake, Phase::handshake);
+  client_.socket().async_wait(tcp::socket::wait_read,
+                              [self = shared_from_this()](error_code ec) { self->on_proxy_header_readable(ec); });
+}
+
+void Session::on_proxy_header_readable(error_code ec) {
+  if (ec || closed_) return close();
+  // Peek, then consume only bytes that belong to the header: OpenSSL reads the socket itself afterwards,
+  // so the TLS ClientHello must stay in the kernel's buffer.
+  std::array<char, proxy_header_max_bytes> peeked;
+  auto fd = client_.socket().native_handle();
+  ssize_t n = ::recv(fd, peeked.data(), peeked.size() - proxy_header_.size(), MSG_PEEK);
+  if (n <= 0) return close();
+  std::string candidate = proxy_header_ + std::string(peeked.data(), static_cast<std::size_t>(n));
+  auto parsed = parse_proxy_header(candidate);
+  std::size_t take = parsed.status == ProxyHeaderStatus::complete ? parsed.header.length - proxy_header_.size()
+                                                                  : static_cast<std::size_t>(n);
+  if (parsed.status == ProxyHeaderStatus::invalid) {
+    spdlog::warn("{}: invalid PROXY protocol header: {}", client_address_, parsed.error);
+    return close();
+  }
+  if (::recv(fd, peeked.data(), take, 0) != static_cast<ssize_t>(take)) return close();
+  proxy_header_.append(peeked.data(), take);
+  if (parsed.status == ProxyHeaderStatus::need_more) return do_read_proxy_header();
+  if (parsed.header.source) {
+    client_address_ = parsed.header.source->address().to_string();
+    client_port_ = parsed.header.source->port();
+  }
+  proxy_header_.clear();
+  proxy_header_.shrink_to_fit();
+  do_handshake();
+}
 
 void Session::do_handshake() {
   arm(runtime_->config.timeouts.handshake, Phase::handshake);
@@ -105,10 +148,13 @@ void Session::do_handshake() {
 }
 
 void Session::on_handshake(error_code ec) {
+  auto& metrics = worker_.server().metrics();
   if (ec) {
+    metrics.handshakes.with({timed_out_ ? "timeout" : "failed"}).inc();
     spdlog::debug("{}: TLS handshake failed: {}", client_address_, ec.message());
     return close();
   }
+  metrics.handshakes.with({"ok"}).inc();
   if (runtime_->config.tls.client_certificate != config::ClientCertificateMode::off)
     certificate_ = runtime_->validator->verdict_for(client_.ssl());
   do_wait_request();
@@ -410,6 +456,7 @@ void Session::on_connect_upstream(error_code ec) {
 
 void Session::on_upstream_handshake(error_code ec) {
   if (ec) return upstream_failed(ec, "TLS handshake");
+  worker_.server().note_upstream_success();
   do_write_upstream_header();
 }
 
@@ -509,6 +556,9 @@ void Session::on_write_upstream_body(error_code ec, std::size_t) {
 void Session::do_wait_response() {
   // A held Ping waits here for up to an hour: hold no relay buffer meanwhile.
   relay_.reset();
+  upstream_sent_ = std::chrono::steady_clock::now();
+  if (!held_) worker_.server().metrics().requests_held.inc();
+  held_ = true;
   arm(upstream_timeout_, Phase::upstream_response);
   upstream_->async_wait_readable([self = shared_from_this()](error_code ec) { self->on_response_readable(ec); });
 }
@@ -542,6 +592,9 @@ void Session::on_read_response_header(error_code ec, std::size_t) {
   }
   auto& response = response_->get();
   if (response.result_int() / 100 == 1) return do_read_response_header();  // interim 1xx: not for the device
+  release_held();
+  worker_.server().metrics().upstream_latency.with({command_label()}).observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - upstream_sent_).count());
   record_.upstream_status = static_cast<std::uint16_t>(response.result_int());
   if (response.result() == http::status::unauthorized && runtime_->kerberos) {
     // A fresh delegated token was refused: retrying would loop. Tell the operator, give the device a 502.
@@ -644,6 +697,11 @@ void Session::finish_exchange() {
 }
 
 void Session::upstream_failed(error_code ec, const char* stage) {
+  release_held();
+  if (!response_started_ && !closed_) {
+    worker_.server().metrics().upstream_errors.inc();
+    if (!timed_out_) worker_.server().note_upstream_failure(std::string(stage) + ": " + ec.message());
+  }
   if (upstream_) upstream_->close();
   upstream_.reset();
   if (closed_) return;
@@ -661,6 +719,7 @@ void Session::upstream_failed(error_code ec, const char* stage) {
 
 void Session::refuse(Refusal reason, std::string detail) {
   const auto& info = describe(reason);
+  worker_.server().refusal_counter(reason).inc();
   record_.status = info.status;
   record_.substatus = info.substatus;
   record_.refusal = std::string(info.name);
@@ -737,6 +796,7 @@ void Session::finish_request() {
   if (record_.status == 0) return;  // already logged, or nothing was answered
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record_.started);
+  worker_.server().metrics().requests.with({std::to_string(record_.status), command_label()}).inc();
   if (auto* log = runtime_->access_log.get()) {
     std::string_view target = record_.target;
     auto question = target.find('?');
@@ -817,6 +877,16 @@ void Session::on_timeout() {
     case Phase::lingering:
       return close();
   }
+}
+
+void Session::release_held() {
+  if (!held_) return;
+  held_ = false;
+  worker_.server().metrics().requests_held.dec();
+}
+
+std::string_view Session::command_label() const {
+  return eas_.command ? eas::command_name(*eas_.command) : std::string_view("none");
 }
 
 char* Session::relay_buffer() {

@@ -30,7 +30,8 @@ using boost::beast::error_code;
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::shared_ptr<const Runtime> runtime);
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::shared_ptr<const Runtime> runtime,
+          bool proxy_protocol);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -72,6 +73,8 @@ private:
     std::string detail;    // why, for the log
   };
 
+  void do_read_proxy_header();
+  void on_proxy_header_readable(error_code ec);
   void do_handshake();
   void on_handshake(error_code ec);
 
@@ -127,6 +130,8 @@ private:
   void arm(std::chrono::steady_clock::duration timeout, Phase phase);
   void on_timeout();
   char* relay_buffer();
+  void release_held();
+  std::string_view command_label() const;
   void release_idle_memory();
 
   Worker& worker_;
@@ -137,6 +142,10 @@ private:
   std::uint64_t timer_generation_ = 0;
   Phase phase_ = Phase::handshake;
   bool timed_out_ = false;
+  bool proxy_protocol_ = false;
+  std::string proxy_header_;      // PROXY protocol bytes consumed so far (before TLS)
+  bool held_ = false;             // counted in easedge_requests_held
+  std::chrono::steady_clock::time_point upstream_sent_;
   bool draining_ = false;
   bool closed_ = false;
 

@@ -19,8 +19,9 @@ Worker::Worker(Server& server, std::size_t index)
       pool_(server.runtime()->config.upstream.max_idle_connections, server.runtime()->config.timeouts.upstream_idle),
       sweep_timer_(io_) {}
 
-void Worker::add_acceptor(boost::asio::ip::tcp::acceptor acceptor) {
+void Worker::add_acceptor(boost::asio::ip::tcp::acceptor acceptor, bool proxy_protocol) {
   acceptors_.push_back(std::move(acceptor));
+  proxy_protocol_.push_back(proxy_protocol);
 }
 
 void Worker::start() {
@@ -47,7 +48,7 @@ void Worker::on_accept(std::size_t listener, boost::system::error_code ec, boost
       spdlog::warn("limits.max_connections ({}) reached: closing a new connection", limit);
       socket.close(ec);
     } else {
-      std::make_shared<Session>(*this, std::move(socket), std::move(runtime))->start();
+      std::make_shared<Session>(*this, std::move(socket), std::move(runtime), proxy_protocol_[listener])->start();
     }
   }
   do_accept(listener);

@@ -27,7 +27,7 @@ public:
   std::size_t index() const { return index_; }
 
   // Takes a bound, listening socket for this worker to accept on.
-  void add_acceptor(boost::asio::ip::tcp::acceptor acceptor);
+  void add_acceptor(boost::asio::ip::tcp::acceptor acceptor, bool proxy_protocol);
   void start();
   // Stops accepting and asks every session to finish its current request and close.
   void drain();
@@ -49,6 +49,7 @@ private:
   bool draining_ = false;
   boost::asio::io_context io_{1};
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
+  std::vector<bool> proxy_protocol_;  // per acceptor: a PROXY protocol header precedes TLS
   UpstreamPool pool_;
   boost::asio::steady_timer sweep_timer_;
 };
