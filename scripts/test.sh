@@ -10,7 +10,7 @@ bash scripts/install-deps.sh --with-samba --with-bench
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEASEDGE_BUILD_TESTS=ON >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 if [ -x scripts/run-fuzzers.sh ]; then
-  bash scripts/run-fuzzers.sh --seconds "${EASEDGE_FUZZ_SECONDS:-30}"
+  bash scripts/run-fuzzers.sh --time "${EASEDGE_FUZZ_SECONDS:-30}"
 fi
 cd "$BUILD"
 ctest --output-on-failure --timeout 900 -j"${EASEDGE_CTEST_JOBS:-2}"
