@@ -443,8 +443,10 @@ asio::awaitable<void> Connection::one_request(Command c, Clock::time_point sched
   }
   deadline_ = Clock::time_point::max();
   if (ec) {
-    fail(write_failed || ec.category() != http::make_error_code(http::error::end_of_stream).category() ? io_error
-                                                                                                    : http_error);
+    // A close before any answer (end_of_stream) is a transport failure; other parser errors are HTTP ones.
+    const bool parse_error = ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+                             ec != http::error::end_of_stream;
+    fail(write_failed || !parse_error ? io_error : http_error);
     co_return;
   }
   const int status = parser.get().result_int();
