@@ -16,6 +16,7 @@
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
@@ -561,9 +562,39 @@ void Session::do_wait_response() {
   held_ = true;
   arm(upstream_timeout_, Phase::upstream_response);
   upstream_->async_wait_readable([self = shared_from_this()](error_code ec) { self->on_response_readable(ec); });
+  watch_client();
+}
+
+// While Exchange holds a Ping, notice a device that goes away (network change, sleep) so its upstream
+// connection is released now instead of when Exchange answers up to an hour later.
+void Session::watch_client() {
+  watching_client_ = true;
+  client_.socket().async_wait(tcp::socket::wait_read,
+                              [self = shared_from_this()](error_code ec) { self->on_client_activity(ec); });
+}
+
+void Session::on_client_activity(error_code ec) {
+  if (!watching_client_ || ec || closed_) return;
+  watching_client_ = false;
+  char byte;
+  ERR_clear_error();
+  int n = SSL_peek(client_.ssl(), &byte, 1);
+  if (n > 0) return;  // a pipelined request: it is read after this response
+  if (SSL_get_error(client_.ssl(), n) == SSL_ERROR_WANT_READ) return watch_client();  // a partial record
+  ERR_clear_error();
+  spdlog::debug("{}: device left while its request was held upstream", client_address_);
+  record_.detail = "device closed the connection while the request was held upstream";
+  close();
+}
+
+void Session::stop_watching_client() {
+  if (!watching_client_) return;
+  watching_client_ = false;
+  client_.cancel();
 }
 
 void Session::on_response_readable(error_code ec) {
+  stop_watching_client();
   if (ec) return upstream_failed(ec, "waiting for the response");
   do_read_response_header();
 }
@@ -697,6 +728,7 @@ void Session::finish_exchange() {
 }
 
 void Session::upstream_failed(error_code ec, const char* stage) {
+  stop_watching_client();
   release_held();
   if (!response_started_ && !closed_) {
     worker_.server().metrics().upstream_errors.inc();

@@ -107,6 +107,9 @@ private:
   void do_write_upstream_body();
   void on_write_upstream_body(error_code ec, std::size_t bytes);
 
+  void watch_client();
+  void on_client_activity(error_code ec);
+  void stop_watching_client();
   void do_wait_response();
   void on_response_readable(error_code ec);
   void do_read_response_header();
@@ -145,6 +148,7 @@ private:
   bool proxy_protocol_ = false;
   std::string proxy_header_;      // PROXY protocol bytes consumed so far (before TLS)
   bool held_ = false;             // counted in easedge_requests_held
+  bool watching_client_ = false;  // waiting on the device's socket while Exchange holds the request
   std::chrono::steady_clock::time_point upstream_sent_;
   bool draining_ = false;
   bool closed_ = false;
