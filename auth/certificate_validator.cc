@@ -1,11 +1,11 @@
 // Chain, validity and EKU checks for device certificates, with a verdict cache.
 #include "auth/certificate_validator.h"
 
+#include "auth/revocation/crl.h"
+
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include <ctime>
 
 namespace easedge::auth {
 
@@ -25,11 +25,7 @@ ChainStatus status_for(int error) {
   }
 }
 
-std::chrono::system_clock::time_point not_after(X509* cert) {
-  struct tm tm {};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return {};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
+std::chrono::system_clock::time_point not_after(X509* cert) { return to_system_time(X509_get0_notAfter(cert)); }
 
 std::string hex(const ASN1_INTEGER* serial) {
   BIGNUM* bn = ASN1_INTEGER_to_BN(serial, nullptr);
@@ -44,15 +40,13 @@ std::string hex(const ASN1_INTEGER* serial) {
 
 std::vector<X509Ptr> load_certificates(const std::filesystem::path& pem, const std::filesystem::path& config_file,
                                        const std::string& key) {
-  BIO* bio = BIO_new_file(pem.c_str(), "r");
-  if (bio == nullptr) throw config::ConfigError(config_file, key, "cannot read '" + pem.string() + "'");
-  std::vector<X509Ptr> out;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) out.push_back(adopt_x509(cert));
-  BIO_free(bio);
-  ERR_clear_error();  // the loop ends on a "no start line" error by design
-  if (out.empty())
-    throw config::ConfigError(config_file, key, "no PEM certificate found in '" + pem.string() + "'");
-  return out;
+  try {
+    std::vector<X509Ptr> out;
+    for (auto& cert : read_certificates(pem.string())) out.push_back(adopt_x509(cert.release()));
+    return out;
+  } catch (const std::runtime_error& e) {
+    throw config::ConfigError(config_file, key, e.what());
+  }
 }
 
 CertificateValidator::CertificateValidator(const config::TlsConfig& tls, const std::filesystem::path& config_file,

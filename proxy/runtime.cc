@@ -39,14 +39,6 @@ const char* strong_binding_name(config::StrongBinding mode) {
   return "?";
 }
 
-std::string format_time(std::chrono::system_clock::time_point time) {
-  auto t = std::chrono::system_clock::to_time_t(time);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 }  // namespace
 
@@ -97,7 +89,7 @@ std::vector<std::string> Runtime::describe() const {
   if (crls.empty() && config.tls.crl.empty() && !config.tls.revocation.fetch_cdp && !config.tls.revocation.ocsp)
     lines.push_back("revocation: not checked (no tls.crl, fetch_cdp or ocsp configured)");
   for (const auto& crl : crls) {
-    std::string next = crl.next_update ? format_time(*crl.next_update) : std::string("none");
+    std::string next = crl.next_update ? auth::format_time(*crl.next_update) : std::string("none");
     lines.push_back(std::string(crl.delta ? "delta CRL: " : "CRL: ") + crl.issuer + " from " + crl.source + ", " +
                     std::to_string(crl.entries) + " revoked, nextUpdate " + next);
   }
