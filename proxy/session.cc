@@ -580,7 +580,9 @@ void Session::on_client_activity(error_code ec) {
   ERR_clear_error();
   int n = SSL_peek(client_.ssl(), &byte, 1);
   if (n > 0) return;  // a pipelined request: it is read after this response
-  if (SSL_get_error(client_.ssl(), n) == SSL_ERROR_WANT_READ) return watch_client();  // a partial record
+  int error = SSL_get_error(client_.ssl(), n);
+  if (error == SSL_ERROR_WANT_READ) return watch_client();  // a partial record
+  if (error == SSL_ERROR_WANT_WRITE) return;                // still there, busy with TLS housekeeping
   ERR_clear_error();
   spdlog::debug("{}: device left while its request was held upstream", client_address_);
   record_.detail = "device closed the connection while the request was held upstream";
