@@ -8,6 +8,7 @@ Retry-After for new users while cached users keep working, and `easedge kcd-chec
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,7 @@ class KerberosProxyTest(unittest.TestCase):
             else:
                 os.environ[k] = v
         cls.lab.cleanup()
+        shutil.rmtree(cls.work, ignore_errors=True)
 
     def easedge(self, account="easproxy", service=SPN, acceptor=None, **kerberos):
         section = {"keytab": os.path.join(self.work, account + ".keytab"),
