@@ -15,9 +15,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import uuid
@@ -259,6 +261,99 @@ class LdifWeakMappingCompatibility(MappingCase):
 
     def test_disabled_account_is_still_refused(self):
         self.assert_unmappable("disabled")
+
+
+# ---- a domain controller that accepts connections and never answers ---------------------------------------
+
+class SilentDirectory:
+    """A TCP listener that accepts LDAP connections and never answers (a hung DC, not a stopped one)."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.accepted.append(self.listener.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        self.listener.close()
+        for s in self.accepted:
+            s.close()
+
+
+class HungDirectoryCase(MappingCase):
+    """mapping.directory.ldap to a silent DC with a 2 s LDAP timeout: every answer must be 503 + Retry-After."""
+
+    ldap_timeout = 2
+    request_header_seconds = 30
+
+    @classmethod
+    def setUpClass(cls):
+        cls.silent = SilentDirectory()
+        with open(lab.path("hung-dc.password"), "w") as f:
+            f.write("unused")
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.silent.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.silent.close()
+
+    @classmethod
+    def config(cls, upstream_url):
+        ldap = {"url": "ldap://127.0.0.1:%d" % cls.silent.port, "base": BASE, "bind_dn": "CN=easproxy,CN=Users," + BASE,
+                "password_file": "hung-dc.password", "timeout_seconds": cls.ldap_timeout,
+                "reconnect_max_backoff_seconds": 1}
+        config = mapping_config(upstream_url, directory={"ldap": ldap})
+        config["timeouts"]["request_header_seconds"] = cls.request_header_seconds
+        return config
+
+    def assert_all_unavailable(self, devices):
+        """The devices ask at once (the mapper's workers are busy waiting for the DC): each gets 503."""
+        results = {}
+
+        def ask(device):
+            results[device] = self.request(device)
+
+        threads = [threading.Thread(target=ask, args=(device,)) for device in devices]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for device, (r, device_id) in results.items():
+            with self.subTest(device=device):
+                self.assertEqual(r.status, 503, r)
+                self.assertEqual(r.header("Retry-After"), str(RETRY_AFTER), r)
+                self.assertFalse(self.standin.saw(device_id))
+
+
+class LdapHungDirectory(HungDirectoryCase):
+    def test_hung_dc_is_503_never_403_nor_200(self):
+        self.assert_all_unavailable(["alice", "bob", "frank", "disabled"])
+
+
+class LdapLookupOutlastsHeaderTimeout(HungDirectoryCase):
+    """timeouts.request_header_seconds shorter than the directory's answer: the device must still hear 503
+    (the proxy arms the header timer while it waits for the mapper), not a dropped connection."""
+
+    request_header_seconds = 1
+
+    def test_slow_directory_is_503_not_a_dropped_connection(self):
+        self.assert_all_unavailable(["alice", "bob"])
 
 
 # ---- Samba AD DC over LDAP -------------------------------------------------------------------------------
