@@ -43,8 +43,7 @@ bool is_activesync_path(std::string_view path) {
 }
 
 bool method_allowed(http::verb method) {
-  return method == http::verb::post || method == http::verb::options || method == http::verb::get ||
-         method == http::verb::head;
+  return method == http::verb::post || method == http::verb::options || method == http::verb::get;
 }
 
 Refusal refusal_for(auth::ChainStatus status) {
@@ -181,6 +180,7 @@ void Session::do_read_header() {
   record_ = RequestRecord{};
   record_.started = std::chrono::steady_clock::now();
   eas_ = eas::EasRequest{};
+  eas_error_.clear();
   identity_ = ForwardedIdentity{};
   expect_continue_ = false;
   request_body_started_ = false;
@@ -288,7 +288,21 @@ void Session::process_request() {
   std::string detail;
   if (auto refusal = check_request_shape(detail)) return refuse(*refusal, std::move(detail));
 
-  // The certificate first: a device with a bad certificate hears about that, whatever else is wrong.
+  // Decoded now so that every log line, refusals included, names command, device and claimed user; a
+  // malformed query is refused only after the certificate checks, so a bad certificate is what a device hears.
+  auto& request = request_->get();
+  auto target = std::string_view(request.target());
+  auto question = target.find('?');
+  auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  auto parsed = eas::parse_query(request.method_string(), query);
+  if (parsed)
+    eas_ = std::move(parsed.request());
+  else
+    eas_error_ = parsed.error().reason;
+  // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
+  upstream_timeout_ = std::min(eas::request_timeout(runtime_->config.eas, eas_.command),
+                               runtime_->config.timeouts.upstream_response);
+
   if (auto refusal = check_certificate(detail)) return refuse(*refusal, std::move(detail));
 
   identity_.client_address = client_address_;
@@ -325,16 +339,7 @@ void Session::on_revocation(std::uint64_t generation, const auth::RevocationAnsw
 }
 
 void Session::check_eas_query() {
-  auto& request = request_->get();
-  auto target = std::string_view(request.target());
-  auto question = target.find('?');
-  auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-  auto parsed = eas::parse_query(request.method_string(), query);
-  if (!parsed) return refuse(Refusal::malformed_eas_query, parsed.error().reason);
-  eas_ = std::move(parsed.request());
-  // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
-  upstream_timeout_ = std::min(eas::request_timeout(runtime_->config.eas, eas_.command),
-                               runtime_->config.timeouts.upstream_response);
+  if (!eas_error_.empty()) return refuse(Refusal::malformed_eas_query, std::move(eas_error_));
   map_identity();
 }
 
@@ -605,7 +610,6 @@ void Session::do_read_response_header() {
   response_.emplace();
   response_->header_limit(runtime_->config.limits.max_response_header_bytes);
   response_->body_limit(boost::none);
-  if (request_->get().method() == http::verb::head) response_->skip(true);
   http::async_read_header(*upstream_, upstream_buffer_, *response_,
                           [self = shared_from_this()](error_code ec, std::size_t bytes) {
                             self->on_read_response_header(ec, bytes);
@@ -634,6 +638,7 @@ void Session::on_read_response_header(error_code ec, std::size_t) {
     spdlog::error("Exchange answered 401 to a fresh Kerberos token for {}: check that {} is the SPN Exchange "
                   "accepts and that Exchange has Kerberos (Negotiate) authentication enabled for ActiveSync",
                   identity_.user, runtime_->config.upstream.kerberos->service);
+    runtime_->kerberos->forget(identity_.user);  // a stale ticket must not keep failing until it expires
     upstream_->close();
     upstream_.reset();
     return refuse(Refusal::upstream_rejected_identity, "Exchange answered 401 to a fresh Kerberos token");

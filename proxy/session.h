@@ -168,6 +168,7 @@ private:
   bool client_keep_alive_ = false;
   bool request_body_started_ = false;
   eas::EasRequest eas_;                        // what the query says (empty for non-ActiveSync requests)
+  std::string eas_error_;                      // why the query is malformed; refused after the certificate checks
   std::chrono::seconds upstream_timeout_{0};   // this request's wait for Exchange (Ping is held long)
 
   std::optional<boost::asio::ip::tcp::socket> connecting_;
