@@ -263,7 +263,40 @@ class LdifWeakMappingCompatibility(MappingCase):
         self.assert_unmappable("disabled")
 
 
-# ---- a domain controller that accepts connections and never answers ---------------------------------------
+# ---- directories over LDAP --------------------------------------------------------------------------------
+
+def ldap_directory(url, password_file, timeout_seconds):
+    """mapping.directory for an LDAP DC of the lab domain, bound as easproxy, reconnecting quickly."""
+    return {"ldap": {"url": url, "base": BASE, "bind_dn": "CN=easproxy,CN=Users," + BASE,
+                     "password_file": password_file, "timeout_seconds": timeout_seconds,
+                     "reconnect_max_backoff_seconds": 1}}
+
+
+class LiveDirectoryCase(MappingCase):
+    """A directory server the class starts before its proxy (`start_directory`, returning an object with
+    close()) and stops after it; `cls.directory`."""
+
+    @classmethod
+    def start_directory(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        cls.directory = cls.start_directory()
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.directory.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.directory.close()
+
+
 
 class SilentDirectory:
     """A TCP listener that accepts LDAP connections and never answers (a hung DC, not a stopped one)."""
@@ -289,36 +322,22 @@ class SilentDirectory:
             s.close()
 
 
-class HungDirectoryCase(MappingCase):
+class HungDirectoryCase(LiveDirectoryCase):
     """mapping.directory.ldap to a silent DC with a 2 s LDAP timeout: every answer must be 503 + Retry-After."""
 
     ldap_timeout = 2
     request_header_seconds = 30
 
     @classmethod
-    def setUpClass(cls):
-        cls.silent = SilentDirectory()
+    def start_directory(cls):
         with open(lab.path("hung-dc.password"), "w") as f:
             f.write("unused")
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.silent.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.silent.close()
+        return SilentDirectory()
 
     @classmethod
     def config(cls, upstream_url):
-        ldap = {"url": "ldap://127.0.0.1:%d" % cls.silent.port, "base": BASE, "bind_dn": "CN=easproxy,CN=Users," + BASE,
-                "password_file": "hung-dc.password", "timeout_seconds": cls.ldap_timeout,
-                "reconnect_max_backoff_seconds": 1}
-        config = mapping_config(upstream_url, directory={"ldap": ldap})
+        directory = ldap_directory("ldap://127.0.0.1:%d" % cls.directory.port, "hung-dc.password", cls.ldap_timeout)
+        config = mapping_config(upstream_url, directory=directory)
         config["timeouts"]["request_header_seconds"] = cls.request_header_seconds
         return config
 
@@ -405,38 +424,29 @@ class SambaFixture:
             self.lock.close()  # releases the flock
 
 
-class SambaDirectory(MappingCase):
+class SambaDirectory(LiveDirectoryCase):
     """mapping.directory.ldap to a Samba AD DC; certificates carry the accounts' real objectSid."""
 
     @classmethod
-    def setUpClass(cls):
+    def start_directory(cls):
         # samba-dc.sh needs the DC and the OpenLDAP clients, and root (it provisions and binds ports < 1024).
         missing = [tool for tool in ("samba", "samba-tool", "ldapsearch", "ldapmodify") if not shutil.which(tool)]
         if missing or os.geteuid() != 0:
             raise unittest.SkipTest("Samba AD DC cannot run here (%s): scripts/install-deps.sh --with-samba, as root" %
                                     (", ".join(missing) + " missing" if missing else "not root"))
-        cls.dc = SambaFixture()
+        dc = SambaFixture()
         try:
             for user in ("alice", "bob", "carol", "frank", "disabled"):
-                issue_device("samba-" + user, user + "@corp.example.test", cls.dc.object_sid(user))
-            super().setUpClass()
+                issue_device("samba-" + user, user + "@corp.example.test", dc.object_sid(user))
         except BaseException:
-            cls.dc.close()
+            dc.close()
             raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.dc.close()
+        return dc
 
     @classmethod
     def config(cls, upstream_url):
-        ldap = {"url": "ldap://127.0.0.1:389", "base": BASE, "bind_dn": "CN=easproxy,CN=Users," + BASE,
-                "password_file": os.path.join(cls.dc.dir, "easproxy.password"), "timeout_seconds": 5,
-                "reconnect_max_backoff_seconds": 1}
-        return mapping_config(upstream_url, directory={"ldap": ldap}, require_group=GROUP)
+        directory = ldap_directory("ldap://127.0.0.1:389", os.path.join(cls.directory.dir, "easproxy.password"), 5)
+        return mapping_config(upstream_url, directory=directory, require_group=GROUP)
 
     def request(self, device, user=None):
         return super().request(device, user or device.split("-", 1)[1])
@@ -465,7 +475,7 @@ class SambaDirectory(MappingCase):
         # alice is asked while the DC is up (cached, ttl 300 s); carol is asked by no other test (never cached).
         r, _ = self.request("samba-alice")
         self.assertEqual(r.status, 200, r)
-        self.dc.run("stop")
+        self.directory.run("stop")
         try:
             for _ in range(3):
                 self.assert_unavailable("samba-carol")  # fail closed: never 403, never 200
@@ -473,7 +483,7 @@ class SambaDirectory(MappingCase):
             self.assertEqual(r.status, 200, "a cached mapping must survive the outage: %r" % r)
             self.assert_unavailable("samba-carol")
         finally:
-            self.dc.run("start")
+            self.directory.run("start")
         deadline = time.monotonic() + RECOVERY_WAIT
         while True:
             r, device_id = self.request("samba-carol")
