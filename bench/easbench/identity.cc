@@ -1,5 +1,7 @@
 #include "bench/easbench/identity.h"
 
+#include "auth/tls_context.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -15,15 +17,6 @@ namespace easedge::bench {
 
 namespace {
 
-std::string openssl_reason() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
 struct FileCloser {
   void operator()(FILE* f) const { std::fclose(f); }
 };
@@ -37,20 +30,20 @@ std::unique_ptr<FILE, FileCloser> open_file(const std::filesystem::path& p) {
 X509Ptr read_cert(const std::filesystem::path& p) {
   auto f = open_file(p);
   X509Ptr cert(PEM_read_X509(f.get(), nullptr, nullptr, nullptr));
-  if (!cert) throw IdentityError("'" + p.string() + "' holds no PEM certificate (" + openssl_reason() + ")");
+  if (!cert) throw IdentityError("'" + p.string() + "' holds no PEM certificate (" + auth::last_openssl_error() + ")");
   return cert;
 }
 
 PkeyShared read_key(const std::filesystem::path& p) {
   auto f = open_file(p);
   EVP_PKEY* key = PEM_read_PrivateKey(f.get(), nullptr, nullptr, const_cast<char*>(""));
-  if (!key) throw IdentityError("'" + p.string() + "' holds no unencrypted PEM private key (" + openssl_reason() + ")");
+  if (!key) throw IdentityError("'" + p.string() + "' holds no unencrypted PEM private key (" + auth::last_openssl_error() + ")");
   return PkeyShared(key, PkeyDeleter{});
 }
 
 PkeyShared generate_key(KeyType type) {
   EVP_PKEY* key = type == KeyType::p256 ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
-  if (!key) throw IdentityError("key generation failed (" + openssl_reason() + ")");
+  if (!key) throw IdentityError("key generation failed (" + auth::last_openssl_error() + ")");
   return PkeyShared(key, PkeyDeleter{});
 }
 
@@ -59,7 +52,7 @@ void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   X509_EXTENSION* ext = X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value.c_str());
-  if (!ext) throw IdentityError("cannot build extension '" + value + "' (" + openssl_reason() + ")");
+  if (!ext) throw IdentityError("cannot build extension '" + value + "' (" + auth::last_openssl_error() + ")");
   X509_add_ext(cert, ext, -1);
   X509_EXTENSION_free(ext);
 }
@@ -95,7 +88,7 @@ X509Ptr mint_cert(X509* ca, EVP_PKEY* ca_key, EVP_PKEY* key, KeyType key_type, c
   add_ext(cert.get(), ca, NID_subject_alt_name,
           std::string("otherName:") + kUpnOid + ";UTF8:" + upn + ",email:" + upn);
   if (X509_sign(cert.get(), ca_key, EVP_sha256()) == 0) {
-    throw IdentityError("signing a device certificate failed (" + openssl_reason() + ")");
+    throw IdentityError("signing a device certificate failed (" + auth::last_openssl_error() + ")");
   }
   return cert;
 }
