@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <stdexcept>
 
@@ -80,9 +81,11 @@ public:
     }
     auto key = sha256_key(cert.leaf.get());
     if (auto cached = cache_.find(key, MappingCache::Clock::now())) {
+      stats_.cache_hit();
       done(std::move(*cached));
       return;
     }
+    stats_.cache_miss();
     if (!pool_) {
       done(decide_and_cache(cert, key));
       return;
@@ -90,7 +93,18 @@ public:
     boost::asio::post(*pool_, [this, cert, key, done = std::move(done)] { done(decide_and_cache(cert, key)); });
   }
 
+  MappingStats stats() const override { return stats_.snapshot(); }
+
 private:
+  // One directory request (`call` returns its answer), timed for the stats.
+  template <typename Call>
+  auto timed(Call call) const {
+    auto start = std::chrono::steady_clock::now();
+    auto answer = call();
+    stats_.directory_request(std::chrono::steady_clock::now() - start);
+    return answer;
+  }
+
   MapResult decide_and_cache(const CertificateRef& cert, const std::string& key) {
     MapResult result = decide(cert);
     cache_.store(key, result, MappingCache::Clock::now());
@@ -119,7 +133,7 @@ private:
                                                                                            : query.user_principal_names;
       names.push_back(from_template->value);
     }
-    DirectorySearch found = directory_->search(query);
+    DirectorySearch found = timed([&] { return directory_->search(query); });
     if (found.status == DirectoryStatus::unavailable)
       return {MapStatus::directory_unavailable, std::nullopt, "", false, "directory unavailable: " + found.detail};
 
@@ -206,7 +220,8 @@ private:
     result.reason = verdict.reason;
     if (!verdict.allowed) return result;
     if (!config_.require_group.empty()) {
-      DirectoryMembership membership = directory_->is_member(account.dn, config_.require_group);
+      DirectoryMembership membership =
+          timed([&] { return directory_->is_member(account.dn, config_.require_group); });
       if (membership.status == DirectoryStatus::unavailable) {
         result.status = MapStatus::directory_unavailable;
         result.reason = "directory unavailable: " + membership.detail;
@@ -225,6 +240,7 @@ private:
   const std::shared_ptr<Directory> directory_;
   const std::vector<std::shared_ptr<X509>> ntauth_;
   MappingCache cache_;
+  mutable MappingStatsRecorder stats_;  // recorded from const decisions; atomics only
   std::optional<boost::asio::thread_pool> pool_;  // only for a blocking directory
 };
 

@@ -4,6 +4,7 @@
 
 #include "config/config.h"
 #include "mapping/directory.h"
+#include "mapping/mapping_stats.h"
 
 #include <openssl/x509.h>
 
@@ -56,6 +57,8 @@ class AccountMapper {
 public:
   virtual ~AccountMapper() = default;
   virtual void map(const CertificateRef& cert, std::function<void(MapResult)> done) = 0;
+  // Cache and directory counters since this mapper was made; lock-free, cheap enough for every scrape.
+  virtual MappingStats stats() const = 0;
 };
 
 // Every certificate in a PEM file (a CA bundle). Throws std::runtime_error when the file cannot be read

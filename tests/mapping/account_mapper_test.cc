@@ -53,6 +53,7 @@ public:
   DirectorySearch search(const DirectoryQuery& query) override {
     ++searches;
     thread = std::this_thread::get_id();
+    std::this_thread::sleep_for(delay);
     if (down) return {DirectoryStatus::unavailable, {}, "connection refused"};
     return inner_->search(query);
   }
@@ -65,6 +66,7 @@ public:
   std::atomic<int> searches{0};
   std::atomic<bool> down{false};
   std::atomic<bool> down_for_groups{false};
+  std::chrono::milliseconds delay{0};  // each search takes at least this long
   std::thread::id thread;
 
 private:
@@ -399,6 +401,53 @@ TEST_F(AccountMapperTest, GroupCheckOutageIsUnavailable) {
   fake->down_for_groups = true;
   auto mapper = make_account_mapper(config_, fake, 0);
   EXPECT_EQ(map_with(*mapper, issue_upn("bob@corp.example.test")).status, MapStatus::directory_unavailable);
+}
+
+TEST_F(AccountMapperTest, StatsCountCacheHitsMissesAndDirectoryRequests) {
+  config_.strong_binding = StrongBinding::disabled;
+  config_.require_group = group_dn;
+  auto fake = std::make_shared<FakeDirectory>(
+      directory(user("bob", 1105, "memberOf: " + group_dn + "\n") + user("carol", 1106, "memberOf: " + group_dn + "\n")),
+      false);
+  auto mapper = make_account_mapper(config_, fake, 0);
+  auto bob = issue_upn("bob@corp.example.test");
+  auto nobody = issue_upn("nobody@corp.example.test");
+  EXPECT_EQ(map_with(*mapper, bob).status, MapStatus::mapped);         // miss: search + group check
+  EXPECT_EQ(map_with(*mapper, bob).status, MapStatus::mapped);         // hit
+  EXPECT_EQ(map_with(*mapper, nobody).status, MapStatus::not_mapped);  // miss: search only
+  EXPECT_EQ(map_with(*mapper, nobody).status, MapStatus::not_mapped);  // hit (negative cache)
+  auto stats = mapper->stats();
+  EXPECT_EQ(stats.cache_hits, 2u);
+  EXPECT_EQ(stats.cache_misses, 2u);
+  EXPECT_EQ(stats.directory_requests, 3u);
+
+  // A failed request is a request too, and an outage is never cached: each try is a miss.
+  fake->down = true;
+  auto carol = issue_upn("carol@corp.example.test");
+  EXPECT_EQ(map_with(*mapper, carol).status, MapStatus::directory_unavailable);
+  EXPECT_EQ(map_with(*mapper, carol).status, MapStatus::directory_unavailable);
+  stats = mapper->stats();
+  EXPECT_EQ(stats.cache_hits, 2u);
+  EXPECT_EQ(stats.cache_misses, 4u);
+  EXPECT_EQ(stats.directory_requests, 5u);
+
+  // No certificate asks neither the cache nor the directory.
+  mapper->map({}, [](MapResult) {});
+  EXPECT_EQ(mapper->stats().cache_misses, 4u);
+}
+
+TEST_F(AccountMapperTest, StatsTimeEachDirectoryRequest) {
+  config_.strong_binding = StrongBinding::disabled;
+  auto fake = std::make_shared<FakeDirectory>(directory(user("bob", 1105)), true);
+  fake->delay = std::chrono::milliseconds(30);
+  auto mapper = make_account_mapper(config_, fake, 1);
+  EXPECT_EQ(map_with(*mapper, issue_upn("bob@corp.example.test")).status, MapStatus::mapped);
+  auto stats = mapper->stats();
+  ASSERT_EQ(stats.directory_requests, 1u);
+  // At least 30 ms: not in any bucket up to 0.025 s (how much longer it took is the machine's business).
+  const auto& bounds = MappingStats::directory_seconds_bounds;
+  for (std::size_t i = 0; i < bounds.size() && bounds[i] < 0.03; ++i) EXPECT_EQ(stats.directory_seconds_le[i], 0u);
+  EXPECT_GE(stats.directory_seconds_sum, 0.03);
 }
 
 TEST_F(AccountMapperTest, BlockingDirectoryRunsOnWorkerThreads) {
