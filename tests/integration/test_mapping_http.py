@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -493,6 +494,24 @@ class SambaDirectory(LiveDirectoryCase):
             time.sleep(0.5)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(h.echoed_values(r, "X-Forwarded-User"), ["carol@corp.example.test"])
+
+    def test_reload_during_an_outage_keeps_cached_mappings(self):
+        # SIGHUP with an unchanged configuration (what logrotate sends to reopen the access log) while the DC is
+        # down: a device that was just served must still be served from the cache, as without the reload.
+        r, _ = self.request("samba-alice")
+        self.assertEqual(r.status, 200, r)
+        self.directory.run("stop")
+        try:
+            reloads = self.proxy.child.output().count("reload done")
+            self.proxy.child.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + h.STARTUP_TIMEOUT
+            while self.proxy.child.output().count("reload done") == reloads and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertGreater(self.proxy.child.output().count("reload done"), reloads, self.proxy.child.output())
+            r, _ = self.request("samba-alice")
+            self.assertEqual(r.status, 200, "the reload dropped the mapping cache during the outage: %r" % r)
+        finally:
+            self.directory.run("start")
 
 
 if __name__ == "__main__":
