@@ -74,10 +74,11 @@ SslCtxPtr make_server_context(const config::Config& config, const CertificateVal
   if (SSL_CTX_check_private_key(ctx.get()) != 1)
     throw config::ConfigError(file, "tls.private_key", "does not match the certificate in tls.certificate");
 
-  // Session resumption needs a fixed id context when client certificates are requested.
+  // Resumption by session tickets only (stateless, as nginx's default): no server-side session cache to lock
+  // on every handshake or to hold memory per device. Tickets need a fixed id context with client certificates.
   static constexpr unsigned char session_context[] = "easedge";
   SSL_CTX_set_session_id_context(ctx.get(), session_context, sizeof session_context - 1);
-  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
 
   if (tls.client_certificate == config::ClientCertificateMode::off) {
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);

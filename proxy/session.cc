@@ -427,7 +427,7 @@ void Session::forward() {
   if (auto pooled = worker_.pool().take(runtime_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
-    return do_write_upstream_header();
+    return start_upstream_request();
   }
   do_connect_upstream();
 }
@@ -463,25 +463,17 @@ void Session::on_connect_upstream(error_code ec) {
 void Session::on_upstream_handshake(error_code ec) {
   if (ec) return upstream_failed(ec, "TLS handshake");
   worker_.server().note_upstream_success();
-  do_write_upstream_header();
+  start_upstream_request();
 }
 
-void Session::do_write_upstream_header() {
+void Session::start_upstream_request() {
+  // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
   request_writer_.emplace(request_->get());
   auto& body = request_->get().body();
   body.data = nullptr;
   body.size = 0;
-  body.more = !request_->is_done();
-  arm(runtime_->config.timeouts.client_body, Phase::request_body);
-  http::async_write_header(*upstream_, *request_writer_,
-                           [self = shared_from_this()](error_code ec, std::size_t bytes) {
-                             self->on_write_upstream_header(ec, bytes);
-                           });
-}
-
-void Session::on_write_upstream_header(error_code ec, std::size_t) {
-  if (ec) return upstream_failed(ec, "sending the request");
-  if (request_->is_done()) return do_wait_response();
+  body.more = false;
+  if (request_->is_done()) return do_write_upstream_body();
   if (expect_continue_) return do_send_continue();
   do_read_request_body();
 }
@@ -561,7 +553,7 @@ void Session::on_write_upstream_body(error_code ec, std::size_t) {
 
 void Session::do_wait_response() {
   // A held Ping waits here for up to an hour: hold no relay buffer meanwhile.
-  relay_.reset();
+  release_relay_buffer();
   upstream_sent_ = std::chrono::steady_clock::now();
   if (!held_) worker_.server().metrics().requests_held.inc();
   held_ = true;
@@ -660,17 +652,9 @@ void Session::on_read_response_header(error_code ec, std::size_t) {
   auto& body = response.body();
   body.data = nullptr;
   body.size = 0;
-  body.more = has_body;
-  arm(runtime_->config.timeouts.client_write, Phase::response_body);
-  http::async_write_header(client_, *response_writer_, [self = shared_from_this()](error_code ec, std::size_t bytes) {
-    self->on_write_response_header(ec, bytes);
-  });
-}
-
-void Session::on_write_response_header(error_code ec, std::size_t bytes) {
-  record_.bytes_out += bytes;
-  if (ec) return close();
-  if (response_->is_done()) return finish_exchange();
+  body.more = false;
+  // Head and first body bytes go to the device in one write.
+  if (response_->is_done()) return do_write_response_body();
   do_read_response_body();
 }
 
@@ -687,6 +671,10 @@ void Session::do_read_response_body() {
 
 void Session::on_read_response_body(error_code ec, std::size_t) {
   if (ec == http::error::need_buffer) ec = {};
+  if (ec && !response_writer_->is_header_done()) {
+    response_started_ = false;  // nothing reached the device yet: it can still get a clean 502
+    return upstream_failed(ec, "reading the response body");
+  }
   if (ec) {
     // The header already went to the device: all that is left is to cut the connection so it notices.
     spdlog::warn("{}: upstream response body broke off: {}", client_address_, ec.message());
@@ -929,12 +917,16 @@ std::string_view Session::command_label() const {
 }
 
 char* Session::relay_buffer() {
-  if (!relay_) relay_ = std::make_unique<char[]>(runtime_->config.limits.relay_buffer_bytes);
+  if (!relay_) relay_ = worker_.take_relay_buffer(runtime_->config.limits.relay_buffer_bytes);
   return relay_.get();
 }
 
+void Session::release_relay_buffer() {
+  worker_.give_back_relay_buffer(std::move(relay_), runtime_->config.limits.relay_buffer_bytes);
+}
+
 void Session::release_idle_memory() {
-  relay_.reset();
+  release_relay_buffer();
   request_.reset();
   request_writer_.reset();
   response_.reset();

@@ -99,8 +99,7 @@ private:
   void do_connect_upstream();
   void on_connect_upstream(error_code ec);
   void on_upstream_handshake(error_code ec);
-  void do_write_upstream_header();
-  void on_write_upstream_header(error_code ec, std::size_t bytes);
+  void start_upstream_request();
   void do_send_continue();
   void do_read_request_body();
   void on_read_request_body(error_code ec, std::size_t bytes);
@@ -114,7 +113,6 @@ private:
   void on_response_readable(error_code ec);
   void do_read_response_header();
   void on_read_response_header(error_code ec, std::size_t bytes);
-  void on_write_response_header(error_code ec, std::size_t bytes);
   void do_read_response_body();
   void on_read_response_body(error_code ec, std::size_t bytes);
   void do_write_response_body();
@@ -133,6 +131,7 @@ private:
   void arm(std::chrono::steady_clock::duration timeout, Phase phase);
   void on_timeout();
   char* relay_buffer();
+  void release_relay_buffer();
   void release_held();
   std::string_view command_label() const;
   void release_idle_memory();

@@ -11,6 +11,9 @@ namespace easedge::proxy {
 namespace {
 // How often idle upstream connections are checked for expiry.
 constexpr auto pool_sweep_interval = std::chrono::seconds(5);
+// Free relay buffers kept per thread: enough for the requests one thread relays at once under load, small
+// enough (4 MiB at the default 64 KiB) that an idle proxy holds little.
+constexpr std::size_t max_free_relay_buffers = 64;
 }  // namespace
 
 Worker::Worker(Server& server, std::size_t index)
@@ -52,6 +55,24 @@ void Worker::on_accept(std::size_t listener, boost::system::error_code ec, boost
     }
   }
   do_accept(listener);
+}
+
+std::unique_ptr<char[]> Worker::take_relay_buffer(std::size_t size) {
+  if (size == free_relay_buffer_size_ && !free_relay_buffers_.empty()) {
+    auto buffer = std::move(free_relay_buffers_.back());
+    free_relay_buffers_.pop_back();
+    return buffer;
+  }
+  return std::make_unique_for_overwrite<char[]>(size);
+}
+
+void Worker::give_back_relay_buffer(std::unique_ptr<char[]> buffer, std::size_t size) {
+  if (!buffer) return;
+  if (size != free_relay_buffer_size_) {  // limits.relay_buffer_bytes changed with a reload
+    free_relay_buffers_.clear();
+    free_relay_buffer_size_ = size;
+  }
+  if (free_relay_buffers_.size() < max_free_relay_buffers) free_relay_buffers_.push_back(std::move(buffer));
 }
 
 void Worker::do_sweep() {
