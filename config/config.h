@@ -88,6 +88,7 @@ struct LimitsConfig {
 struct TimeoutsConfig {
   std::chrono::seconds handshake{10};
   std::chrono::seconds request_header{30};   // first byte to end of headers
+  std::chrono::seconds authorization{15};    // revocation, directory and KDC answers for one request
   std::chrono::seconds client_idle{120};     // keep-alive wait for the next request
   std::chrono::seconds client_body{60};      // longest pause inside a request body
   std::chrono::seconds client_write{60};     // longest stall writing to the device
@@ -110,17 +111,23 @@ struct LdapDirectoryConfig {
   std::chrono::seconds timeout{5};
   std::size_t worker_threads = 2;
   std::chrono::seconds reconnect_max_backoff{30};
+
+  bool operator==(const LdapDirectoryConfig&) const = default;
 };
 
 struct DirectoryConfig {
   std::optional<std::filesystem::path> ldif;
   std::optional<LdapDirectoryConfig> ldap;
+
+  bool operator==(const DirectoryConfig&) const = default;
 };
 
 struct MappingCacheConfig {
   std::chrono::seconds ttl{300};
   std::chrono::seconds negative_ttl{30};
   std::size_t max_entries = 100000;
+
+  bool operator==(const MappingCacheConfig&) const = default;
 };
 
 struct MappingConfig {
@@ -131,6 +138,8 @@ struct MappingConfig {
   std::string require_group;                    // group DN; empty = no group check
   std::chrono::seconds backdating_compensation{0};  // CertificateBackdatingCompensation
   MappingCacheConfig cache;
+
+  bool operator==(const MappingConfig&) const = default;
 };
 
 struct DeviceRulesConfig {

@@ -412,12 +412,13 @@ Config load_config(const std::filesystem::path& file_in) {
 
   // timeouts
   if (auto timeouts = root.section("timeouts")) {
-    timeouts->only({"handshake_seconds", "request_header_seconds", "client_idle_seconds", "client_body_seconds",
+    timeouts->only({"handshake_seconds", "request_header_seconds", "authorization_seconds", "client_idle_seconds", "client_body_seconds",
                     "client_write_seconds", "upstream_connect_seconds", "upstream_response_seconds",
                     "upstream_idle_seconds", "drain_seconds", "retry_after_seconds"});
     auto& t = config.timeouts;
     t.handshake = timeouts->seconds("handshake_seconds", t.handshake, 1);
     t.request_header = timeouts->seconds("request_header_seconds", t.request_header, 1);
+    t.authorization = timeouts->seconds("authorization_seconds", t.authorization, 1);
     t.client_idle = timeouts->seconds("client_idle_seconds", t.client_idle, 1);
     t.client_body = timeouts->seconds("client_body_seconds", t.client_body, 1);
     t.client_write = timeouts->seconds("client_write_seconds", t.client_write, 1);

@@ -224,7 +224,6 @@ std::vector<double> latency_buckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600};
 }
 
-std::vector<double> directory_buckets() { return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}; }
 
 EasedgeMetrics::EasedgeMetrics(MetricsRegistry& r)
     : registry(r),
@@ -244,12 +243,6 @@ EasedgeMetrics::EasedgeMetrics(MetricsRegistry& r)
       connections_open(r.gauge("easedge_connections_open", "Device connections currently open.")),
       requests_held(r.gauge("easedge_requests_held",
                             "Requests currently waiting for Exchange's answer (held Ping/Sync included).")),
-      mapping_cache_hits(r.counter("easedge_mapping_cache_hits_total",
-                                   "Certificate-to-account mappings answered from the cache.")),
-      mapping_cache_misses(r.counter("easedge_mapping_cache_misses_total",
-                                     "Certificate-to-account mappings that needed the directory.")),
-      directory_latency(r.histogram("easedge_directory_request_seconds", "Duration of one directory (LDAP) lookup.",
-                                    directory_buckets())),
       reloads(r.counter("easedge_config_reloads_total", "Configuration reloads (SIGHUP) that took effect.")),
       reload_failures(r.counter("easedge_config_reload_failures_total",
                                 "Configuration reloads refused (the previous configuration kept serving).")) {

@@ -149,7 +149,6 @@ private:
 // Seconds buckets for upstream latency: fast answers up to held Pings (Exchange holds them up to an hour).
 std::vector<double> latency_buckets();
 // Seconds buckets for directory (LDAP) lookups.
-std::vector<double> directory_buckets();
 
 // easedge's metric set, registered once per process; the fields are the hot-path handles.
 struct EasedgeMetrics {
@@ -163,9 +162,6 @@ struct EasedgeMetrics {
   Counter& upstream_errors;          // easedge_upstream_errors_total (502/504 answers)
   Gauge& connections_open;           // easedge_connections_open
   Gauge& requests_held;              // easedge_requests_held: requests waiting for Exchange (Ping/Sync holds)
-  Counter& mapping_cache_hits;       // easedge_mapping_cache_hits_total
-  Counter& mapping_cache_misses;     // easedge_mapping_cache_misses_total
-  Histogram& directory_latency;      // easedge_directory_request_seconds
   Counter& reloads;                  // easedge_config_reloads_total
   Counter& reload_failures;          // easedge_config_reload_failures_total
 

@@ -18,7 +18,6 @@ constexpr std::array<RefusalInfo, refusal_count> table{{
     {403, 16, "certificate_unmappable", "Forbidden: client certificate does not map to an account.", false, false},
     {403, 17, "certificate_expired", "Forbidden: client certificate has expired.", false, false},
     {403, 17, "certificate_not_yet_valid", "Forbidden: client certificate is not yet valid.", false, false},
-    {403, 0, "not_in_required_group", "Forbidden: the account is not allowed to use ActiveSync.", false, false},
     {403, 0, "user_mismatch", "Forbidden: the request names another user than the certificate.", false, false},
     {403, 0, "device_blocked", "Forbidden: this device is not allowed to synchronize.", false, false},
     {403, 0, "account_refused_by_kdc", "Forbidden: the account cannot be used.", false, false},

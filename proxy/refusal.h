@@ -15,7 +15,6 @@ enum class Refusal : std::uint8_t {
   certificate_unmappable,     // 403.16 (no UPN, no matching account, strong binding refused)
   certificate_expired,        // 403.17
   certificate_not_yet_valid,  // 403.17
-  not_in_required_group,      // 403
   user_mismatch,              // 403 (User= names another account)
   device_blocked,             // 403 (device access rules)
   account_refused_by_kdc,     // 403 (user unknown or disabled at the KDC)

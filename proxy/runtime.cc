@@ -50,7 +50,14 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config, const Runti
   if (config.upstream.scheme == "https") runtime->upstream_context = auth::make_upstream_context(config);
   runtime->upstream_endpoints = resolve_upstream(config);
   runtime->revocation = auth::RevocationChecker::create(config.tls);
-  if (config.mapping) runtime->mapper = mapping::make_account_mapper(*config.mapping);
+  // An unchanged LDAP directory keeps its mapper across SIGHUP: its cache is what serves devices through a DC
+  // outage. An LDIF directory is read again (the reload is how an edited file takes effect).
+  bool same_ldap_mapping = previous != nullptr && previous->mapper && config.mapping && previous->config.mapping &&
+                           config.mapping->directory.ldap && *config.mapping == *previous->config.mapping;
+  if (same_ldap_mapping)
+    runtime->mapper = previous->mapper;
+  else if (config.mapping)
+    runtime->mapper = mapping::make_account_mapper(*config.mapping);
   if (config.upstream.auth == config::UpstreamAuth::kerberos) {
     try {
       runtime->kerberos = std::make_shared<auth::kerberos::Delegator>(*config.upstream.kerberos);

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/resource.h>
@@ -50,6 +51,23 @@ tcp::acceptor make_acceptor(net::io_context& io, const tcp::endpoint& endpoint) 
   return acceptor;
 }
 
+// SO_REUSEPORT would let a second easedge (or anything else of the same user) silently share the port and
+// take half the devices: first make sure nothing listens there yet, with an ordinary bind.
+void require_free_port(const tcp::endpoint& endpoint, const config::ListenerConfig& listener,
+                       const config::Config& config) {
+  if (endpoint.port() == 0) return;
+  net::io_context io;
+  tcp::acceptor probe(io);
+  boost::system::error_code ec;
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  if (ec)
+    throw config::ConfigError(config.source_file, "listen",
+                              "cannot listen on " + listener.host + ":" + std::to_string(listener.port) + ": " +
+                                  ec.message());
+}
+
 }  // namespace
 
 std::uint64_t raise_file_limit() {
@@ -68,6 +86,28 @@ Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runt
     refusal_counters_[i] = &metrics_.refusals.with({describe(static_cast<Refusal>(i)).name});
   metrics_.watch_revocation(
       [this] { return std::shared_ptr<const auth::RevocationChecker>(this->runtime()->revocation); });
+  // Mapping cache and directory figures of the current runtime's mapper (zeros without a mapping section).
+  registry_.add_collector([this](SampleWriter& out) {
+    auto mapper = this->runtime()->mapper;
+    const auto stats = mapper ? mapper->stats() : mapping::MappingStats{};
+    out.header("easedge_mapping_cache_hits_total", "Certificate-to-account mappings answered from the cache.",
+               "counter");
+    out.sample("easedge_mapping_cache_hits_total", {}, static_cast<double>(stats.cache_hits));
+    out.header("easedge_mapping_cache_misses_total", "Certificate-to-account mappings that needed the directory.",
+               "counter");
+    out.sample("easedge_mapping_cache_misses_total", {}, static_cast<double>(stats.cache_misses));
+    out.header("easedge_directory_request_seconds", "Duration of one directory (LDIF or LDAP) request.", "histogram");
+    for (std::size_t i = 0; i < stats.directory_seconds_le.size(); ++i) {
+      char le[32];
+      auto end = std::to_chars(le, le + sizeof le, mapping::MappingStats::directory_seconds_bounds[i]).ptr;
+      out.sample("easedge_directory_request_seconds_bucket", {{"le", std::string(le, end)}},
+                 static_cast<double>(stats.directory_seconds_le[i]));
+    }
+    out.sample("easedge_directory_request_seconds_bucket", {{"le", "+Inf"}},
+               static_cast<double>(stats.directory_requests));
+    out.sample("easedge_directory_request_seconds_sum", {}, stats.directory_seconds_sum);
+    out.sample("easedge_directory_request_seconds_count", {}, static_cast<double>(stats.directory_requests));
+  });
   auto threads = runtime_.load()->config.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -79,6 +119,7 @@ void Server::bind_listeners() {
   auto runtime = this->runtime();
   for (const auto& listener : runtime->config.listen) {
     auto endpoint = listen_endpoint(listener, runtime->config);
+    require_free_port(endpoint, listener, runtime->config);
     for (auto& worker : workers_) {
       try {
         auto acceptor = make_acceptor(worker->io(), endpoint);

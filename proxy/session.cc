@@ -178,6 +178,7 @@ void Session::on_request_readable(error_code ec) {
 void Session::do_read_header() {
   const auto& limits = runtime_->config.limits;
   record_ = RequestRecord{};
+  ++request_serial_;
   record_.started = std::chrono::steady_clock::now();
   eas_ = eas::EasRequest{};
   eas_error_.clear();
@@ -317,17 +318,16 @@ void Session::check_revocation() {
   // A good answer holds until the revocation data changes: then an open connection is checked again,
   // so a certificate revoked mid-connection is refused on its next request.
   if (revocation_checked_ && generation == revocation_checked_generation_) return check_eas_query();
-  arm(runtime_->config.timeouts.request_header, Phase::authorizing);
+  arm_authorization(Refusal::revocation_unavailable);
   checker.async_check(certificate_->leaf.get(), certificate_->issuer.get(),
-                      [self = shared_from_this(), generation](auth::RevocationAnswer answer) {
-                        net::post(self->client_.get_executor(), [self, generation, answer = std::move(answer)] {
-                          self->on_revocation(generation, answer);
+                      [self = shared_from_this(), generation, serial = request_serial_](auth::RevocationAnswer answer) {
+                        net::post(self->client_.get_executor(), [self, generation, serial, answer = std::move(answer)] {
+                          if (self->still_authorizing(serial)) self->on_revocation(generation, answer);
                         });
                       });
 }
 
 void Session::on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer) {
-  if (closed_) return;
   if (answer.status == auth::RevocationStatus::revoked) return refuse(Refusal::certificate_revoked, answer.reason);
   if (!answer.admits()) return refuse(Refusal::revocation_unavailable, answer.reason);
   if (answer.status == auth::RevocationStatus::unavailable)
@@ -351,16 +351,16 @@ void Session::map_identity() {
       return refuse(Refusal::certificate_unmappable, "certificate has no UPN (SAN otherName 1.3.6.1.4.1.311.20.2.3)");
     return on_identity(mapping::MappedAccount{.user_principal_name = certificate_->upn});
   }
-  arm(runtime_->config.timeouts.request_header, Phase::authorizing);
+  arm_authorization(Refusal::directory_unavailable);
   runtime_->mapper->map(mapping::CertificateRef{certificate_->leaf, certificate_->issuer},
-                        [self = shared_from_this()](mapping::MapResult result) {
-                          net::post(self->client_.get_executor(),
-                                    [self, result = std::move(result)] { self->on_mapped(result); });
+                        [self = shared_from_this(), serial = request_serial_](mapping::MapResult result) {
+                          net::post(self->client_.get_executor(), [self, serial, result = std::move(result)] {
+                            if (self->still_authorizing(serial)) self->on_mapped(result);
+                          });
                         });
 }
 
 void Session::on_mapped(const mapping::MapResult& result) {
-  if (closed_) return;
   switch (result.status) {
     case mapping::MapStatus::mapped:
       return on_identity(result.account);
@@ -392,14 +392,16 @@ void Session::on_identity(const std::optional<mapping::MappedAccount>& account) 
 }
 
 void Session::obtain_kerberos_token() {
-  arm(runtime_->config.timeouts.request_header, Phase::authorizing);
-  runtime_->kerberos->token_for(identity_.user, [self = shared_from_this()](auth::kerberos::TokenResult result) {
-    net::post(self->client_.get_executor(), [self, result = std::move(result)] { self->on_kerberos_token(result); });
-  });
+  arm_authorization(Refusal::kdc_unavailable);
+  runtime_->kerberos->token_for(
+      identity_.user, [self = shared_from_this(), serial = request_serial_](auth::kerberos::TokenResult result) {
+        net::post(self->client_.get_executor(), [self, serial, result = std::move(result)] {
+          if (self->still_authorizing(serial)) self->on_kerberos_token(result);
+        });
+      });
 }
 
 void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
-  if (closed_) return;
   if (result.ok) {
     identity_.authorization = result.header_value;
     return forward();
@@ -877,9 +879,26 @@ void Session::arm(std::chrono::steady_clock::duration timeout, Phase phase) {
   });
 }
 
+void Session::arm_authorization(Refusal if_late) {
+  authorization_timeout_refusal_ = if_late;
+  arm(runtime_->config.timeouts.authorization, Phase::authorizing);
+}
+
+bool Session::still_authorizing(std::uint64_t serial) const {
+  return !closed_ && serial == request_serial_ && phase_ == Phase::authorizing;
+}
+
 void Session::on_timeout() {
   timed_out_ = true;
   switch (phase_) {
+    case Phase::authorizing:
+      // The directory, KDC or revocation source did not answer in time: a transient outage, never a 403
+      // for the device's credentials. The late answer is ignored (the request serial moves on).
+      ++request_serial_;
+      timed_out_ = false;
+      return refuse(authorization_timeout_refusal_,
+                    "no answer within timeouts.authorization_seconds (" +
+                        std::to_string(runtime_->config.timeouts.authorization.count()) + " s)");
     case Phase::upstream_connect:
       if (connecting_) connecting_->close();
       return;
@@ -898,7 +917,6 @@ void Session::on_timeout() {
       return;
     case Phase::handshake:
     case Phase::idle:
-    case Phase::authorizing:
     case Phase::response_body:
     case Phase::refusing:
     case Phase::lingering:

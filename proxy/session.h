@@ -130,6 +130,9 @@ private:
 
   void arm(std::chrono::steady_clock::duration timeout, Phase phase);
   void on_timeout();
+  // Arms the timer for an asynchronous authorization step; IF_LATE is the answer when it does not finish.
+  void arm_authorization(Refusal if_late);
+  bool still_authorizing(std::uint64_t serial) const;
   char* relay_buffer();
   void release_relay_buffer();
   void release_held();
@@ -144,6 +147,8 @@ private:
   std::uint64_t timer_generation_ = 0;
   Phase phase_ = Phase::handshake;
   bool timed_out_ = false;
+  std::uint64_t request_serial_ = 0;   // tells answers for this request from late ones for an earlier step
+  Refusal authorization_timeout_refusal_ = Refusal::directory_unavailable;
   bool proxy_protocol_ = false;
   std::string proxy_header_;      // PROXY protocol bytes consumed so far (before TLS)
   bool held_ = false;             // counted in easedge_requests_held
