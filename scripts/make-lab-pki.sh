@@ -57,16 +57,15 @@ readonly NOW_MINUS_1H="$(when '-1 hour')"
 new_key() { openssl genpkey "${keygen[@]}" -out "$1" 2>/dev/null; }
 
 # The openssl ca configuration: one section per CA, extension sections per certificate kind.
-cat >"$ca/openssl.cnf" <<EOF
-[ ca ]
-default_ca = issuing
-
-[ root ]
-dir = $ca/root
+# One `openssl ca` section per CA: NAME CERTIFICATE KEY.
+ca_section() {
+  cat <<EOF
+[ $1 ]
+dir = $ca/$1
 database = \$dir/index.txt
 new_certs_dir = \$dir/certs
-certificate = $out/root-ca.pem
-private_key = $out/root-ca.key
+certificate = $2
+private_key = $3
 crlnumber = \$dir/crlnumber
 serial = \$dir/serial
 default_md = sha256
@@ -75,34 +74,15 @@ unique_subject = no
 email_in_dn = no
 default_crl_days = 30
 
-[ issuing ]
-dir = $ca/issuing
-database = \$dir/index.txt
-new_certs_dir = \$dir/certs
-certificate = $out/issuing-ca.pem
-private_key = $out/issuing-ca.key
-crlnumber = \$dir/crlnumber
-serial = \$dir/serial
-default_md = sha256
-policy = policy_any
-unique_subject = no
-email_in_dn = no
-default_crl_days = 30
+EOF
+}
 
-[ rogue ]
-dir = $ca/rogue
-database = \$dir/index.txt
-new_certs_dir = \$dir/certs
-certificate = $ca/rogue-ca.pem
-private_key = $ca/rogue-ca.key
-crlnumber = \$dir/crlnumber
-serial = \$dir/serial
-default_md = sha256
-policy = policy_any
-unique_subject = no
-email_in_dn = no
-default_crl_days = 30
-
+{
+printf '[ ca ]\ndefault_ca = issuing\n\n'
+ca_section root "$out/root-ca.pem" "$out/root-ca.key"
+ca_section issuing "$out/issuing-ca.pem" "$out/issuing-ca.key"
+ca_section rogue "$ca/rogue-ca.pem" "$ca/rogue-ca.key"
+cat <<EOF
 [ policy_any ]
 commonName = supplied
 organizationName = optional
@@ -133,6 +113,7 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = DNS:localhost, IP:127.0.0.1, DNS:exchange.${REALM_SUFFIX}
 EOF
+} >"$ca/openssl.cnf"
 
 for name in root issuing rogue; do
   mkdir -p "$ca/$name/certs"
