@@ -39,7 +39,9 @@ std::string upn_of(X509* cert) {
     const ASN1_TYPE* value = name->d.otherName->value;
     if (value == nullptr || value->type != V_ASN1_UTF8STRING) continue;
     const ASN1_UTF8STRING* text = value->value.utf8string;
-    upn.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)), ASN1_STRING_length(text));
+    std::string candidate(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)), ASN1_STRING_length(text));
+    if (candidate.find('\0') != std::string::npos) continue;  // an embedded NUL is never a name
+    upn = std::move(candidate);
   }
   GENERAL_NAMES_free(names);
   return upn;

@@ -1,5 +1,6 @@
 #include "mapping/account_mapper.h"
 
+#include "auth/revocation/crl.h"
 #include "mapping/certificate_bindings.h"
 #include "mapping/ldap_directory.h"
 #include "mapping/ldif_directory.h"
@@ -256,12 +257,8 @@ const char* to_string(MapStatus status) {
 }
 
 std::vector<std::shared_ptr<X509>> read_pem_certificates(const std::filesystem::path& file) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(file.c_str(), "r"), BIO_free);
-  if (!bio) throw std::runtime_error(file.string() + ": cannot read the file");
   std::vector<std::shared_ptr<X509>> certs;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(cert, X509_free);
-  ERR_clear_error();  // the loop ends on "no start line"
-  if (certs.empty()) throw std::runtime_error(file.string() + ": no PEM certificate in the file");
+  for (auto& cert : auth::read_certificates(file.string())) certs.push_back(auth::adopt_x509(cert.release()));
   return certs;
 }
 

@@ -275,20 +275,6 @@ std::optional<std::string> normalize_alt_security_identity(std::string_view stor
   return std::string(prefix) + value;
 }
 
-std::string upn_of(X509* cert) {
-  std::string upn;
-  for_each_san(cert, [&upn](const GENERAL_NAME& name) {
-    if (name.type != GEN_OTHERNAME || OBJ_cmp(name.d.otherName->type_id, upn_oid()) != 0) return true;
-    const ASN1_TYPE* value = name.d.otherName->value;
-    if (value == nullptr || value->type != V_ASN1_UTF8STRING) return true;
-    std::string text = text_of(value->value.utf8string);
-    if (text.empty() || text.find('\0') != std::string::npos) return true;  // embedded NUL: never a name
-    upn = std::move(text);
-    return false;
-  });
-  return upn;
-}
-
 std::string email_of(X509* cert) {
   std::string email;
   for_each_san(cert, [&email](const GENERAL_NAME& name) {

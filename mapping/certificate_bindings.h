@@ -2,6 +2,8 @@
 // the UPN, the e-mail address and the KB5014754 SID, with the parsing of stored binding values.
 #pragma once
 
+#include "auth/client_certificate.h"
+
 #include <openssl/x509.h>
 
 #include <chrono>
@@ -52,8 +54,8 @@ std::vector<BindingCandidate> binding_candidates(X509* cert);
 // not an X509 mapping with a known tag (Kerberos: mappings and garbage are ignored).
 std::optional<std::string> normalize_alt_security_identity(std::string_view stored);
 
-// SAN otherName 1.3.6.1.4.1.311.20.2.3 (UTF8String); "" when absent or not a usable string.
-std::string upn_of(X509* cert);
+// The UPN of a certificate (SAN otherName 1.3.6.1.4.1.311.20.2.3), shared with the TLS side.
+using auth::upn_of;
 // SAN rfc822Name; "" when absent.
 std::string email_of(X509* cert);
 

@@ -103,25 +103,6 @@ std::string device_id_for(std::uint32_t index) {
   return buf;
 }
 
-std::string upn_of(X509* cert) {
-  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (!names) return {};
-  std::string upn;
-  ASN1_OBJECT* upn_oid = OBJ_txt2obj(kUpnOid, 1);
-  for (int i = 0; i < sk_GENERAL_NAME_num(names) && upn.empty(); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
-    if (gn->type != GEN_OTHERNAME || OBJ_cmp(gn->d.otherName->type_id, upn_oid) != 0) continue;
-    const ASN1_TYPE* v = gn->d.otherName->value;
-    if (v->type == V_ASN1_UTF8STRING) {
-      upn.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v->value.utf8string)),
-                 ASN1_STRING_length(v->value.utf8string));
-    }
-  }
-  ASN1_OBJECT_free(upn_oid);
-  GENERAL_NAMES_free(names);
-  return upn;
-}
-
 DeviceIdentity load_identity(const std::filesystem::path& cert_path, const std::filesystem::path& key_path) {
   DeviceIdentity id;
   id.cert = read_cert(cert_path);

@@ -1,6 +1,8 @@
 // Device identities for easbench: certificate + key + EAS names of each simulated device, kept in memory.
 #pragma once
 
+#include "auth/client_certificate.h"
+
 #include "bench/easbench/options.h"
 
 #include <openssl/evp.h>
@@ -54,7 +56,6 @@ std::vector<DeviceIdentity> mint_identities(const std::filesystem::path& ca_cert
                                             std::uint32_t count, const std::string& upn_domain, KeyType key_type,
                                             unsigned threads, const std::function<void(std::uint32_t)>& progress);
 
-// Reads the UPN otherName from a certificate's SAN; empty when there is none.
-std::string upn_of(X509* cert);
+using auth::upn_of;
 
 }  // namespace easedge::bench
