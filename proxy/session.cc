@@ -186,7 +186,7 @@ void Session::do_read_header() {
   expect_continue_ = false;
   request_body_started_ = false;
   response_started_ = false;
-  request_.emplace();
+  request_ = std::make_unique<request_parser>();
   request_->header_limit(limits.max_request_header_bytes);
   request_->body_limit(limits.upload_read_ahead_bytes);
   arm(runtime_->config.timeouts.request_header, Phase::request_header);
@@ -470,7 +470,7 @@ void Session::on_upstream_handshake(error_code ec) {
 
 void Session::start_upstream_request() {
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
-  request_writer_.emplace(request_->get());
+  request_writer_ = std::make_unique<http::request_serializer<http::buffer_body>>(request_->get());
   auto& body = request_->get().body();
   body.data = nullptr;
   body.size = 0;
@@ -556,6 +556,7 @@ void Session::on_write_upstream_body(error_code ec, std::size_t) {
 void Session::do_wait_response() {
   // A held Ping waits here for up to an hour: hold no relay buffer meanwhile.
   release_relay_buffer();
+  if (client_buffer_.size() == 0) client_buffer_.shrink_to_fit();
   upstream_sent_ = std::chrono::steady_clock::now();
   if (!held_) worker_.server().metrics().requests_held.inc();
   held_ = true;
@@ -601,7 +602,7 @@ void Session::on_response_readable(error_code ec) {
 }
 
 void Session::do_read_response_header() {
-  response_.emplace();
+  response_ = std::make_unique<response_parser>();
   response_->header_limit(runtime_->config.limits.max_response_header_bytes);
   response_->body_limit(boost::none);
   http::async_read_header(*upstream_, upstream_buffer_, *response_,
@@ -650,7 +651,7 @@ void Session::on_read_response_header(error_code ec, std::size_t) {
   response.version(request_->get().version() >= 11 ? 11 : 10);
   response.keep_alive(client_keep_alive_ && !draining_);
   response_started_ = true;
-  response_writer_.emplace(response);
+  response_writer_ = std::make_unique<http::response_serializer<http::buffer_body>>(response);
   auto& body = response.body();
   body.data = nullptr;
   body.size = 0;
@@ -766,7 +767,7 @@ void Session::refuse(Refusal reason, std::string detail) {
   bool tells_detail = info.status == 403 && info.substatus != 0;
   if (tells_detail && !detail.empty() && is_safe_header_value(detail)) text += "Reason: " + detail + "\r\n";
 
-  refusal_.emplace(static_cast<http::status>(info.status), 11);
+  refusal_ = std::make_unique<http::response<http::string_body>>(static_cast<http::status>(info.status), 11);
   refusal_->set(http::field::server, "easedge");
   refusal_->set(http::field::content_type, "text/plain; charset=utf-8");
   refusal_->set(http::field::cache_control, "no-store");
