@@ -31,16 +31,11 @@ lab = None
 
 def setUpModule():
     global lab
-    reason = h.require_binaries("EASEDGE_BIN", "STANDIN_BIN")
-    if reason:
-        raise unittest.SkipTest(reason)
-    lab = h.Lab()
+    lab = h.module_lab("EASEDGE_BIN", "STANDIN_BIN")
 
 
 def tearDownModule():
-    h._kill_all()
-    if lab:
-        lab.cleanup()
+    h.end_module_lab()
 
 
 def wait_until(predicate, timeout=15.0):
