@@ -27,15 +27,6 @@ ChainStatus status_for(int error) {
 
 std::chrono::system_clock::time_point not_after(X509* cert) { return to_system_time(X509_get0_notAfter(cert)); }
 
-std::string hex(const ASN1_INTEGER* serial) {
-  BIGNUM* bn = ASN1_INTEGER_to_BN(serial, nullptr);
-  char* text = BN_bn2hex(bn);
-  std::string out = text ? text : "";
-  OPENSSL_free(text);
-  BN_free(bn);
-  return out;
-}
-
 }  // namespace
 
 std::vector<X509Ptr> load_certificates(const std::filesystem::path& pem, const std::filesystem::path& config_file,
@@ -86,8 +77,6 @@ std::shared_ptr<const ClientCertificate> CertificateValidator::verify(X509* leaf
   verdict->leaf = share_x509(leaf);
   verdict->sha256_hex = sha256;
   verdict->subject = rfc2253(X509_get_subject_name(leaf));
-  verdict->issuer_name = rfc2253(X509_get_issuer_name(leaf));
-  verdict->serial_hex = hex(X509_get0_serialNumber(leaf));
   verdict->upn = upn_of(leaf);
 
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();

@@ -34,8 +34,6 @@ public:
 
   // Trusted CA subjects, for the start-up report.
   const std::vector<std::string>& trusted_subjects() const { return trusted_subjects_; }
-  // The trusted CA certificates (issuers for CRL signature checks and NTAuth lookups).
-  const std::vector<X509Ptr>& trusted_certificates() const { return trusted_; }
   // The CA names a server sends in its CertificateRequest (SSL_CTX_set_client_CA_list takes ownership).
   STACK_OF(X509_NAME)* client_ca_names() const;
 

@@ -16,18 +16,6 @@ X509Ptr share_x509(X509* cert) {
   return adopt_x509(cert);
 }
 
-const char* to_string(ChainStatus status) {
-  switch (status) {
-    case ChainStatus::absent: return "absent";
-    case ChainStatus::valid: return "valid";
-    case ChainStatus::expired: return "expired";
-    case ChainStatus::not_yet_valid: return "not_yet_valid";
-    case ChainStatus::wrong_usage: return "wrong_usage";
-    case ChainStatus::untrusted: return "untrusted";
-  }
-  return "unknown";
-}
-
 std::string upn_of(X509* cert) {
   static const ASN1_OBJECT* upn_oid = OBJ_txt2obj("1.3.6.1.4.1.311.20.2.3", 1);
   auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));

@@ -25,8 +25,6 @@ enum class ChainStatus {
   untrusted,      // no chain to a trusted CA, bad signature, or otherwise invalid
 };
 
-const char* to_string(ChainStatus status);
-
 // Immutable; shared by every connection that presents the same certificate.
 struct ClientCertificate {
   ChainStatus status = ChainStatus::absent;
@@ -35,8 +33,6 @@ struct ClientCertificate {
   X509Ptr issuer;                  // the CA that signed the leaf (from the verified chain); may be null
   std::string sha256_hex;          // of the DER certificate, lower-case hex
   std::string subject;             // RFC 2253
-  std::string issuer_name;         // RFC 2253
-  std::string serial_hex;
   std::string upn;                 // SAN otherName 1.3.6.1.4.1.311.20.2.3; empty if none
   std::chrono::system_clock::time_point valid_until;  // earliest notAfter on the verified chain
 };

@@ -1,6 +1,8 @@
 // Builds the OpenSSL contexts once per configuration; every connection shares them.
 #include "auth/tls_context.h"
 
+#include "auth/revocation/crl.h"
+
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -26,16 +28,6 @@ std::string key_description(EVP_PKEY* key) {
     case EVP_PKEY_ED25519: return "Ed25519";
     default: return "other (" + std::to_string(bits) + " bits)";
   }
-}
-
-std::string time_text(const ASN1_TIME* time) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  ASN1_TIME_print(bio, time);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<std::size_t>(size));
-  BIO_free(bio);
-  return out;
 }
 
 void apply_common_options(SSL_CTX* ctx, const std::string& min_version) {
@@ -92,7 +84,7 @@ SslCtxPtr make_server_context(const config::Config& config, const CertificateVal
     X509* cert = SSL_CTX_get0_certificate(ctx.get());
     summary->subject = rfc2253(X509_get_subject_name(cert));
     summary->issuer = rfc2253(X509_get_issuer_name(cert));
-    summary->not_after = time_text(X509_get0_notAfter(cert));
+    summary->not_after = format_time(to_system_time(X509_get0_notAfter(cert)));
     summary->key_type = key_description(SSL_CTX_get0_privatekey(ctx.get()));
   }
   return ctx;

@@ -25,7 +25,6 @@ public:
   void sweep(const std::shared_ptr<const Runtime>& current);
   // Closes everything (shutdown).
   void clear();
-  std::size_t idle_count() const { return idle_.size(); }
 
 private:
   struct Idle {
