@@ -248,7 +248,7 @@ AccessLogWriter::AccessLogWriter(std::string destination, config::AccessLogForma
   std::error_code error;
   fd_ = open_destination(error);
   if (fd_ < 0) throw std::system_error(error, "cannot open access log " + destination_);
-  if (needs_header(fd_)) queue_header();
+  header_due_ = needs_header(fd_);
   flusher_ = std::jthread([this](std::stop_token stop) { flush_loop(stop); });
 }
 
@@ -273,18 +273,6 @@ bool AccessLogWriter::needs_header(int fd) const {
   return ::fstat(fd, &st) == 0 && st.st_size == 0;
 }
 
-void AccessLogWriter::queue_header() {
-  std::lock_guard lock(buffer_mutex_);
-  if (buffer_.empty()) {
-    header_pending_ = true;  // written with the first line: no header-only output from a writer never used
-    return;
-  }
-  // Lines already queued (after a reopen) go to the new file: the header must precede them.
-  std::string header;
-  format_w3c_header(std::chrono::system_clock::now(), header);
-  buffer_.insert(0, header);
-}
-
 void AccessLogWriter::write(const AccessLogRecord& record) {
   // Format outside the lock into a per-thread scratch string that keeps its capacity between calls.
   thread_local std::string line;
@@ -298,10 +286,6 @@ void AccessLogWriter::write(const AccessLogRecord& record) {
   {
     std::lock_guard lock(buffer_mutex_);
     bool was_below = buffer_.size() < options_.flush_bytes;
-    if (header_pending_) {
-      format_w3c_header(std::chrono::system_clock::now(), buffer_);
-      header_pending_ = false;
-    }
     buffer_ += line;
     if (was_below && buffer_.size() >= options_.flush_bytes) wake_.notify_one();
     over_limit = buffer_.size() >= options_.max_pending_bytes;
@@ -318,6 +302,14 @@ void AccessLogWriter::flush_locked() {
   {
     std::lock_guard lock(buffer_mutex_);
     writing_.swap(buffer_);
+  }
+  if (writing_.empty()) return;
+  if (header_due_) {
+    // Lines queued before a reopen but written after it go to the new file: the header still precedes them.
+    std::string header;
+    format_w3c_header(std::chrono::system_clock::now(), header);
+    write_out(header);
+    header_due_ = false;
   }
   write_out(writing_);
   writing_.clear();  // keeps the capacity: the next batch reuses it
@@ -354,7 +346,7 @@ std::error_code AccessLogWriter::reopen() {
   if (fd < 0) return error;
   ::close(fd_);
   fd_ = fd;
-  if (needs_header(fd_)) queue_header();  // nothing reaches the new file before this: io_mutex_ is held
+  header_due_ = needs_header(fd_);  // nothing reaches the new file before this: io_mutex_ is held
   return {};
 }
 

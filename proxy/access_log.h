@@ -100,7 +100,6 @@ private:
   void write_out(std::string_view data);  // requires io_mutex_
   int open_destination(std::error_code& error);
   bool needs_header(int fd) const;         // W3C, and stdout or an empty file
-  void queue_header();                     // takes buffer_mutex_
 
   const std::string destination_;
   const config::AccessLogFormat format_;
@@ -111,11 +110,13 @@ private:
   std::mutex io_mutex_;
   int fd_ = -1;             // guarded by io_mutex_
   std::string writing_;     // guarded by io_mutex_: the batch being written, swapped with buffer_
+  // Guarded by io_mutex_: fd_ still needs the W3C header. Written before the first batch that has lines, so a
+  // writer that never logs writes nothing, and only the thread holding io_mutex_ ever emits a header.
+  bool header_due_ = false;
   std::atomic<std::uint64_t> write_errors_{0};
 
   std::mutex buffer_mutex_;
   std::string buffer_;      // guarded by buffer_mutex_
-  bool header_pending_ = false;  // guarded by buffer_mutex_: the W3C header goes before the next line
   std::condition_variable_any wake_;
 
   std::jthread flusher_;    // last member: starts after everything above is ready, stops first
