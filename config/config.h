@@ -51,6 +51,7 @@ struct TlsConfig {
   std::vector<std::filesystem::path> crl;  // PEM or DER
   RevocationConfig revocation;
   std::string min_version = "1.2";     // "1.2" | "1.3"
+  bool session_tickets = true;         // resumption by stateless tickets (one per TLS 1.3 handshake)
 };
 
 enum class UpstreamAuth { forward_headers, kerberos };

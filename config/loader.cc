@@ -361,7 +361,8 @@ Config load_config(const std::filesystem::path& file_in) {
   // tls
   auto tls = root.section("tls");
   if (!tls) root.fail("tls", "is required");
-  tls->only({"certificate", "private_key", "client_ca", "client_certificate", "crl", "revocation", "min_version"});
+  tls->only({"certificate", "private_key", "client_ca", "client_certificate", "crl", "revocation", "min_version",
+             "session_tickets"});
   config.tls.certificate = tls->required_path("certificate");
   config.tls.private_key = tls->required_path("private_key");
   config.tls.client_certificate = tls->choice("client_certificate", ClientCertificateMode::required,
@@ -376,6 +377,7 @@ Config load_config(const std::filesystem::path& file_in) {
   config.tls.min_version = tls->string("min_version", "1.2");
   if (config.tls.min_version != "1.2" && config.tls.min_version != "1.3")
     tls->fail(tls->key_of("min_version"), "expected 1.2 or 1.3, got '" + config.tls.min_version + "'");
+  config.tls.session_tickets = tls->boolean("session_tickets", true);
 
   // upstream
   auto upstream = root.section("upstream");

@@ -35,6 +35,14 @@ constexpr std::string_view activesync_path = "/Microsoft-Server-ActiveSync";
 // still sending for a moment, so closing does not reset the connection before it has read our answer.
 constexpr auto lingering_close_time = std::chrono::seconds(2);
 constexpr std::size_t lingering_close_bytes = 1 << 20;
+// How long Exchange may take to answer before easedge starts watching the device's socket (to release a held
+// Ping's upstream connection when the device goes away). Not a limit: it only trades a wait per request
+// against noticing a departed device a second later.
+constexpr auto held_request_watch_delay = std::chrono::seconds(1);
+// Capacity given to a read buffer while a message is read: a whole TLS record. Beast reads as much as the
+// buffer has room for, and a buffer shrunk while idle would otherwise be read into 512 bytes at a time (one
+// asynchronous round per 512 bytes, 32 per record of an upload). Given back when the connection is idle.
+constexpr std::size_t read_chunk_bytes = 16 * 1024;
 
 bool is_activesync_path(std::string_view path) {
   if (path.size() < activesync_path.size()) return false;
@@ -190,6 +198,7 @@ void Session::do_read_header() {
   request_->header_limit(limits.max_request_header_bytes);
   request_->body_limit(limits.upload_read_ahead_bytes);
   arm(runtime_->config.timeouts.request_header, Phase::request_header);
+  client_buffer_.reserve(read_chunk_bytes);
   http::async_read_header(client_, client_buffer_, *request_,
                           [self = shared_from_this()](error_code ec, std::size_t bytes) {
                             self->on_read_header(ec, bytes);
@@ -560,9 +569,11 @@ void Session::do_wait_response() {
   upstream_sent_ = std::chrono::steady_clock::now();
   if (!held_) worker_.server().metrics().requests_held.inc();
   held_ = true;
-  arm(upstream_timeout_, Phase::upstream_response);
+  // Most answers come within milliseconds: the device's socket is watched only once Exchange holds the
+  // request for a while, which spares a readiness wait and its cancellation on every Sync.
+  watch_client_due_ = upstream_timeout_ > held_request_watch_delay;
+  arm(watch_client_due_ ? held_request_watch_delay : upstream_timeout_, Phase::upstream_response);
   upstream_->async_wait_readable([self = shared_from_this()](error_code ec) { self->on_response_readable(ec); });
-  watch_client();
 }
 
 // While Exchange holds a Ping, notice a device that goes away (network change, sleep) so its upstream
@@ -590,6 +601,7 @@ void Session::on_client_activity(error_code ec) {
 }
 
 void Session::stop_watching_client() {
+  watch_client_due_ = false;
   if (!watching_client_) return;
   watching_client_ = false;
   client_.cancel();
@@ -605,6 +617,7 @@ void Session::do_read_response_header() {
   response_ = std::make_unique<response_parser>();
   response_->header_limit(runtime_->config.limits.max_response_header_bytes);
   response_->body_limit(boost::none);
+  upstream_buffer_.reserve(read_chunk_bytes);
   http::async_read_header(*upstream_, upstream_buffer_, *response_,
                           [self = shared_from_this()](error_code ec, std::size_t bytes) {
                             self->on_read_response_header(ec, bytes);
@@ -873,11 +886,25 @@ void Session::close() {
 void Session::arm(std::chrono::steady_clock::duration timeout, Phase phase) {
   phase_ = phase;
   timed_out_ = false;
-  timer_.expires_after(timeout);
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  if (timer_waiting_ && timer_.expiry() <= deadline_) return;  // the pending wait fires first and waits again
+  start_timer();
+}
+
+void Session::start_timer() {
+  timer_waiting_ = true;
+  timer_.expires_at(deadline_);  // a superseded wait completes with operation_aborted
   timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](error_code ec) {
     if (ec || generation != self->timer_generation_) return;
-    self->on_timeout();
+    self->on_timer();
   });
+}
+
+void Session::on_timer() {
+  timer_waiting_ = false;
+  if (closed_) return;
+  if (std::chrono::steady_clock::now() < deadline_) return start_timer();
+  on_timeout();
 }
 
 void Session::arm_authorization(Refusal if_late) {
@@ -904,6 +931,11 @@ void Session::on_timeout() {
       if (connecting_) connecting_->close();
       return;
     case Phase::upstream_response:
+      if (watch_client_due_) {  // held past the delay: from now on notice the device going away
+        watch_client_due_ = false;
+        watch_client();
+        return arm(upstream_sent_ + upstream_timeout_ - std::chrono::steady_clock::now(), Phase::upstream_response);
+      }
       if (response_started_) return close();
       if (upstream_) upstream_->cancel();
       return;

@@ -129,7 +129,12 @@ private:
   void finish_request();
   void close();
 
+  // Sets the current phase and its deadline. The timer is re-armed only when the deadline moves earlier than
+  // the pending wait: most phase changes move it later and cost no timer operation (the wait fires early
+  // and waits again).
   void arm(std::chrono::steady_clock::duration timeout, Phase phase);
+  void start_timer();
+  void on_timer();
   void on_timeout();
   // Arms the timer for an asynchronous authorization step; IF_LATE is the answer when it does not finish.
   void arm_authorization(Refusal if_late);
@@ -145,7 +150,9 @@ private:
   auth::TlsStream client_;
   std::string client_address_;
   boost::asio::steady_timer timer_;
-  std::uint64_t timer_generation_ = 0;
+  std::uint64_t timer_generation_ = 0;  // tells the pending wait from superseded ones
+  bool timer_waiting_ = false;
+  std::chrono::steady_clock::time_point deadline_;  // of phase_
   Phase phase_ = Phase::handshake;
   bool timed_out_ = false;
   std::uint64_t request_serial_ = 0;   // tells answers for this request from late ones for an earlier step
@@ -154,6 +161,7 @@ private:
   std::string proxy_header_;      // PROXY protocol bytes consumed so far (before TLS)
   bool held_ = false;             // counted in easedge_requests_held
   bool watching_client_ = false;  // waiting on the device's socket while Exchange holds the request
+  bool watch_client_due_ = false; // start watching if Exchange still holds the request at the deadline
   std::chrono::steady_clock::time_point upstream_sent_;
   bool draining_ = false;
   bool closed_ = false;

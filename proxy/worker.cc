@@ -6,13 +6,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 namespace easedge::proxy {
 
 namespace {
-// How often idle upstream connections are checked for expiry.
-constexpr auto pool_sweep_interval = std::chrono::seconds(5);
-// Free relay buffers kept per thread: enough for the requests one thread relays at once under load, small
-// enough (4 MiB at the default 64 KiB) that an idle proxy holds little.
+// How often idle upstream connections are checked for expiry, and unused free relay buffers given back.
+constexpr auto sweep_interval = std::chrono::seconds(5);
+// Free relay buffers kept per thread at most: enough for the requests one thread relays at once under load.
+// Those no request needed for a whole sweep interval are given back (see trim_relay_buffers).
 constexpr std::size_t max_free_relay_buffers = 64;
 }  // namespace
 
@@ -61,6 +63,7 @@ std::unique_ptr<char[]> Worker::take_relay_buffer(std::size_t size) {
   if (size == free_relay_buffer_size_ && !free_relay_buffers_.empty()) {
     auto buffer = std::move(free_relay_buffers_.back());
     free_relay_buffers_.pop_back();
+    free_relay_low_water_ = std::min(free_relay_low_water_, free_relay_buffers_.size());
     return buffer;
   }
   return std::make_unique_for_overwrite<char[]>(size);
@@ -75,10 +78,22 @@ void Worker::give_back_relay_buffer(std::unique_ptr<char[]> buffer, std::size_t 
   if (free_relay_buffers_.size() < max_free_relay_buffers) free_relay_buffers_.push_back(std::move(buffer));
 }
 
+std::size_t Worker::trim_relay_buffers() {
+  // The low-water mark is how many free buffers sat unused through the whole interval: the load did not
+  // need them. After a burst (a reconnect storm, many uploads at once) they go back within two sweeps.
+  std::size_t unused = std::min(free_relay_low_water_, free_relay_buffers_.size());
+  free_relay_buffers_.resize(free_relay_buffers_.size() - unused);
+  free_relay_low_water_ = free_relay_buffers_.size();
+  return unused;
+}
+
 void Worker::do_sweep() {
   if (draining_) return;
   pool_.sweep(server_.runtime());
-  sweep_timer_.expires_after(pool_sweep_interval);
+  // Relay buffers are smaller than glibc's mmap threshold: freed, they stay resident in the middle of the
+  // heap until malloc_trim hands their pages back to the kernel.
+  if (trim_relay_buffers() > 0) ::malloc_trim(0);
+  sweep_timer_.expires_after(sweep_interval);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) do_sweep();
   });

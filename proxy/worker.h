@@ -46,6 +46,8 @@ private:
   void do_accept(std::size_t listener);
   void on_accept(std::size_t listener, boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
   void do_sweep();
+  // Frees the free relay buffers that no request took since the last sweep; returns how many.
+  std::size_t trim_relay_buffers();
 
   Server& server_;
   std::size_t index_;
@@ -54,6 +56,7 @@ private:
   bool draining_ = false;
   std::vector<std::unique_ptr<char[]>> free_relay_buffers_;
   std::size_t free_relay_buffer_size_ = 0;
+  std::size_t free_relay_low_water_ = 0;  // fewest free buffers since the last sweep
   boost::asio::io_context io_{1};
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   std::vector<bool> proxy_protocol_;  // per acceptor: a PROXY protocol header precedes TLS

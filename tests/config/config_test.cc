@@ -50,6 +50,7 @@ TEST_F(ConfigTest, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(c.listen[0].host, "127.0.0.1");
   EXPECT_EQ(c.listen[0].port, 8443);
   EXPECT_EQ(c.tls.client_certificate, ClientCertificateMode::required);
+  EXPECT_TRUE(c.tls.session_tickets);
   EXPECT_EQ(c.limits.upload_read_ahead_bytes, 10485760u);
   EXPECT_EQ(c.timeouts.upstream_response, std::chrono::seconds(3600));
   EXPECT_EQ(c.upstream.scheme, "http");
@@ -94,6 +95,19 @@ TEST_F(ConfigTest, BadValuesNameTheirKey) {
   EXPECT_NE(error_of(minimal() + "limits: {upload_read_ahead_bytes: lots}\n").find("limits.upload_read_ahead_bytes"),
             std::string::npos);
   EXPECT_NE(error_of("listen: [\"127.0.0.1\"]\ntls: {}\nupstream: {}\n").find("listen[0]"), std::string::npos);
+}
+
+TEST_F(ConfigTest, SessionTicketsCanBeTurnedOff) {
+  auto c = load_config(write(
+      "listen: [\"127.0.0.1:8443\"]\n"
+      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem, session_tickets: false}\n"
+      "upstream: {url: \"http://127.0.0.1:8080\"}\n"));
+  EXPECT_FALSE(c.tls.session_tickets);
+  auto bad = error_of(
+      "listen: [\"127.0.0.1:8443\"]\n"
+      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem, session_tickets: sometimes}\n"
+      "upstream: {url: \"http://127.0.0.1:8080\"}\n");
+  EXPECT_NE(bad.find("tls.session_tickets"), std::string::npos) << bad;
 }
 
 TEST_F(ConfigTest, UpstreamUrlIsParsedAndChecked) {

@@ -345,6 +345,62 @@ class RequiredClientCertificate(ProxyCase):
                 self.assertEqual(r.status, 200, r)
 
 
+def request_on_fresh_connection(port, ctx, target, session=None):
+    """One keep-alive-less request on a new TLS connection: (reused?, response, the connection's session)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=h.IO_TIMEOUT)
+    with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+        tls.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+                     % target).encode())
+        response = h.read_response(tls)
+        return tls.session_reused, response, tls.session  # TLS 1.3 tickets arrive after the handshake
+
+
+class SessionResumption(ProxyCase):
+    """tls.session_tickets (default on): a resumed connection carries the same identity and the same verdict."""
+
+    def resume(self, device):
+        ctx = h.client_context(lab, device)
+        _, first, session = request_on_fresh_connection(self.proxy.port, ctx, eas_target(marker()))
+        self.assertIsNotNone(session, "no session ticket was issued")
+        device_id = marker()
+        reused, second, _ = request_on_fresh_connection(self.proxy.port, ctx, eas_target(device_id), session)
+        return first, reused, second, device_id
+
+    def test_resumed_connection_keeps_the_identity(self):
+        first, reused, second, device_id = self.resume("alice")
+        self.assertEqual(first.status, 200, first)
+        self.assertTrue(reused, "the second connection was a full handshake")
+        self.assertEqual(second.status, 200, second)
+        forwarded = json.loads(second.body)["headers"]
+        self.assertIn(["X-Forwarded-User", UPN], [[k, v] for k, v in forwarded], forwarded)
+        self.assertTrue(self.standin.saw(device_id))
+
+    def test_resuming_does_not_bypass_revocation(self):
+        first, reused, second, device_id = self.resume("revoked")
+        self.assertEqual(first.status, 403, first)
+        self.assertTrue(reused, "the second connection was a full handshake")
+        self.assertEqual(second.status, 403, second)
+        self.assertIn(b"403.13", second.body)
+        self.assertFalse(self.standin.saw(device_id), "a resumed revoked device reached the upstream")
+
+
+class NoSessionTickets(ProxyCase):
+    """tls.session_tickets: false: every connection is a full handshake."""
+
+    @classmethod
+    def config(cls, upstream_url):
+        return h.base_config(upstream_url, tls={"session_tickets": False})
+
+    def test_no_resumption(self):
+        ctx = h.client_context(lab, "alice")
+        _, first, session = request_on_fresh_connection(self.proxy.port, ctx, eas_target(marker()))
+        self.assertEqual(first.status, 200, first)
+        if session is not None:  # a TLS 1.2 session without a ticket, or a TLS 1.3 session that never resumes
+            reused, second, _ = request_on_fresh_connection(self.proxy.port, ctx, eas_target(marker()), session)
+            self.assertFalse(reused)
+            self.assertEqual(second.status, 200, second)
+
+
 class SmallUploadLimit(ProxyCase):
     """limits.upload_read_ahead_bytes: 1000, to drive the limit byte by byte over raw TLS."""
 

@@ -225,6 +225,21 @@ class AdminTest(OperationsCase):
         self.assertIsNotNone(re.search(r'^easedge_build_info\{version="[^"]+"\} 1$', text, re.M), text)
         self.assertIsNotNone(re.search(r'^easedge_crl_next_update_seconds\{issuer="[^"]*Issuing CA[^"]*"', text, re.M), text)
 
+    def test_a_device_leaving_a_held_ping_releases_it_before_exchange_answers(self):
+        def held():
+            return metric(get(self.admin, "/metrics")[1], "easedge_requests_held")
+
+        sent = time.monotonic()
+        tls = h.tls_connect(lab, self.proxy.port, "alice")
+        tls.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\nping" % (EAS % "Ping")).encode())
+        self.assertTrue(wait_until(lambda: held() == 1, 2), "the Ping was never held")
+        time.sleep(0.5)
+        tls.close()  # the phone went to sleep: its connection is gone while Exchange still holds the Ping
+        self.assertTrue(wait_until(lambda: held() == 0, 3), "the held Ping was not released")
+        self.assertLess(time.monotonic() - sent, PING_HOLD, "released only when Exchange answered")
+        status, text = get(self.admin, "/metrics")
+        self.assertEqual(metric(text, "easedge_connections_open"), 0, text)
+
 
 if __name__ == "__main__":
     unittest.main()
