@@ -17,8 +17,8 @@ BUILD_PACKAGES=(
 # Samba AD DC: the real Active Directory stand-in for LDAP and Kerberos integration tests
 # (python3-gssapi: the Negotiate-accepting stand-in Exchange of the Kerberos tests).
 SAMBA_PACKAGES=(samba samba-ad-dc samba-ad-provision libsasl2-modules-gssapi-mit python3-gssapi)
-# The peers bench/compare measures easedge against, and perf to profile where easedge falls short.
-BENCH_PACKAGES=(nginx-light haproxy linux-perf)
+# The peers bench/compare measures easedge against, and perf, strace and heaptrack to find where easedge falls short.
+BENCH_PACKAGES=(nginx-light haproxy linux-perf strace heaptrack)
 
 want=("${BUILD_PACKAGES[@]}")
 for arg in "$@"; do
