@@ -12,6 +12,8 @@ namespace {
 // A pooled connection is reusable only if the peer has neither closed it nor sent anything unasked.
 bool looks_alive(auth::TlsStream& stream) {
   if (!stream.is_open()) return false;
+  // With read-ahead, bytes Exchange sent after its answer (a close_notify) may already sit in OpenSSL.
+  if (stream.ssl() != nullptr && SSL_has_pending(stream.ssl())) return false;
   char byte;
   ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
