@@ -968,12 +968,12 @@ std::string_view Session::command_label() const {
 }
 
 char* Session::relay_buffer() {
-  if (!relay_) relay_ = worker_.take_relay_buffer(runtime_->config.limits.relay_buffer_bytes);
+  if (!relay_) relay_ = worker_.relay_buffers().take(runtime_->config.limits.relay_buffer_bytes);
   return relay_.get();
 }
 
 void Session::release_relay_buffer() {
-  worker_.give_back_relay_buffer(std::move(relay_), runtime_->config.limits.relay_buffer_bytes);
+  worker_.relay_buffers().give_back(std::move(relay_), runtime_->config.limits.relay_buffer_bytes);
 }
 
 void Session::release_idle_memory() {

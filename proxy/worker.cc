@@ -11,16 +11,17 @@
 namespace easedge::proxy {
 
 namespace {
-// How often idle upstream connections are checked for expiry, and unused free relay buffers given back.
+// How often idle upstream connections are checked for expiry, and free relay buffers that no request needed
+// during a whole interval are given back.
 constexpr auto sweep_interval = std::chrono::seconds(5);
 // Free relay buffers kept per thread at most: enough for the requests one thread relays at once under load.
-// Those no request needed for a whole sweep interval are given back (see trim_relay_buffers).
 constexpr std::size_t max_free_relay_buffers = 64;
 }  // namespace
 
 Worker::Worker(Server& server, std::size_t index)
     : server_(server),
       index_(index),
+      relay_buffers_(max_free_relay_buffers),
       pool_(server.runtime()->config.upstream.max_idle_connections, server.runtime()->config.timeouts.upstream_idle),
       sweep_timer_(io_) {}
 
@@ -59,40 +60,12 @@ void Worker::on_accept(std::size_t listener, boost::system::error_code ec, boost
   do_accept(listener);
 }
 
-std::unique_ptr<char[]> Worker::take_relay_buffer(std::size_t size) {
-  if (size == free_relay_buffer_size_ && !free_relay_buffers_.empty()) {
-    auto buffer = std::move(free_relay_buffers_.back());
-    free_relay_buffers_.pop_back();
-    free_relay_low_water_ = std::min(free_relay_low_water_, free_relay_buffers_.size());
-    return buffer;
-  }
-  return std::make_unique_for_overwrite<char[]>(size);
-}
-
-void Worker::give_back_relay_buffer(std::unique_ptr<char[]> buffer, std::size_t size) {
-  if (!buffer) return;
-  if (size != free_relay_buffer_size_) {  // limits.relay_buffer_bytes changed with a reload
-    free_relay_buffers_.clear();
-    free_relay_buffer_size_ = size;
-  }
-  if (free_relay_buffers_.size() < max_free_relay_buffers) free_relay_buffers_.push_back(std::move(buffer));
-}
-
-std::size_t Worker::trim_relay_buffers() {
-  // The low-water mark is how many free buffers sat unused through the whole interval: the load did not
-  // need them. After a burst (a reconnect storm, many uploads at once) they go back within two sweeps.
-  std::size_t unused = std::min(free_relay_low_water_, free_relay_buffers_.size());
-  free_relay_buffers_.resize(free_relay_buffers_.size() - unused);
-  free_relay_low_water_ = free_relay_buffers_.size();
-  return unused;
-}
-
 void Worker::do_sweep() {
   if (draining_) return;
   pool_.sweep(server_.runtime());
   // Relay buffers are smaller than glibc's mmap threshold: freed, they stay resident in the middle of the
   // heap until malloc_trim hands their pages back to the kernel.
-  if (trim_relay_buffers() > 0) ::malloc_trim(0);
+  if (relay_buffers_.trim() > 0) ::malloc_trim(0);
   sweep_timer_.expires_after(sweep_interval);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) do_sweep();

@@ -2,6 +2,7 @@
 // and the sessions it runs. Nothing here is shared between threads, so nothing here takes a lock.
 #pragma once
 
+#include "proxy/relay_buffer_pool.h"
 #include "proxy/runtime.h"
 #include "proxy/upstream_pool.h"
 
@@ -34,10 +35,8 @@ public:
   // Closes every connection now (drain time is over).
   void stop();
 
-  // Relay buffers are recycled per thread: allocating (and zeroing) 64 KiB per request, and giving it back to
-  // the kernel after, cost more CPU than relaying a small Sync. A session holds one only while relaying.
-  std::unique_ptr<char[]> take_relay_buffer(std::size_t size);
-  void give_back_relay_buffer(std::unique_ptr<char[]> buffer, std::size_t size);
+  // Relay buffers are recycled per thread (see RelayBufferPool). A session holds one only while relaying.
+  RelayBufferPool& relay_buffers() { return relay_buffers_; }
 
   void attach(Session* session) { sessions_.insert(session); }
   void detach(Session* session) { sessions_.erase(session); }
@@ -46,17 +45,13 @@ private:
   void do_accept(std::size_t listener);
   void on_accept(std::size_t listener, boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
   void do_sweep();
-  // Frees the free relay buffers that no request took since the last sweep; returns how many.
-  std::size_t trim_relay_buffers();
 
   Server& server_;
   std::size_t index_;
   // Declared before io_: sessions still queued in io_ detach themselves from this set while io_ is destroyed.
   std::unordered_set<Session*> sessions_;
   bool draining_ = false;
-  std::vector<std::unique_ptr<char[]>> free_relay_buffers_;
-  std::size_t free_relay_buffer_size_ = 0;
-  std::size_t free_relay_low_water_ = 0;  // fewest free buffers since the last sweep
+  RelayBufferPool relay_buffers_;  // before io_ too: sessions destroyed with io_ give their buffers back
   boost::asio::io_context io_{1};
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   std::vector<bool> proxy_protocol_;  // per acceptor: a PROXY protocol header precedes TLS
