@@ -90,7 +90,8 @@ std::vector<std::string> Runtime::describe() const {
   lines.push_back("server certificate: " + server_certificate.subject + " (" + server_certificate.key_type +
                   ", issued by " + server_certificate.issuer + ", expires " + server_certificate.not_after + ")");
   lines.push_back(std::string("client certificates: ") + mode_name(config.tls.client_certificate) +
-                  ", TLS " + config.tls.min_version + "+");
+                  ", TLS " + config.tls.min_version + "+, session tickets " +
+                  (config.tls.session_tickets ? "on (one per handshake)" : "off"));
   for (const auto& subject : validator->trusted_subjects()) lines.push_back("trusted CA: " + subject);
   auto crls = revocation->loaded();
   if (crls.empty() && config.tls.crl.empty() && !config.tls.revocation.fetch_cdp && !config.tls.revocation.ocsp)
