@@ -161,7 +161,7 @@ private:
   }
 
   // Runs one OpenSSL call until it succeeds or fails for good, waiting for socket readiness on
-  // WANT_READ/WANT_WRITE. A result available at once is posted, never delivered inside the initiator.
+  // WANT_READ/WANT_WRITE. A result available at once is delivered directly up to a small nesting depth.
   template <typename Attempt, typename Handler>
   auto run_tls_op(Attempt attempt, Handler&& handler) {
     enum class State { start, waiting, finished };
@@ -199,12 +199,26 @@ private:
           }
           if (state == State::start) {
             state = State::finished;
+            // A result available at once is normally posted, so a handler never runs inside its initiating
+            // call; but every post costs the I/O thread a round through the reactor (an epoll_wait(0)), two
+            // per keep-alive request. A few nested results are delivered directly instead: every caller
+            // (Beast's composed operations, the Session) initiates in tail position. Deeper nesting is posted,
+            // which bounds the stack when many records are already buffered.
+            if (inline_completion_depth < max_inline_completion_depth) {
+              ++inline_completion_depth;
+              self.complete(ec, done);  // may destroy this stream: nothing of it is touched after
+              --inline_completion_depth;
+              return;
+            }
             return net::post(socket_.get_executor(), net::append(std::move(self), ec, done));
           }
           self.complete(ec, done);
         },
         handler, socket_);
   }
+
+  static constexpr int max_inline_completion_depth = 4;
+  static inline thread_local int inline_completion_depth = 0;
 
   socket_type socket_;
   SslPtr ssl_;
