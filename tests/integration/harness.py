@@ -199,6 +199,16 @@ def to_yaml(value, indent=0):
     return "\n".join(lines)
 
 
+def wait_until(predicate, timeout=15.0):
+    """Calls predicate every 0.1 s until it returns something truthy or timeout seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
 def base_config(upstream_url, **sections):
     """The issue's example config with paths relative to the PKI folder (where the config file is written).
 

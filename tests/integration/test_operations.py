@@ -38,15 +38,6 @@ def tearDownModule():
     h.end_module_lab()
 
 
-def wait_until(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
 def server_fingerprint(port):
     """SHA-256 of the certificate easedge presents on a new connection."""
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=lab.path("ca-bundle.pem"))
@@ -120,7 +111,7 @@ class ReloadTest(OperationsCase):
         os.replace(chain + ".new", chain)
         os.replace(key, os.path.join(self.dir, "server.key"))
         proxy.child.proc.send_signal(signal.SIGHUP)
-        self.assertTrue(wait_until(lambda: "reload done" in proxy.child.output()), proxy.child.output())
+        self.assertTrue(h.wait_until(lambda: "reload done" in proxy.child.output()), proxy.child.output())
 
         after = server_fingerprint(proxy.port)
         self.assertNotEqual(before, after)
@@ -135,7 +126,7 @@ class ReloadTest(OperationsCase):
         with open(proxy.config_path, "a") as f:
             f.write("\nno_such_key: true\n")
         proxy.child.proc.send_signal(signal.SIGHUP)
-        self.assertTrue(wait_until(lambda: "reload refused" in proxy.child.output()), proxy.child.output())
+        self.assertTrue(h.wait_until(lambda: "reload refused" in proxy.child.output()), proxy.child.output())
         self.assertIn("no_such_key", proxy.child.output())
         self.assertEqual(h.curl(lab, proxy.url(EAS % "Sync"), device="alice").status, 200)
 
@@ -146,7 +137,7 @@ class DrainTest(OperationsCase):
         ping = self.held_ping()
         proxy.child.proc.send_signal(signal.SIGTERM)
         # No new connections once draining.
-        self.assertTrue(wait_until(lambda: not can_connect(proxy.port), 5))
+        self.assertTrue(h.wait_until(lambda: not can_connect(proxy.port), 5))
         ping.join(PING_HOLD + 30)
         self.assertEqual(ping.result.status, 200, ping.result)
         self.assertEqual(proxy.child.proc.wait(30), 0, proxy.child.output())
@@ -199,7 +190,7 @@ class AdminTest(OperationsCase):
     def setUp(self):
         super().setUp()
         proxy = self.start(admin={"listen": "127.0.0.1:0"})
-        m = wait_until(lambda: re.search(r"admin listening on \S+:(\d+)", proxy.child.output()), 2)
+        m = h.wait_until(lambda: re.search(r"admin listening on \S+:(\d+)", proxy.child.output()), 2)
         if not m:
             self.skipTest("easedge has no admin listener wired yet")
         self.admin = int(m.group(1))
@@ -217,7 +208,7 @@ class AdminTest(OperationsCase):
         self.assertEqual(h.curl(lab, self.proxy.url("/owa/"), device="alice").status, 404)
         # curl has its answers; easedge may still be processing the last connection's close (a loaded CI
         # machine showed connections_open 1 for a moment): read the metrics once it is done.
-        wait_until(lambda: metric(get(self.admin, "/metrics")[1], "easedge_connections_open") == 0, 5)
+        h.wait_until(lambda: metric(get(self.admin, "/metrics")[1], "easedge_connections_open") == 0, 5)
         status, text = get(self.admin, "/metrics")
         self.assertEqual(status, 200)
         self.assertEqual(metric(text, "easedge_requests_total", '{status="200",command="Sync"}'), 3, text)
@@ -235,10 +226,10 @@ class AdminTest(OperationsCase):
         sent = time.monotonic()
         tls = h.tls_connect(lab, self.proxy.port, "alice")
         tls.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\nping" % (EAS % "Ping")).encode())
-        self.assertTrue(wait_until(lambda: held() == 1, 2), "the Ping was never held")
+        self.assertTrue(h.wait_until(lambda: held() == 1, 2), "the Ping was never held")
         time.sleep(0.5)
         tls.close()  # the phone went to sleep: its connection is gone while Exchange still holds the Ping
-        self.assertTrue(wait_until(lambda: held() == 0, 3), "the held Ping was not released")
+        self.assertTrue(h.wait_until(lambda: held() == 0, 3), "the held Ping was not released")
         self.assertLess(time.monotonic() - sent, PING_HOLD, "released only when Exchange answered")
         status, text = get(self.admin, "/metrics")
         self.assertEqual(metric(text, "easedge_connections_open"), 0, text)

@@ -243,15 +243,6 @@ class Device:
             self.conn = None
 
 
-def wait_until(predicate, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 def metrics(admin_port):
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % admin_port, timeout=h.IO_TIMEOUT) as r:
         return r.read().decode()
@@ -309,7 +300,7 @@ class RevocationCase(unittest.TestCase):
         self.proxies.append(proxy)
         proxy.admin_port = None
         if admin:
-            m = wait_until(lambda: re.search(r"admin listening on \S+:(\d+)", proxy.child.output()), 2)
+            m = h.wait_until(lambda: re.search(r"admin listening on \S+:(\d+)", proxy.child.output()), 2)
             proxy.admin_port = int(m.group(1)) if m else None
         return proxy
 
@@ -334,7 +325,7 @@ class CdpTest(RevocationCase):
         self.pki.revoke("cdp-new")
         self.pki.publish_crl(self.served_crl)
         # The open keep-alive connection: its next request is refused, no restart, no reconnect.
-        result = wait_until(lambda: (lambda r: r if r[0] == 403 else None)(phone.request()))
+        result = h.wait_until(lambda: (lambda r: r if r[0] == 403 else None)(phone.request()), WAIT)
         self.assertTrue(result, "revocation never reached the open connection")
         self.assert_refused_revoked(*result)
         self.assert_refused_revoked(*tablet.request(keep_alive=False))
@@ -379,7 +370,7 @@ class CrlFileTest(RevocationCase):
         self.assertEqual(device.request()[0], 200)
         self.pki.revoke("file-revoke")
         self.pki.publish_crl(path, der=False)
-        result = wait_until(lambda: (lambda r: r if r[0] == 403 else None)(device.request()))
+        result = h.wait_until(lambda: (lambda r: r if r[0] == 403 else None)(device.request()), WAIT)
         self.assertTrue(result, "the replaced CRL file was never picked up")
         self.assert_refused_revoked(*result)
 
@@ -406,7 +397,7 @@ class CrlFileTest(RevocationCase):
         with open(path + ".tmp", "wb") as f:
             f.write(b"this is not a CRL")
         os.replace(path + ".tmp", path)
-        self.assertTrue(wait_until(lambda: "keeping the last good CRL" in proxy.child.output()))
+        self.assertTrue(h.wait_until(lambda: "keeping the last good CRL" in proxy.child.output(), WAIT))
         time.sleep(2 * REFRESH)  # more refresh rounds over the same garbage: counted once
         text = self.metrics(proxy)
         if text is not None:
@@ -450,7 +441,7 @@ class OcspTest(RevocationCase):
             self.assertGreaterEqual(metric_value(text, "easedge_ocsp_cache_hits_total"), 1, text)
         time.sleep(1.1)  # so that openssl ocsp sees index.txt change (mtime in seconds)
         self.pki.revoke("ocsp-device")
-        result = wait_until(lambda: (lambda r: r if r[0] == 403 else None)(device.request()))
+        result = h.wait_until(lambda: (lambda r: r if r[0] == 403 else None)(device.request()), WAIT)
         self.assertTrue(result, "the OCSP revocation never reached the open connection")
         self.assert_refused_revoked(*result)
 
