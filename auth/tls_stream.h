@@ -52,6 +52,9 @@ public:
   SSL* ssl() const { return ssl_.get(); }
   bool is_tls() const { return ssl_ != nullptr; }
   bool is_open() const { return socket_.is_open(); }
+  // Whether OpenSSL already holds bytes read from the socket (decrypted, or read ahead): waiting on the
+  // socket for them would wait for nothing.
+  bool holds_unread_bytes() const { return ssl_ && (SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get())); }
 
   // Completes the TLS handshake (no-op for a plain stream).
   template <typename Handler>
@@ -125,7 +128,7 @@ public:
         [this, started = false](auto& self, error_code ec = {}) mutable {
           if (started) return self.complete(ec);
           started = true;
-          if (ssl_ && (SSL_pending(ssl_.get()) > 0 || SSL_has_pending(ssl_.get())))
+          if (holds_unread_bytes())
             return net::post(socket_.get_executor(), net::append(std::move(self), error_code{}));
           socket_.async_wait(socket_type::wait_read, std::move(self));
         },

@@ -13,7 +13,7 @@ namespace {
 bool looks_alive(auth::TlsStream& stream) {
   if (!stream.is_open()) return false;
   // With read-ahead, bytes Exchange sent after its answer (a close_notify) may already sit in OpenSSL.
-  if (stream.ssl() != nullptr && SSL_has_pending(stream.ssl())) return false;
+  if (stream.holds_unread_bytes()) return false;
   char byte;
   ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
