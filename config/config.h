@@ -52,6 +52,10 @@ struct TlsConfig {
   RevocationConfig revocation;
   std::string min_version = "1.2";     // "1.2" | "1.3"
   bool session_tickets = true;         // resumption by stateless tickets (one per TLS 1.3 handshake)
+  // TLS 1.2 cipher list (OpenSSL syntax); the default admits forward-secret AEAD suites only. TLS 1.3 suites
+  // are all AEAD and stay OpenSSL's.
+  std::string ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 };
 
 enum class UpstreamAuth { forward_headers, kerberos };
@@ -75,14 +79,19 @@ struct UpstreamConfig {
   UpstreamAuth auth = UpstreamAuth::forward_headers;
   std::optional<KerberosConfig> kerberos;
   std::size_t max_idle_connections = 1024;  // kept per I/O thread for reuse
+  // Header names never forwarded from a device, on top of the built-in strip list (proxy/header_policy.h).
+  std::vector<std::string> strip_headers;
 };
 
 struct LimitsConfig {
   std::uint64_t upload_read_ahead_bytes = 10485760;  // IIS uploadReadAheadSize from the guide
-  std::uint32_t max_request_header_bytes = 16384;
+  std::uint32_t max_request_header_bytes = 16384;    // the whole head: request line and every field
+  std::uint32_t max_request_headers = 100;           // header fields in one request
   std::uint32_t max_response_header_bytes = 65536;
   std::size_t relay_buffer_bytes = 65536;            // one chunk of a streamed body
-  std::size_t max_connections = 0;                   // 0 = as many as the fd limit allows
+  // Concurrent device connections per process; 0 = sized from the file-descriptor limit at start (each
+  // device connection may need a second descriptor towards Exchange).
+  std::size_t max_connections = 0;
   std::size_t verified_certificate_cache_entries = 100000;  // chain verdicts kept, by certificate hash
 };
 

@@ -4,6 +4,8 @@
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <functional>
@@ -362,7 +364,7 @@ Config load_config(const std::filesystem::path& file_in) {
   auto tls = root.section("tls");
   if (!tls) root.fail("tls", "is required");
   tls->only({"certificate", "private_key", "client_ca", "client_certificate", "crl", "revocation", "min_version",
-             "session_tickets"});
+             "session_tickets", "ciphers"});
   config.tls.certificate = tls->required_path("certificate");
   config.tls.private_key = tls->required_path("private_key");
   config.tls.client_certificate = tls->choice("client_certificate", ClientCertificateMode::required,
@@ -378,11 +380,14 @@ Config load_config(const std::filesystem::path& file_in) {
   if (config.tls.min_version != "1.2" && config.tls.min_version != "1.3")
     tls->fail(tls->key_of("min_version"), "expected 1.2 or 1.3, got '" + config.tls.min_version + "'");
   config.tls.session_tickets = tls->boolean("session_tickets", true);
+  config.tls.ciphers = tls->string("ciphers", config.tls.ciphers);
+  if (config.tls.ciphers.empty()) tls->fail(tls->key_of("ciphers"), "must not be empty");
 
   // upstream
   auto upstream = root.section("upstream");
   if (!upstream) root.fail("upstream", "is required");
-  upstream->only({"url", "ca", "server_name", "auth", "kerberos", "max_idle_connections"});
+  upstream->only({"url", "ca", "server_name", "auth", "kerberos", "max_idle_connections",
+                   "strip_headers"});
   parse_upstream_url(*upstream, config.upstream);
   config.upstream.ca = upstream->path("ca");
   config.upstream.server_name = upstream->string("server_name", config.upstream.host);
@@ -394,11 +399,18 @@ Config load_config(const std::filesystem::path& file_in) {
     upstream->fail(upstream->key_of("kerberos"), "is required when auth is kerberos");
   config.upstream.max_idle_connections =
       upstream->number("max_idle_connections", config.upstream.max_idle_connections, 0, 1000000);
+  config.upstream.strip_headers = upstream->strings("strip_headers");
+  for (const auto& name : config.upstream.strip_headers) {
+    bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    });
+    if (!token) upstream->fail(upstream->key_of("strip_headers"), "'" + name + "' is not a header field name");
+  }
 
   // limits
   if (auto limits = root.section("limits")) {
     limits->only({"upload_read_ahead_bytes", "max_request_header_bytes", "max_response_header_bytes",
-                  "relay_buffer_bytes", "max_connections", "verified_certificate_cache_entries"});
+                  "max_request_headers", "relay_buffer_bytes", "max_connections", "verified_certificate_cache_entries"});
     auto& l = config.limits;
     l.upload_read_ahead_bytes = limits->number("upload_read_ahead_bytes", l.upload_read_ahead_bytes, 0,
                                                1ULL << 40);
@@ -406,6 +418,7 @@ Config load_config(const std::filesystem::path& file_in) {
                                                 1 << 20);
     l.max_response_header_bytes = limits->number("max_response_header_bytes", l.max_response_header_bytes,
                                                  1024, 1 << 20);
+    l.max_request_headers = limits->number("max_request_headers", l.max_request_headers, 8, 10000);
     l.relay_buffer_bytes = limits->number("relay_buffer_bytes", l.relay_buffer_bytes, 1024, 16 << 20);
     l.max_connections = limits->number("max_connections", l.max_connections, 0, 10000000);
     l.verified_certificate_cache_entries = limits->number(
