@@ -1,79 +1,97 @@
-// Header sanitising and identity headers.
+// Building forwarded heads from easedge's own parse, and the request header strip list.
 #include "proxy/forwarded_headers.h"
 
 #include <algorithm>
-#include <array>
-#include <vector>
 
 namespace easedge::proxy {
 
 namespace {
 
-// Lower-case with '_' folded to '-': IIS and CGI-style upstreams treat X_Forwarded_User as X-Forwarded-User.
-std::string canonical(std::string_view name) {
-  std::string out(name);
-  for (auto& c : out) {
-    if (c == '_') c = '-';
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
+// Hop-by-hop fields (RFC 9110 7.6.1) and the ones easedge always writes itself: framing, Host, Expect
+// (easedge answers 100-continue), Authorization (see HeaderPolicy).
+constexpr std::string_view request_fields_easedge_writes[]{
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authorization",
+    "content-length", "transfer-encoding", "host", "expect", "authorization"};
+constexpr std::string_view response_fields_easedge_writes[]{
+    "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate",
+    "content-length", "transfer-encoding"};
+
+template <typename List>
+bool listed(const std::string& name, const List& list) {
+  return std::find(std::begin(list), std::end(list), name) != std::end(list);
 }
 
-constexpr std::array<std::string_view, 7> identity_headers{
-    "x-forwarded-user", "x-forwarded-client-cert", "x-forwarded-for", "x-forwarded-proto",
-    "x-forwarded-host", "forwarded",               "x-real-ip"};
-constexpr std::array<std::string_view, 7> hop_by_hop_headers{
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authorization"};
-
-bool listed(std::string_view name, const auto& list) {
-  return std::find(list.begin(), list.end(), name) != list.end();
+// Copies the fields of `from` that `keep` accepts (by canonical name) and that no Connection field names.
+template <typename Keep>
+void copy_end_to_end(const http::fields& from, http::fields& to, Keep keep) {
+  auto hop_by_hop = connection_tokens(from);
+  for (const auto& field : from) {
+    auto name = canonical_header_name(field.name_string());
+    if (!keep(name) || listed(name, hop_by_hop)) continue;
+    to.insert(field.name_string(), field.value());
+  }
 }
 
-// Names listed in Connection: they are hop-by-hop for this message (RFC 9110 7.6.1).
-std::vector<std::string> connection_tokens(const http::fields& fields) {
-  std::vector<std::string> tokens;
-  for (auto range = fields.equal_range(http::field::connection); range.first != range.second; ++range.first) {
-    std::string_view value = range.first->value();
-    std::size_t start = 0;
-    while (start <= value.size()) {
-      auto end = value.find(',', start);
-      if (end == std::string_view::npos) end = value.size();
-      auto token = value.substr(start, end - start);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-      if (!token.empty()) tokens.push_back(canonical(token));
-      start = end + 1;
-    }
-  }
-  return tokens;
-}
-
-template <typename Drop>
-void erase_if(http::fields& fields, Drop drop) {
-  for (auto it = fields.begin(); it != fields.end();) {
-    if (drop(canonical(it->name_string())))
-      it = fields.erase(it);
-    else
-      ++it;
-  }
+void add_identity(http::fields& fields, const ForwardedIdentity& identity) {
+  if (!identity.user.empty()) fields.set("X-Forwarded-User", identity.user);
+  if (identity.certificate != nullptr && identity.certificate->leaf)
+    fields.set("X-Forwarded-Client-Cert", client_cert_header_value(*identity.certificate));
+  if (!identity.client_address.empty()) fields.set("X-Forwarded-For", identity.client_address);
+  fields.set("X-Forwarded-Proto", "https");
+  if (!identity.authorization.empty()) fields.set(http::field::authorization, identity.authorization);
 }
 
 }  // namespace
 
-void sanitize_request_headers(http::fields& fields, bool drop_authorization) {
-  auto tokens = connection_tokens(fields);
-  erase_if(fields, [&](const std::string& name) {
-    return listed(name, identity_headers) || listed(name, hop_by_hop_headers) || name == "expect" ||
-           (drop_authorization && name == "authorization") ||
-           std::find(tokens.begin(), tokens.end(), name) != tokens.end();
-  });
+HeaderPolicy::HeaderPolicy(const std::vector<std::string>& extra_strip) {
+  for (const auto& name : extra_strip) extra_strip_.push_back(canonical_header_name(name));
 }
 
-void sanitize_response_headers(http::fields& fields) {
-  auto tokens = connection_tokens(fields);
-  erase_if(fields, [&](const std::string& name) {
-    return listed(name, hop_by_hop_headers) || std::find(tokens.begin(), tokens.end(), name) != tokens.end();
-  });
+bool HeaderPolicy::strips_request_header(const std::string& name) const {
+  return listed(name, identity_and_routing_headers) || listed(name, request_fields_easedge_writes) ||
+         listed(name, extra_strip_);
+}
+
+ForwardedRequest forwarded_request(const http::request_header<>& parsed, const Framing& framing,
+                                   const HeaderPolicy& policy, const ForwardedIdentity& identity) {
+  ForwardedRequest out;
+  out.version(11);
+  out.method(parsed.method());
+  out.target(parsed.target());
+  out.set(http::field::host, parsed[http::field::host]);
+  copy_end_to_end(parsed, out, [&](const std::string& name) { return !policy.strips_request_header(name); });
+  switch (framing.kind) {
+    case BodyFraming::chunked: out.chunked(true); break;
+    case BodyFraming::content_length: out.content_length(framing.length); break;
+    case BodyFraming::none:
+    case BodyFraming::until_close:
+      if (parsed.method() == http::verb::post) out.content_length(0);  // IIS answers 411 to a POST without one
+      break;
+  }
+  add_identity(out, identity);
+  return out;
+}
+
+DeviceResponse device_response(const http::response_header<>& parsed, const Framing& upstream_framing,
+                               unsigned device_version, bool keep_alive) {
+  DeviceResponse out;
+  out.version(device_version >= 11 ? 11 : 10);
+  out.result(parsed.result_int());
+  out.reason(parsed.reason());
+  copy_end_to_end(parsed, out, [](const std::string& name) { return !listed(name, response_fields_easedge_writes); });
+  switch (upstream_framing.kind) {
+    case BodyFraming::content_length: out.content_length(upstream_framing.length); break;
+    case BodyFraming::chunked:
+    case BodyFraming::until_close:
+      if (device_version >= 11)
+        out.chunked(true);
+      else
+        keep_alive = false;  // HTTP/1.0 has no chunked coding: the body ends when the connection does
+      break;
+    case BodyFraming::none: break;
+  }
+  out.keep_alive(keep_alive);
+  return out;
 }
 
 std::string client_cert_header_value(const auth::ClientCertificate& certificate) {
@@ -91,15 +109,6 @@ bool is_safe_header_value(std::string_view value) {
     auto u = static_cast<unsigned char>(c);
     return (u < 0x20 && u != '\t') || u == 0x7f;
   });
-}
-
-void add_forwarded_headers(http::fields& fields, const ForwardedIdentity& identity) {
-  if (!identity.user.empty()) fields.set("X-Forwarded-User", identity.user);
-  if (identity.certificate != nullptr && identity.certificate->leaf)
-    fields.set("X-Forwarded-Client-Cert", client_cert_header_value(*identity.certificate));
-  if (!identity.client_address.empty()) fields.set("X-Forwarded-For", identity.client_address);
-  fields.set("X-Forwarded-Proto", "https");
-  if (!identity.authorization.empty()) fields.set(http::field::authorization, identity.authorization);
 }
 
 }  // namespace easedge::proxy

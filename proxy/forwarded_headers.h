@@ -1,13 +1,16 @@
-// Request header hygiene at the edge: strips what a client could use to spoof identity or confuse the
-// upstream, then adds the identity headers only the proxy may set.
+// The heads easedge forwards, built from its own parse and never edited from the peer's bytes: the
+// end-to-end fields that may cross, exactly one framing field easedge computed, then the proxy's identity.
 #pragma once
 
 #include "auth/client_certificate.h"
+#include "proxy/message_framing.h"
 
-#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/message.hpp>
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace easedge::proxy {
 
@@ -17,21 +20,49 @@ struct ForwardedIdentity {
   std::string user;                                // X-Forwarded-User; empty = not sent
   const auth::ClientCertificate* certificate = nullptr;  // X-Forwarded-Client-Cert when present
   std::string client_address;                      // X-Forwarded-For
-  std::string authorization;                       // Authorization to send instead of the client's (Kerberos)
+  std::string authorization;                       // Authorization to send (Kerberos); the device's never goes
 };
 
-// Removes, whatever their case or '_' / '-' spelling: the identity headers (X-Forwarded-User,
-// X-Forwarded-Client-Cert, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, Forwarded, X-Real-IP),
-// hop-by-hop headers (Connection and what it lists, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
-// Proxy-Authorization), and Expect (the proxy answers 100-continue itself).
-// With `drop_authorization`, the client's Authorization header goes too (Kerberos mode).
-void sanitize_request_headers(http::fields& fields, bool drop_authorization);
+// Headers through which Exchange, IIS (URL Rewrite, ARR), SOGo and common frameworks take the user, the
+// client's address or certificate, the route or the method: only easedge may speak for those, so a
+// device's are dropped in any case or '_'/'-' spelling. docs/security.md lists them with the reasons.
+inline constexpr std::string_view identity_and_routing_headers[]{
+    "x-forwarded-user", "x-forwarded-client-cert", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+    "x-forwarded-port", "x-forwarded-prefix", "x-forwarded-server", "forwarded", "x-real-ip",
+    "x-client-ip", "true-client-ip", "x-cluster-client-ip", "x-original-url", "x-rewrite-url",
+    "x-original-host", "x-webobjects-remote-user", "x-remote-user", "remote-user", "x-authenticated-user",
+    "x-ms-client-principal-name", "x-ms-client-principal", "x-arr-clientcert", "x-arr-ssl", "x-client-cert",
+    "x-ssl-client-cert", "client-cert", "client-cert-chain", "x-http-method-override", "x-http-method",
+    "x-method-override"};
 
-// Removes hop-by-hop headers from an upstream response.
-void sanitize_response_headers(http::fields& fields);
+// Which of a device's request headers easedge never forwards: the list above, upstream.strip_headers,
+// hop-by-hop and framing fields (easedge writes its own), Authorization (the identity easedge vouches for
+// is the only one Exchange may see) and the method override some frameworks honour.
+class HeaderPolicy {
+public:
+  explicit HeaderPolicy(const std::vector<std::string>& extra_strip = {});
 
-// Adds the proxy's own headers; the caller has sanitised first.
-void add_forwarded_headers(http::fields& fields, const ForwardedIdentity& identity);
+  // `name` in canonical form (canonical_header_name).
+  bool strips_request_header(const std::string& name) const;
+
+private:
+  std::vector<std::string> extra_strip_;  // canonical
+};
+
+using ForwardedRequest = http::request<http::buffer_body>;
+using DeviceResponse = http::response<http::buffer_body>;
+
+// The request easedge sends upstream for a device's checked head: HTTP/1.1, the same method, target and
+// Host, the fields `policy` lets through, `framing` as Content-Length or chunked (a bodiless POST says
+// Content-Length: 0), then the identity headers. Trailers never cross: they belong to the parser's message.
+ForwardedRequest forwarded_request(const http::request_header<>& parsed, const Framing& framing,
+                                   const HeaderPolicy& policy, const ForwardedIdentity& identity);
+
+// The response easedge sends a device for an upstream's checked head: its status, its end-to-end fields,
+// and framing for the device's HTTP version. A body of unknown length is chunked for HTTP/1.1 and ends the
+// connection for HTTP/1.0, so the answer's keep_alive() is what the connection does next.
+DeviceResponse device_response(const http::response_header<>& parsed, const Framing& upstream_framing,
+                               unsigned device_version, bool keep_alive);
 
 // Envoy's XFCC form: Hash=<sha256 hex>;Subject="<RFC 2253 subject>".
 std::string client_cert_header_value(const auth::ClientCertificate& certificate);

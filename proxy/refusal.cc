@@ -30,7 +30,7 @@ constexpr std::array<RefusalInfo, refusal_count> table{{
     {502, 3, "upstream_unreachable", "Bad gateway: the mail server cannot be reached.", false, false},
     {502, 0, "upstream_rejected_identity", "Bad gateway: the mail server rejected the delegated identity.", false,
      false},
-    {502, 0, "upstream_bad_response", "Bad gateway: the mail server sent an invalid response.", false, true},
+    {502, 2, "upstream_bad_response", "Bad gateway: the mail server sent an invalid response.", false, true},
     {504, 0, "upstream_timeout", "Gateway timeout: the mail server did not answer in time.", false, true},
     {404, 0, "not_found", "Not found.", false, false},
     {405, 0, "method_not_allowed", "Method not allowed.", false, false},

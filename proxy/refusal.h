@@ -23,7 +23,7 @@ enum class Refusal : std::uint8_t {
   delegation_misconfigured,   // 502 (Kerberos set-up error)
   upstream_unreachable,       // 502.3
   upstream_rejected_identity, // 502 (Exchange answered 401 to a fresh Kerberos token)
-  upstream_bad_response,      // 502
+  upstream_bad_response,      // 502.2 (ambiguous or malformed framing from the upstream)
   upstream_timeout,           // 504
   not_found,                  // 404
   method_not_allowed,         // 405

@@ -66,6 +66,7 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config, const Runti
     }
   }
   runtime->eas_policy = std::make_unique<eas::Policy>(config.eas);
+  runtime->header_policy = HeaderPolicy(config.upstream.strip_headers);
   if (!config.log.access.empty()) {
     bool same_log = previous != nullptr && previous->access_log && previous->config.log.access == config.log.access &&
                     previous->config.log.format == config.log.format;

@@ -10,6 +10,7 @@
 #include "eas/policy.h"
 #include "mapping/account_mapper.h"
 #include "proxy/access_log.h"
+#include "proxy/forwarded_headers.h"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -30,6 +31,7 @@ struct Runtime {
   std::shared_ptr<auth::kerberos::Delegator> kerberos;  // null: identity goes as X-Forwarded-User only
   std::unique_ptr<eas::Policy> eas_policy;
   std::shared_ptr<AccessLogWriter> access_log;      // null: access log off; shared across reloads
+  HeaderPolicy header_policy;                       // which device headers never reach Exchange
 
   // Builds and checks everything `config` names. Throws config::ConfigError naming the key on any problem,
   // so `--check-config` and SIGHUP refuse a configuration the proxy could not serve with.

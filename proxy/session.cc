@@ -66,6 +66,12 @@ Refusal refusal_for(auth::ChainStatus status) {
   return Refusal::certificate_untrusted;
 }
 
+// A message Beast's parser refused (as opposed to a connection that ended or failed).
+bool is_malformed_message(error_code ec) {
+  return ec.category() == make_error_code(http::error::bad_version).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
 tcp::endpoint endpoint_of(const tcp::socket& socket, bool remote) {
   boost::system::error_code ec;
   auto endpoint = remote ? socket.remote_endpoint(ec) : socket.local_endpoint(ec);
@@ -92,6 +98,10 @@ Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runti
   server_address_ = local.address().to_string();
   server_port_ = local.port();
   proxy_protocol_ = proxy_protocol;
+  // Ceilings on what may wait unparsed: a head is bounded by its limit, but Beast reads a chunk-size line
+  // or a trailer section whole before parsing it, and nothing else would stop one from growing forever.
+  client_buffer_.max_size(runtime_->config.limits.max_request_header_bytes + read_chunk_bytes);
+  upstream_buffer_.max_size(runtime_->config.limits.max_response_header_bytes + read_chunk_bytes);
   worker_.server().metrics().connections_open.inc();
   worker_.server().connections().fetch_add(1, std::memory_order_relaxed);
 }
@@ -174,7 +184,10 @@ void Session::do_wait_request() {
   if (draining_ || worker_.server().draining()) return close();
   if (client_buffer_.size() > 0) return do_read_header();  // a pipelined request is already here
   release_idle_memory();
-  arm(runtime_->config.timeouts.client_idle, Phase::idle);
+  // A connection that completed its handshake but never sent a request gets no more time than a handshake:
+  // otherwise anyone can hold a descriptor for client_idle (120 s) with one TLS handshake.
+  arm(request_serial_ == 0 ? runtime_->config.timeouts.handshake : runtime_->config.timeouts.client_idle,
+      Phase::idle);
   client_.async_wait_readable([self = shared_from_this()](error_code ec) { self->on_request_readable(ec); });
 }
 
@@ -197,19 +210,38 @@ void Session::do_read_header() {
   request_ = std::make_unique<request_parser>();
   request_->header_limit(limits.max_request_header_bytes);
   request_->body_limit(limits.upload_read_ahead_bytes);
+  head_bytes_ = 0;
   arm(runtime_->config.timeouts.request_header, Phase::request_header);
   client_buffer_.reserve(read_chunk_bytes);
-  http::async_read_header(client_, client_buffer_, *request_,
-                          [self = shared_from_this()](error_code ec, std::size_t bytes) {
-                            self->on_read_header(ec, bytes);
-                          });
+  continue_read_header();
+}
+
+// One parse step at a time, so the whole head counts against limits.max_request_header_bytes: Beast's
+// header_limit applies to the bytes of one step, and 32 KB of small fields arriving in pieces passed it.
+void Session::continue_read_header() {
+  http::async_read_some(client_, client_buffer_, *request_,
+                        [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                          self->on_read_header(ec, bytes);
+                        });
 }
 
 void Session::on_read_header(error_code ec, std::size_t bytes) {
   record_.bytes_in += bytes;
+  head_bytes_ += bytes;
+  if (!ec && !request_->is_header_done()) {
+    const auto limit = runtime_->config.limits.max_request_header_bytes;
+    if (head_bytes_ >= limit) ec = http::error::header_limit;
+    if (!ec) {
+      request_->header_limit(static_cast<std::uint32_t>(limit - head_bytes_));
+      return continue_read_header();
+    }
+  }
   if (ec == http::error::end_of_stream || (ec && bytes == 0 && client_buffer_.size() == 0 && !timed_out_))
     return close();  // the device closed an idle keep-alive connection
-  if (ec == http::error::header_limit) return refuse(Refusal::header_too_large, ec.message());
+  // A head that fills the read buffer's ceiling without ending is over the limit too.
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
+    return refuse(Refusal::header_too_large, "request head exceeds limits.max_request_header_bytes " +
+                                                 std::to_string(runtime_->config.limits.max_request_header_bytes));
   if (ec == http::error::body_limit)
     return refuse(Refusal::body_too_large,
                   "Content-Length " + std::to_string(request_->content_length().value_or(0)) +
@@ -233,16 +265,24 @@ std::optional<Refusal> Session::check_request_shape(std::string& detail) {
   record_.target = std::string(request.target());
   client_keep_alive_ = request_->keep_alive();
 
-  // Smuggling guards beyond what Beast rejects (CL+TE, differing Content-Lengths): a Transfer-Encoding whose
-  // last coding is not chunked leaves the body length to the upstream's interpretation, so refuse it.
-  if (request.count(http::field::transfer_encoding) > 0 && !request_->chunked()) {
-    detail = "Transfer-Encoding without a final chunked coding";
+  auto fields = static_cast<std::size_t>(std::distance(request.begin(), request.end()));
+  if (fields > runtime_->config.limits.max_request_headers) {
+    detail = std::to_string(fields) + " header fields exceed limits.max_request_headers " +
+             std::to_string(runtime_->config.limits.max_request_headers);
+    return Refusal::header_too_large;
+  }
+  // Easedge forwards the body by its own reading of the head; a head the next hop could read another way
+  // (the way request smuggling starts) is refused, never repaired.
+  auto framing = request_framing(request, request.version());
+  if (!framing) {
+    detail = "ambiguous framing: " + framing.problem;
     return Refusal::bad_request;
   }
-  if (request.version() < 11 && request.count(http::field::transfer_encoding) > 0) {
-    detail = "Transfer-Encoding in an HTTP/1.0 request";
+  if (!parser_agrees(framing.framing, request_->chunked(), request_->content_length())) {
+    detail = "ambiguous framing: the parser reads the body length differently";
     return Refusal::bad_request;
   }
+  request_framing_ = framing.framing;
   // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL).
   const std::string target_text(request.target());
   auto target = boost::urls::parse_origin_form(target_text);
@@ -430,11 +470,8 @@ void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
 // ---- forwarding the request ------------------------------------------------------------------------------
 
 void Session::forward() {
-  auto& request = request_->get();
-  sanitize_request_headers(request, runtime_->config.upstream.auth == config::UpstreamAuth::kerberos);
-  add_forwarded_headers(request, identity_);
-  request.version(11);
-  request.keep_alive(true);
+  forwarded_ = std::make_unique<ForwardedRequest>(
+      forwarded_request(request_->get(), request_framing_, runtime_->header_policy, identity_));
   if (auto pooled = worker_.pool().take(runtime_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
@@ -479,8 +516,8 @@ void Session::on_upstream_handshake(error_code ec) {
 
 void Session::start_upstream_request() {
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
-  request_writer_ = std::make_unique<http::request_serializer<http::buffer_body>>(request_->get());
-  auto& body = request_->get().body();
+  request_writer_ = std::make_unique<http::request_serializer<http::buffer_body>>(*forwarded_);
+  auto& body = forwarded_->body();
   body.data = nullptr;
   body.size = 0;
   body.more = false;
@@ -535,9 +572,10 @@ void Session::on_read_request_body(error_code ec, std::size_t bytes) {
     }
     return refuse(Refusal::bad_request, "malformed request body: " + ec.message());
   }
-  body.data = relay_.get();
-  body.size = got;
-  body.more = !request_->is_done();
+  auto& forwarded_body = forwarded_->body();
+  forwarded_body.data = relay_.get();
+  forwarded_body.size = got;
+  forwarded_body.more = !request_->is_done();
   do_write_upstream_body();
 }
 
@@ -553,7 +591,7 @@ void Session::on_write_upstream_body(error_code ec, std::size_t) {
   if (ec) return upstream_failed(ec, "sending the request body");
   if (request_writer_->is_done()) return do_wait_response();
   if (!request_->is_done()) return do_read_request_body();
-  auto& body = request_->get().body();  // the last chunk went out; the serializer still owes the terminator
+  auto& body = forwarded_->body();  // the last chunk went out; the serializer still owes the terminator
   body.data = nullptr;
   body.size = 0;
   body.more = false;
@@ -617,14 +655,29 @@ void Session::do_read_response_header() {
   response_ = std::make_unique<response_parser>();
   response_->header_limit(runtime_->config.limits.max_response_header_bytes);
   response_->body_limit(boost::none);
+  head_bytes_ = 0;
   upstream_buffer_.reserve(read_chunk_bytes);
-  http::async_read_header(*upstream_, upstream_buffer_, *response_,
-                          [self = shared_from_this()](error_code ec, std::size_t bytes) {
-                            self->on_read_response_header(ec, bytes);
-                          });
+  continue_read_response_header();
 }
 
-void Session::on_read_response_header(error_code ec, std::size_t) {
+// A step at a time for the same reason as the request head: the limit holds for the whole head.
+void Session::continue_read_response_header() {
+  http::async_read_some(*upstream_, upstream_buffer_, *response_,
+                        [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                          self->on_read_response_header(ec, bytes);
+                        });
+}
+
+void Session::on_read_response_header(error_code ec, std::size_t bytes) {
+  head_bytes_ += bytes;
+  if (!ec && !response_->is_header_done()) {
+    const auto limit = runtime_->config.limits.max_response_header_bytes;
+    if (head_bytes_ >= limit) ec = http::error::header_limit;
+    if (!ec) {
+      response_->header_limit(static_cast<std::uint32_t>(limit - head_bytes_));
+      return continue_read_response_header();
+    }
+  }
   if (ec) {
     // A reused keep-alive connection the upstream closed just as we sent on it: safe to replay once when
     // no body was consumed from the device.
@@ -633,10 +686,20 @@ void Session::on_read_response_header(error_code ec, std::size_t) {
       upstream_->close();
       return do_connect_upstream();
     }
+    if (is_malformed_message(ec)) {
+      upstream_->close();
+      upstream_.reset();
+      return refuse(Refusal::upstream_bad_response, "malformed response head: " + ec.message());
+    }
     return upstream_failed(ec, "reading the response header");
   }
   auto& response = response_->get();
   if (response.result_int() / 100 == 1) return do_read_response_header();  // interim 1xx: not for the device
+  relay_response_header();
+}
+
+void Session::relay_response_header() {
+  auto& response = response_->get();
   release_held();
   worker_.server().metrics().upstream_latency.with({command_label()}).observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - upstream_sent_).count());
@@ -651,21 +714,24 @@ void Session::on_read_response_header(error_code ec, std::size_t) {
     upstream_.reset();
     return refuse(Refusal::upstream_rejected_identity, "Exchange answered 401 to a fresh Kerberos token");
   }
-  record_.status = record_.upstream_status;
-  sanitize_response_headers(response);
-  bool has_body = !response_->is_done();
-  if (has_body && !response_->content_length() && !response_->chunked()) {
-    // Close-delimited upstream body: re-frame as chunked so the device connection can stay open.
-    if (request_->get().version() >= 11)
-      response.chunked(true);
-    else
-      client_keep_alive_ = false;
+  // The device gets easedge's framing of what easedge read, never the upstream's head: a response Exchange
+  // (or anything posing as it) frames ambiguously is a 502, not a second response smuggled to the device.
+  auto framing = response_framing(response, response.result_int());
+  if (framing && !parser_agrees(framing.framing, response_->chunked(), response_->content_length()))
+    framing.problem = "the parser reads the body length differently";
+  if (!framing) {
+    upstream_->close();
+    upstream_.reset();
+    spdlog::warn("{}: upstream {} sent an ambiguously framed response: {}", client_address_,
+                 runtime_->config.upstream.url, framing.problem);
+    return refuse(Refusal::upstream_bad_response, "ambiguous response framing: " + framing.problem);
   }
-  response.version(request_->get().version() >= 11 ? 11 : 10);
-  response.keep_alive(client_keep_alive_ && !draining_);
+  record_.status = record_.upstream_status;
+  device_response_ = std::make_unique<DeviceResponse>(device_response(
+      response, framing.framing, request_->get().version(), client_keep_alive_ && !draining_));
   response_started_ = true;
-  response_writer_ = std::make_unique<http::response_serializer<http::buffer_body>>(response);
-  auto& body = response.body();
+  response_writer_ = std::make_unique<http::response_serializer<http::buffer_body>>(*device_response_);
+  auto& body = device_response_->body();
   body.data = nullptr;
   body.size = 0;
   body.more = false;
@@ -689,6 +755,11 @@ void Session::on_read_response_body(error_code ec, std::size_t) {
   if (ec == http::error::need_buffer) ec = {};
   if (ec && !response_writer_->is_header_done()) {
     response_started_ = false;  // nothing reached the device yet: it can still get a clean 502
+    if (is_malformed_message(ec)) {
+      upstream_->close();
+      upstream_.reset();
+      return refuse(Refusal::upstream_bad_response, "malformed response body: " + ec.message());
+    }
     return upstream_failed(ec, "reading the response body");
   }
   if (ec) {
@@ -698,8 +769,9 @@ void Session::on_read_response_body(error_code ec, std::size_t) {
     finish_request();
     return close();
   }
-  auto& body = response_->get().body();
-  body.size = runtime_->config.limits.relay_buffer_bytes - body.size;
+  auto& parsed = response_->get().body();
+  auto& body = device_response_->body();
+  body.size = runtime_->config.limits.relay_buffer_bytes - parsed.size;
   body.data = relay_.get();
   body.more = !response_->is_done();
   do_write_response_body();
@@ -718,7 +790,7 @@ void Session::on_write_response_body(error_code ec, std::size_t bytes) {
   if (ec) return close();
   if (response_writer_->is_done()) return finish_exchange();
   if (!response_->is_done()) return do_read_response_body();
-  auto& body = response_->get().body();
+  auto& body = device_response_->body();  // the serializer still owes the last chunk
   body.data = nullptr;
   body.size = 0;
   body.more = false;
@@ -732,7 +804,7 @@ void Session::finish_exchange() {
   else
     upstream_->close();
   upstream_.reset();
-  bool keep_alive = response_->get().keep_alive();
+  bool keep_alive = device_response_->keep_alive();
   finish_request();
   if (!keep_alive) return close();
   do_wait_request();
@@ -980,7 +1052,9 @@ void Session::release_idle_memory() {
   release_relay_buffer();
   request_.reset();
   request_writer_.reset();
+  forwarded_.reset();
   response_.reset();
+  device_response_.reset();
   response_writer_.reset();
   if (client_buffer_.size() == 0) client_buffer_.shrink_to_fit();
   if (upstream_buffer_.size() == 0) upstream_buffer_.shrink_to_fit();

@@ -82,6 +82,7 @@ private:
   void do_wait_request();
   void on_request_readable(error_code ec);
   void do_read_header();
+  void continue_read_header();
   void on_read_header(error_code ec, std::size_t bytes);
 
   void process_request();
@@ -113,7 +114,9 @@ private:
   void do_wait_response();
   void on_response_readable(error_code ec);
   void do_read_response_header();
+  void continue_read_response_header();
   void on_read_response_header(error_code ec, std::size_t bytes);
+  void relay_response_header();
   void do_read_response_body();
   void on_read_response_body(error_code ec, std::size_t bytes);
   void do_write_response_body();
@@ -178,6 +181,8 @@ private:
   // Parsers, serializers and the refusal live on the heap only while a request uses them: an idle or held
   // connection should not carry ~1.5 KB of them inline.
   std::unique_ptr<request_parser> request_;
+  Framing request_framing_;                     // the body length easedge read from the device's head
+  std::unique_ptr<ForwardedRequest> forwarded_; // what goes upstream: built from the parse, never the bytes
   std::unique_ptr<http::request_serializer<http::buffer_body>> request_writer_;
   bool expect_continue_ = false;
   bool client_keep_alive_ = false;
@@ -191,11 +196,14 @@ private:
   bool upstream_reused_ = false;
   boost::beast::flat_buffer upstream_buffer_;
   std::unique_ptr<response_parser> response_;
+  std::unique_ptr<DeviceResponse> device_response_;  // what the device gets: built from the upstream's parse
   std::unique_ptr<http::response_serializer<http::buffer_body>> response_writer_;
   bool response_started_ = false;
 
   std::unique_ptr<char[]> relay_;
   std::size_t lingered_bytes_ = 0;
+  // Bytes of the head being read (request or response): Beast's header_limit bounds one read, not the head.
+  std::size_t head_bytes_ = 0;
   std::unique_ptr<http::response<http::string_body>> refusal_;
   ForwardedIdentity identity_;
   RequestRecord record_;

@@ -1,0 +1,60 @@
+// Strict HTTP/1.1 framing at the edge: the one body length a parsed head declares, or why the head is
+// ambiguous enough that the next hop could read it differently (RFC 9112 section 6, RFC 9110 section 7.6.1).
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/optional/optional.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace easedge::proxy {
+
+namespace http = boost::beast::http;
+
+enum class BodyFraming : std::uint8_t {
+  none,            // no body
+  content_length,  // exactly `length` bytes
+  chunked,         // Transfer-Encoding: chunked
+  until_close,     // a response body that ends when the server closes
+};
+
+struct Framing {
+  BodyFraming kind = BodyFraming::none;
+  std::uint64_t length = 0;  // for content_length
+
+  bool operator==(const Framing&) const = default;
+};
+
+// The framing a head declares, or what makes it ambiguous. `problem` is for the log, never for the device.
+struct FramingVerdict {
+  Framing framing;
+  std::string problem;
+
+  explicit operator bool() const { return problem.empty(); }
+};
+
+// A device's request head. Refused: more than one Transfer-Encoding or Content-Length field, a
+// Transfer-Encoding other than exactly "chunked", both framings, a Content-Length that is not one decimal
+// number, Transfer-Encoding in HTTP/1.0, zero or several Host fields or a Host that is not an authority,
+// and a Connection field naming Content-Length, Transfer-Encoding or Host.
+FramingVerdict request_framing(const http::fields& head, unsigned version);
+
+// An upstream response head, by the same rules (no Host); a response without a length ends at close.
+// 1xx, 204 and 304 responses have no body whatever their head says.
+FramingVerdict response_framing(const http::fields& head, unsigned status);
+
+// Whether Beast's parser reads the body the way `framing` says: easedge forwards by its own reading, so
+// the two must never differ (a defence in depth against a rule one of them has and the other lacks).
+bool parser_agrees(const Framing& framing, bool parser_chunked, const boost::optional<std::uint64_t>& parser_length);
+
+// A header name in the form every comparison uses: lower case, '_' as '-' (IIS and CGI-style upstreams
+// read X_Forwarded_User as X-Forwarded-User).
+std::string canonical_header_name(std::string_view name);
+
+// The names listed in Connection fields (RFC 9110 7.6.1), canonical.
+std::vector<std::string> connection_tokens(const http::fields& head);
+
+}  // namespace easedge::proxy
