@@ -42,7 +42,8 @@ void use(LdifDirectory& directory) {
         directory.is_member(account.dn, "CN=EAS Users,OU=Groups,DC=corp,DC=example,DC=test");
     check(membership.status == DirectoryStatus::ok);
   }
-  (void)directory.is_member("CN=alice,CN=Users,DC=corp,DC=example,DC=test", "cn=eas users,ou=groups,dc=corp,dc=example,dc=test");
+  (void)directory.is_member("CN=alice,CN=Users,DC=corp,DC=example,DC=test",
+                            "cn=eas users,ou=groups,dc=corp,dc=example,dc=test");
 }
 
 }  // namespace
