@@ -1,5 +1,6 @@
 #include "mapping/certificate_bindings.h"
 
+#include "auth/revocation/crl.h"
 #include "mapping/sid.h"
 
 #include <openssl/asn1.h>
@@ -188,7 +189,7 @@ std::string hex_of(const unsigned char* data, std::size_t size) {
 std::optional<std::chrono::system_clock::time_point> time_point_of(const ASN1_TIME* time) {
   std::tm tm{};
   if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return auth::clamped_time(timegm(&tm));
 }
 
 std::string ad_dn(const X509_NAME* name) {

@@ -1,5 +1,6 @@
 #include "mapping/directory.h"
 
+#include "auth/revocation/crl.h"
 #include "mapping/certificate_bindings.h"
 #include "mapping/sid.h"
 
@@ -35,6 +36,7 @@ std::optional<std::uint32_t> flags_of(std::string_view text) {
 // accountExpires: 100 ns intervals since 1601-01-01 (FILETIME); 0 and 2^63-1 mean never.
 constexpr std::int64_t filetime_unix_epoch = 116444736000000000;
 constexpr std::int64_t filetime_never = INT64_MAX;
+constexpr std::int64_t filetime_per_second = 10'000'000;
 
 }  // namespace
 
@@ -70,9 +72,7 @@ std::string set_account_attribute(Account& account, std::string_view name, std::
     auto filetime = number_of<std::int64_t>(value);
     if (!filetime) return "accountExpires is not a number: '" + std::string(value) + "'";
     if (*filetime > 0 && *filetime != filetime_never)
-      account.account_expires = std::chrono::system_clock::from_time_t(0) +
-                                std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                    std::chrono::microseconds((*filetime - filetime_unix_epoch) / 10));
+      account.account_expires = auth::clamped_time((*filetime - filetime_unix_epoch) / filetime_per_second);
   } else if (same_name(name, "whenCreated")) {
     account.when_created = parse_generalized_time(value);
     if (!account.when_created) return "whenCreated is not a GeneralizedTime: '" + std::string(value) + "'";

@@ -113,7 +113,14 @@ std::string name_text(const X509_NAME* name) {
 SystemTime to_system_time(const ASN1_TIME* t) {
   std::tm tm{};
   if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return SystemTime{};
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return clamped_time(timegm(&tm));
+}
+
+SystemTime clamped_time(std::int64_t seconds) {
+  using std::chrono::duration_cast;
+  constexpr auto lowest = duration_cast<std::chrono::seconds>(SystemTime::min().time_since_epoch()).count();
+  constexpr auto highest = duration_cast<std::chrono::seconds>(SystemTime::max().time_since_epoch()).count();
+  return SystemTime(std::chrono::seconds(std::clamp(seconds, lowest, highest)));
 }
 
 std::string format_time(SystemTime t) {

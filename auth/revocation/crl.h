@@ -61,9 +61,9 @@ public:
   const RevokedEntry* find(std::string_view serial) const;
   const std::vector<RevokedEntry>& entries() const { return revoked_; }
 
-  // Whether this CRL is past nextUpdate + grace at `now`.
+  // Whether this CRL is past nextUpdate + grace at `now`. Subtracts from `now`: nextUpdate may be the clock's maximum.
   bool expired(SystemTime now, std::chrono::seconds grace) const {
-    return next_update_ && now > *next_update_ + grace;
+    return next_update_ && now - grace > *next_update_;
   }
 
 private:
@@ -88,6 +88,9 @@ std::string name_text(const X509_NAME* name);          // RFC 2253 text
 std::string format_time(SystemTime t);                 // "2026-01-31T12:00:00Z"
 std::string crl_reason_text(int reason);               // "keyCompromise", "unspecified", ...
 SystemTime to_system_time(const ASN1_TIME* t);         // ASN1 UTCTime/GeneralizedTime -> time point
+// Seconds since 1970 as a time point, clamped to what the nanosecond clock holds (years 1678-2262): a CRL,
+// certificate or directory may say 9999, which would otherwise overflow into a date in the past.
+SystemTime clamped_time(std::int64_t seconds);
 // Orders two magnitude byte strings (serials, CRL numbers) numerically: <0, 0, >0.
 int compare_numbers(std::string_view a, std::string_view b);
 

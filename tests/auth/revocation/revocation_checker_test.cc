@@ -98,6 +98,13 @@ TEST_F(RevocationCheckerTest, CrlWithoutNextUpdateNeverExpires) {
   EXPECT_EQ(RevocationChecker::create(tls_)->check(leaf.get(), issuing_.cert()).status, RevocationStatus::good);
 }
 
+// Seen while writing crl_fuzz: a time past 2262 overflowed the nanosecond clock (UB; this CRL looked expired).
+TEST_F(RevocationCheckerTest, CrlWithFarNextUpdateIsCurrent) {
+  use_crls({issuing_.crl_pem({.next_update_offset = std::chrono::hours(24 * 366 * 374)})});  // year ~2400
+  auto leaf = issuing_.issue_leaf(3, "leaf");
+  EXPECT_EQ(RevocationChecker::create(tls_)->check(leaf.get(), issuing_.cert()).status, RevocationStatus::good);
+}
+
 TEST_F(RevocationCheckerTest, NotConfiguredMeansGoodButMissingCrlMeansUnavailable) {
   auto leaf = issuing_.issue_leaf(5, "leaf");
   EXPECT_EQ(RevocationChecker::create(tls_)->check(leaf.get(), issuing_.cert()).status, RevocationStatus::good);
