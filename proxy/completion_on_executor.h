@@ -1,5 +1,4 @@
-// A completion handed to another thread's pool that runs its handler, and lets go of its owner, on the owner's
-// executor only.
+// A completion other threads' pools may call or drop; it runs, and releases its owner, on the owner's executor.
 #pragma once
 
 #include <boost/asio/post.hpp>
