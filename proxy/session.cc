@@ -3,6 +3,7 @@
 #include "proxy/session.h"
 
 #include "eas/command.h"
+#include "proxy/completion_on_executor.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
@@ -369,11 +370,11 @@ void Session::check_revocation() {
   if (revocation_checked_ && generation == revocation_checked_generation_) return check_eas_query();
   arm_authorization(Refusal::revocation_unavailable);
   checker.async_check(certificate_->leaf.get(), certificate_->issuer.get(),
-                      [self = shared_from_this(), generation, serial = request_serial_](auth::RevocationAnswer answer) {
-                        net::post(self->client_.get_executor(), [self, generation, serial, answer = std::move(answer)] {
-                          if (self->still_authorizing(serial)) self->on_revocation(generation, answer);
-                        });
-                      });
+                      CompletionOnExecutor(client_.get_executor(), shared_from_this(),
+                                           [generation, serial = request_serial_](Session& self,
+                                                                                  auth::RevocationAnswer answer) {
+                                             if (self.still_authorizing(serial)) self.on_revocation(generation, answer);
+                                           }));
 }
 
 void Session::on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer) {
@@ -402,11 +403,10 @@ void Session::map_identity() {
   }
   arm_authorization(Refusal::directory_unavailable);
   runtime_->mapper->map(mapping::CertificateRef{certificate_->leaf, certificate_->issuer},
-                        [self = shared_from_this(), serial = request_serial_](mapping::MapResult result) {
-                          net::post(self->client_.get_executor(), [self, serial, result = std::move(result)] {
-                            if (self->still_authorizing(serial)) self->on_mapped(result);
-                          });
-                        });
+                        CompletionOnExecutor(client_.get_executor(), shared_from_this(),
+                                             [serial = request_serial_](Session& self, mapping::MapResult result) {
+                                               if (self.still_authorizing(serial)) self.on_mapped(result);
+                                             }));
 }
 
 void Session::on_mapped(const mapping::MapResult& result) {
@@ -443,11 +443,11 @@ void Session::on_identity(const std::optional<mapping::MappedAccount>& account) 
 void Session::obtain_kerberos_token() {
   arm_authorization(Refusal::kdc_unavailable);
   runtime_->kerberos->token_for(
-      identity_.user, [self = shared_from_this(), serial = request_serial_](auth::kerberos::TokenResult result) {
-        net::post(self->client_.get_executor(), [self, serial, result = std::move(result)] {
-          if (self->still_authorizing(serial)) self->on_kerberos_token(result);
-        });
-      });
+      identity_.user,
+      CompletionOnExecutor(client_.get_executor(), shared_from_this(),
+                           [serial = request_serial_](Session& self, auth::kerberos::TokenResult result) {
+                             if (self.still_authorizing(serial)) self.on_kerberos_token(result);
+                           }));
 }
 
 void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
