@@ -204,6 +204,8 @@ void format_w3c(const AccessLogRecord& r, std::string& out) {
   append_number(out, r.win32_status);
   out += ' ';
   append_number(out, std::chrono::duration_cast<std::chrono::milliseconds>(r.duration).count());
+  out += ' ';
+  append_w3c_field(out, r.request_id);
   out += '\n';
 }
 
@@ -240,6 +242,7 @@ void format_json(const AccessLogRecord& r, std::string& out) {
   out += '.';
   append_padded(out, static_cast<int>(micros % 1000), 3);
   json_number(out, "upstream_status", r.upstream_status);
+  json_string(out, "request_id", r.request_id);
   out += "}\n";
 }
 

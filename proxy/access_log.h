@@ -27,7 +27,8 @@ struct AccessLogRecord {
   std::string_view method;
   std::string_view uri_stem;                   // path, without the query
   std::string_view uri_query;                  // as received (still percent-encoded), without the '?'
-  std::string_view user;                       // the mapped account (or whom the request claimed if unmapped)
+  std::string_view user;                       // the mapped account; empty until a certificate maps (never
+                                               // the query's User=, which is the device's unverified claim)
   std::string_view cert_sha256;                // hex SHA-256 of the device certificate
   std::string_view user_agent;
   std::string_view eas_command;                // decoded from either query form, e.g. "Sync"
@@ -40,12 +41,14 @@ struct AccessLogRecord {
   std::uint64_t bytes_out = 0;                 // response bytes written to the device, headers included
   std::chrono::microseconds duration{0};
   unsigned upstream_status = 0;                // Exchange's status; 0 when the request never reached it
+  std::string_view request_id;                 // also in a refusal's body and X-Request-Id header
 };
 
-// The #Fields line of the W3C format, in the order format_w3c writes them.
+// The #Fields line of the W3C format, in the order format_w3c writes them. sc(X-Request-Id) is IIS's naming
+// for a response header field; it is last so parsers of the IIS default field set keep working.
 inline constexpr std::string_view kW3cFields =
     "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status "
-    "sc-substatus sc-win32-status time-taken";
+    "sc-substatus sc-win32-status time-taken sc(X-Request-Id)";
 
 // Appends the #Software/#Version/#Date/#Fields header block that starts every W3C log file.
 void format_w3c_header(std::chrono::system_clock::time_point now, std::string& out);
@@ -56,7 +59,7 @@ void format_w3c(const AccessLogRecord& record, std::string& out);
 
 // Appends one JSON object and '\n': ts, client, client_port, server, server_port, user, cert_sha256,
 // method, uri, query, cmd, device_id, device_type, user_agent, status, substatus, win32_status, bytes_in,
-// bytes_out, duration_ms, upstream_status. Strings are escaped per RFC 8259 (control characters as \u00XX)
+// bytes_out, duration_ms, upstream_status, request_id. Strings are escaped per RFC 8259 (control characters as \u00XX)
 // and bytes that are not UTF-8 become U+FFFD, so every line parses.
 void format_json(const AccessLogRecord& record, std::string& out);
 

@@ -46,4 +46,21 @@ constexpr std::array<RefusalInfo, refusal_count> table{{
 
 const RefusalInfo& describe(Refusal reason) { return table[static_cast<std::size_t>(reason)]; }
 
+std::string status_text(const RefusalInfo& info) {
+  std::string text = std::to_string(info.status);
+  if (info.substatus != 0) text += "." + std::to_string(info.substatus);
+  return text;
+}
+
+std::string refusal_body(Refusal reason, std::string_view request_id) {
+  const auto& info = describe(reason);
+  std::string body = status_text(info);
+  body += ' ';
+  body += info.text;
+  body += "\r\nRequest-Id: ";
+  body += request_id;
+  body += "\r\n";
+  return body;
+}
+
 }  // namespace easedge::proxy

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace easedge::proxy {
@@ -45,6 +46,14 @@ struct RefusalInfo {
 };
 
 const RefusalInfo& describe(Refusal reason);
+
+// "403.13", or "404" when there is no substatus.
+std::string status_text(const RefusalInfo& info);
+
+// The body a device gets: the class of refusal and the request id, nothing else. The detail (paths, account
+// names, SIDs, DNs) goes to the operator's log line under the same id, never to the device: there is no
+// parameter for it here on purpose.
+std::string refusal_body(Refusal reason, std::string_view request_id);
 
 // Every reason, for metrics pre-registration and tests.
 inline constexpr std::uint8_t refusal_count = static_cast<std::uint8_t>(Refusal::overloaded) + 1;

@@ -5,6 +5,7 @@
 #include "eas/command.h"
 #include "proxy/completion_on_executor.h"
 #include "proxy/proxy_protocol.h"
+#include "proxy/request_id.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
@@ -846,24 +847,21 @@ void Session::refuse(Refusal reason, std::string detail) {
   bool body_unread = request_ && !request_->is_done();
   bool close_after = info.close_connection || body_unread || !client_keep_alive_ || draining_ || timed_out_;
 
-  std::string text = std::to_string(info.status);
-  if (info.substatus != 0) text += "." + std::to_string(info.substatus);
-  text += " " + std::string(info.text) + "\r\n";
-  bool tells_detail = info.status == 403 && info.substatus != 0;
-  if (tells_detail && !detail.empty() && is_safe_header_value(detail)) text += "Reason: " + detail + "\r\n";
-
+  // The device learns the class and an id; the operator finds the detail under that id in the log line below.
+  const auto& id = request_id();
   refusal_ = std::make_unique<http::response<http::string_body>>(static_cast<http::status>(info.status), 11);
   refusal_->set(http::field::server, "easedge");
   refusal_->set(http::field::content_type, "text/plain; charset=utf-8");
   refusal_->set(http::field::cache_control, "no-store");
+  refusal_->set(request_id_header, id);
   if (info.retry_after)
     refusal_->set(http::field::retry_after, std::to_string(runtime_->config.timeouts.retry_after.count()));
-  refusal_->body() = std::move(text);
+  refusal_->body() = refusal_body(reason, id);
   refusal_->keep_alive(!close_after);
   refusal_->prepare_payload();
 
-  spdlog::info("{} {} {} -> {}{} {} ({})", client_address_, record_.method, record_.target, info.status,
-               info.substatus ? "." + std::to_string(info.substatus) : std::string(), info.name, detail);
+  spdlog::info("{} request {} {} {} -> {} {} ({})", client_address_, id, record_.method, record_.target,
+               status_text(info), info.name, detail);
 
   timed_out_ = false;
   arm(runtime_->config.timeouts.client_write, Phase::refusing);
@@ -927,7 +925,7 @@ void Session::finish_request() {
         .method = record_.method,
         .uri_stem = target.substr(0, question),
         .uri_query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
-        .user = record_.user.empty() ? std::string_view(eas_.user) : std::string_view(record_.user),
+        .user = record_.user,  // never the query's User=: that is the device's claim, not who it is
         .cert_sha256 = certificate_ ? std::string_view(certificate_->sha256_hex) : std::string_view(),
         .user_agent = user_agent,
         .eas_command = command,
@@ -940,10 +938,16 @@ void Session::finish_request() {
         .bytes_out = record_.bytes_out,
         .duration = elapsed,
         .upstream_status = record_.upstream_status,
+        .request_id = request_id(),
     };
     log->write(entry);
   }
   record_.status = 0;
+}
+
+const std::string& Session::request_id() {
+  if (record_.id.empty()) record_.id = worker_.request_ids().next();
+  return record_.id;
 }
 
 void Session::close() {

@@ -62,9 +62,10 @@ private:
   // Per-request facts, collected as they become known, logged once at the end.
   struct RequestRecord {
     std::chrono::steady_clock::time_point started;
+    std::string id;        // see request_id(); empty until first used
     std::string method;
     std::string target;
-    std::string user;
+    std::string user;      // the mapped account; empty ('-' in the log) until a certificate maps
     std::uint16_t status = 0;
     std::uint16_t substatus = 0;
     std::uint16_t upstream_status = 0;
@@ -131,6 +132,9 @@ private:
   void on_linger_read(error_code ec, std::size_t bytes);
   void finish_request();
   void close();
+  // The current request's id, drawn on first use: it is in a refusal's body and X-Request-Id, in the access
+  // and error log lines, and can go upstream with a forwarded request.
+  const std::string& request_id();
 
   // Sets the current phase and its deadline. The timer is re-armed only when the deadline moves earlier than
   // the pending wait: most phase changes move it later and cost no timer operation (the wait fires early

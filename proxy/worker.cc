@@ -23,7 +23,8 @@ Worker::Worker(Server& server, std::size_t index)
       index_(index),
       relay_buffers_(max_free_relay_buffers),
       pool_(server.runtime()->config.upstream.max_idle_connections, server.runtime()->config.timeouts.upstream_idle),
-      sweep_timer_(io_) {}
+      sweep_timer_(io_),
+      request_ids_(index) {}
 
 void Worker::add_acceptor(boost::asio::ip::tcp::acceptor acceptor, bool proxy_protocol) {
   acceptors_.push_back(std::move(acceptor));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "proxy/relay_buffer_pool.h"
+#include "proxy/request_id.h"
 #include "proxy/runtime.h"
 #include "proxy/upstream_pool.h"
 
@@ -37,6 +38,8 @@ public:
 
   // Relay buffers are recycled per thread (see RelayBufferPool). A session holds one only while relaying.
   RelayBufferPool& relay_buffers() { return relay_buffers_; }
+  // Ids for this thread's requests (see RequestIds).
+  RequestIds& request_ids() { return request_ids_; }
 
   void attach(Session* session) { sessions_.insert(session); }
   void detach(Session* session) { sessions_.erase(session); }
@@ -57,6 +60,7 @@ private:
   std::vector<bool> proxy_protocol_;  // per acceptor: a PROXY protocol header precedes TLS
   UpstreamPool pool_;
   boost::asio::steady_timer sweep_timer_;
+  RequestIds request_ids_;
 };
 
 }  // namespace easedge::proxy

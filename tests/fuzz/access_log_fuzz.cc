@@ -1,5 +1,5 @@
 // libFuzzer target for the access log formatters: whatever bytes a device puts in its request, a W3C line
-// keeps its 14 fields on one line and a JSON line parses as one object with the same strings.
+// keeps its 15 fields on one line and a JSON line parses as one object with the same strings.
 //
 // Input layout: the bytes are cut at 0xFF into the record's string fields, in the order of kFields below.
 #include <cstddef>
@@ -20,10 +20,10 @@ constexpr std::string_view AccessLogRecord::*kFields[] = {
     &AccessLogRecord::server_ip,   &AccessLogRecord::client_ip,   &AccessLogRecord::method,
     &AccessLogRecord::uri_stem,    &AccessLogRecord::uri_query,   &AccessLogRecord::user,
     &AccessLogRecord::cert_sha256, &AccessLogRecord::user_agent,  &AccessLogRecord::eas_command,
-    &AccessLogRecord::device_id,   &AccessLogRecord::device_type,
+    &AccessLogRecord::device_id,   &AccessLogRecord::device_type, &AccessLogRecord::request_id,
 };
 constexpr char kSeparator = '\xff';
-constexpr std::size_t kW3cFieldCount = 14;
+constexpr std::size_t kW3cFieldCount = 15;
 
 void require(bool condition) {
   if (!condition) std::abort();

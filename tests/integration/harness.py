@@ -442,6 +442,25 @@ def echoed_values(result, name):
     return [v for k, v in echoed_headers(result) if k.lower() == name.lower()]
 
 
+_REQUEST_ID_LINE = re.compile(rb"^Request-Id: ([0-9a-f]{16})\r$", re.M)
+
+
+def refusal_request_id(result):
+    """The request id of one of easedge's refusals (CurlResult or RawResponse): the body's `Request-Id:` line,
+    or None when the body has none or the X-Request-Id header disagrees with it."""
+    m = _REQUEST_ID_LINE.search(result.body)
+    if not m or result.header("X-Request-Id") != m.group(1).decode():
+        return None
+    return m.group(1).decode()
+
+
+def refusal_log_line(child, request_id, timeout=IO_TIMEOUT):
+    """easedge's stderr line for the refusal with REQUEST_ID, `... request ID METHOD TARGET -> 403.16 NAME (DETAIL)`,
+    as a match with groups status, name and detail; None when it does not show up within `timeout` seconds."""
+    pattern = re.compile(r" request %s .* -> (?P<status>\S+) (?P<name>\S+) \((?P<detail>.*)\)$" % re.escape(request_id))
+    return wait_until(lambda: next(filter(None, (pattern.search(l) for l in list(child.lines))), None), timeout)
+
+
 _module_lab = None
 
 

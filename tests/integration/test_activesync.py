@@ -30,9 +30,9 @@ EAS = "/Microsoft-Server-ActiveSync"
 ALICE_UPN = "alice@corp.example.test"
 BOB_UPN = "bob@corp.example.test"
 W3C_FIELDS = ("#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) "
-              "sc-status sc-substatus sc-win32-status time-taken")
+              "sc-status sc-substatus sc-win32-status time-taken sc(X-Request-Id)")
 JSON_KEYS = ("ts", "client", "user", "cert_sha256", "method", "cmd", "device_id", "device_type", "status",
-             "substatus", "bytes_in", "bytes_out", "duration_ms", "upstream_status")
+             "substatus", "bytes_in", "bytes_out", "duration_ms", "upstream_status", "request_id")
 # The access log writer flushes at least every second; a line may take that long to show up.
 LOG_WAIT = 10.0
 # How long the stand-in holds a Ping: longer than nginx's default proxy_read_timeout (60 s).
@@ -207,10 +207,14 @@ class ProxyCase(h.ProxyTestCase):
         self.assertEqual(result.json()["target"], EAS + "?" + query, "the query must be forwarded byte-identical")
 
     def assert_refused(self, result, status, query):
+        """Returns the refusal's request id."""
         self.assertEqual(result.status, status, result)
         self.assertTrue(result.body.startswith(b"%d" % status), result)
         self.assertEqual(result.header("Server"), "easedge", "the refusal must come from easedge")
         self.assertFalse(self.standin.saw(query), "a refused request reached the stand-in: " + query)
+        request_id = h.refusal_request_id(result)
+        self.assertIsNotNone(request_id, result)
+        return request_id
 
 
 # ---- query forms and the access log ----------------------------------------------------------------------
@@ -309,19 +313,20 @@ class JsonAccessLog(ProxyCase):
     def send_with_refused_certificate(self, device, substatus):
         device_id, ua = marker(), user_agent()
         query = plain(device_id, user="claimed")
-        self.assert_refused(self.send(query, device=device, ua=ua), 403, query)
-        # docs/activesync.md: without a mapped account (a refused certificate), `user` is the claimed User=;
-        # cmd, device_id and device_type are decoded from the query whatever the answer.
+        request_id = self.assert_refused(self.send(query, device=device, ua=ua), 403, query)
+        # docs/activesync.md: without a mapped account (a refused certificate) `user` is empty, never the
+        # claimed User= (that stays in `query`); cmd, device_id and device_type are decoded from the query
+        # whatever the answer; the refusal's request id joins the body and the line.
         self.expect_logged(ua, device or "no certificate", status=403, substatus=substatus, upstream_status=0,
-                           user="claimed",
+                           user="", query=query, request_id=request_id,
                            cert_sha256=h.sha256_hex(lab.device_der(device)) if device else "",
                            cmd="Sync", device_id=device_id, device_type="iPhone")
 
-    def test_unmappable_certificate_is_logged_with_the_claimed_user(self):
+    def test_unmappable_certificate_is_logged_without_the_claimed_user(self):
         self.send_with_refused_certificate("noupn", 16)
         self.verify_logged()
 
-    def test_chain_refused_certificates_are_logged_with_the_claimed_user(self):
+    def test_chain_refused_certificates_are_logged_without_the_claimed_user(self):
         for device, substatus in ((None, 7), ("revoked", 13), ("expired", 17), ("untrusted", 16)):
             self.send_with_refused_certificate(device, substatus)
         self.verify_logged()
@@ -391,10 +396,10 @@ class W3cAccessLog(ProxyCase):
 
     log_format = "w3c"
 
-    def check_line(self, fields, method, query, status, substatus=0, user=ALICE_UPN):
-        self.assertEqual(len(fields), 14, fields)
+    def check_line(self, fields, method, query, status, substatus=0, user=ALICE_UPN, request_id=None):
+        self.assertEqual(len(fields), 15, fields)
         (date, time_, s_ip, cs_method, stem, cs_query, s_port, username, c_ip, _,
-         sc_status, sc_sub, win32, taken) = fields
+         sc_status, sc_sub, win32, taken, sc_request_id) = fields
         self.assertRegex(date, r"^\d{4}-\d\d-\d\d$")
         self.assertRegex(time_, r"^\d\d:\d\d:\d\d$")
         self.assertEqual((s_ip, c_ip, s_port), ("127.0.0.1", "127.0.0.1", str(self.proxy.port)))
@@ -402,6 +407,9 @@ class W3cAccessLog(ProxyCase):
         self.assertEqual(username, user)
         self.assertEqual((sc_status, sc_sub, win32), (str(status), str(substatus), "0"))
         self.assertRegex(taken, r"^\d+$")
+        self.assertRegex(sc_request_id, r"^[0-9a-f]{16}$")
+        if request_id:
+            self.assertEqual(sc_request_id, request_id)
 
     def test_header_then_one_line_per_request(self):
         sent = []
@@ -419,19 +427,19 @@ class W3cAccessLog(ProxyCase):
         self.assertEqual(sum(1 for l in lines if l.startswith("#Fields:")), 1, "the header is written once")
         for line in lines[4:]:
             self.assertFalse(line.startswith("#"), line)
-            self.assertEqual(len(line.split(" ")), 14, line)
+            self.assertEqual(len(line.split(" ")), 15, line)
 
     def test_refusals_are_logged(self):
         # A malformed query: the account is mapped only once the query is understood, so no user yet.
         ua = user_agent()
         query = b64(SYNC, marker(), "SmartPhone")[:-4] + "%zz"
-        self.assert_refused(self.send(query, ua=ua), 400, query)
-        self.check_line(self.log.w3c_fields(ua), "POST", query, 400, user="-")
-        # An unmappable certificate: 403.16, with the user the request claimed.
+        request_id = self.assert_refused(self.send(query, ua=ua), 400, query)
+        self.check_line(self.log.w3c_fields(ua), "POST", query, 400, user="-", request_id=request_id)
+        # An unmappable certificate: 403.16 with no user: the one the request claims is not who it is.
         ua = user_agent()
         query = plain(marker(), user="CORP%5Cclaimed")
-        self.assert_refused(self.send(query, device="noupn", ua=ua), 403, query)
-        self.check_line(self.log.w3c_fields(ua), "POST", query, 403, substatus=16, user="CORP\\claimed")
+        request_id = self.assert_refused(self.send(query, device="noupn", ua=ua), 403, query)
+        self.check_line(self.log.w3c_fields(ua), "POST", query, 403, substatus=16, user="-", request_id=request_id)
 
     def test_options_without_query_has_dash(self):
         ua = user_agent()

@@ -44,6 +44,7 @@ AccessLogRecord sample() {
   r.bytes_out = 1024;
   r.duration = 15432us;
   r.upstream_status = 200;
+  r.request_id = "5f0c3a9e00000001";
   return r;
 }
 
@@ -86,14 +87,14 @@ TEST(AccessLogW3c, Header) {
   EXPECT_EQ(out,
             "#Software: easedge\n#Version: 1.0\n#Date: 2024-01-15 10:23:45\n"
             "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) "
-            "sc-status sc-substatus sc-win32-status time-taken\n");
+            "sc-status sc-substatus sc-win32-status time-taken sc(X-Request-Id)\n");
 }
 
 TEST(AccessLogW3c, Line) {
   EXPECT_EQ(w3c(sample()),
             "2024-01-15 10:23:45 10.0.0.1 POST /Microsoft-Server-ActiveSync "
             "Cmd=Sync&User=alice&DeviceId=ABC123&DeviceType=iPhone 443 alice@corp.example.test 192.0.2.7 "
-            "Apple-iPhone13C2/2006.100 200 0 0 15\n");
+            "Apple-iPhone13C2/2006.100 200 0 0 15 5f0c3a9e00000001\n");
   EXPECT_EQ(split(w3c(sample())).size(), split(std::string(kW3cFields)).size());
 }
 
@@ -104,14 +105,16 @@ TEST(AccessLogW3c, EmptyFieldsAndSpaces) {
   r.user_agent = "Mozilla/5.0 (iPhone; CPU OS 17)";
   r.status = 403;
   r.substatus = 7;
+  r.request_id = "";
   std::string line = w3c(r);
   auto fields = split(line);
-  ASSERT_EQ(fields.size(), 14u) << line;
+  ASSERT_EQ(fields.size(), 15u) << line;
   EXPECT_EQ(fields[5], "-");
   EXPECT_EQ(fields[7], "-");
   EXPECT_EQ(fields[9], "Mozilla/5.0+(iPhone;+CPU+OS+17)");
   EXPECT_EQ(fields[10], "403");
   EXPECT_EQ(fields[11], "7");
+  EXPECT_EQ(fields[14], "-");
 }
 
 TEST(AccessLogW3c, HostileValuesStayOnOneLineWithAllFields) {
@@ -128,7 +131,7 @@ TEST(AccessLogW3c, HostileValuesStayOnOneLineWithAllFields) {
   EXPECT_EQ(line.find('\x1b'), std::string::npos);
   EXPECT_EQ(line.find('\0'), std::string::npos);
   auto fields = split(line);
-  ASSERT_EQ(fields.size(), 14u) << line;
+  ASSERT_EQ(fields.size(), 15u) << line;
   EXPECT_EQ(fields[3], "-");
   EXPECT_EQ(fields[5], "a+b%0Ac");
   EXPECT_EQ(fields[7], "alice%0D%0A2024-01-01+00:00:00+forged+line");
@@ -140,7 +143,7 @@ TEST(AccessLogW3c, Utf8KeptInvalidBytesEscaped) {
   r.user = "j\xc3\xbcrgen";             // valid: kept
   r.user_agent = "bad\xc3(\xff\xed\xa0\x80";  // truncated sequence, 0xff, a surrogate: escaped
   auto fields = split(w3c(r));
-  ASSERT_EQ(fields.size(), 14u);
+  ASSERT_EQ(fields.size(), 15u);
   EXPECT_EQ(fields[7], "j\xc3\xbcrgen");
   EXPECT_EQ(fields[9], "bad%C3(%FF%ED%A0%80");
 }
@@ -148,7 +151,7 @@ TEST(AccessLogW3c, Utf8KeptInvalidBytesEscaped) {
 TEST(AccessLogW3c, TimeTakenInMilliseconds) {
   AccessLogRecord r = sample();
   r.duration = 3'540'123'456us;
-  EXPECT_EQ(split(w3c(r)).back(), "3540123");
+  EXPECT_EQ(split(w3c(r))[13], "3540123");
 }
 
 TEST(AccessLogJson, AllFields) {
@@ -175,7 +178,8 @@ TEST(AccessLogJson, AllFields) {
   EXPECT_EQ(o["bytes_out"].as_int64(), 1024);
   EXPECT_DOUBLE_EQ(o["duration_ms"].as_double(), 15.432);
   EXPECT_EQ(o["upstream_status"].as_int64(), 200);
-  EXPECT_EQ(o.size(), 21u);
+  EXPECT_EQ(o["request_id"].as_string(), "5f0c3a9e00000001");
+  EXPECT_EQ(o.size(), 22u);
 }
 
 TEST(AccessLogJson, NoUpstreamAndSubMillisecond) {

@@ -49,5 +49,28 @@ TEST(RefusalTable, EveryReasonHasAUniqueNameAndText) {
   }
 }
 
+TEST(RefusalBody, IisStatusLineThenRequestIdAndNothingElse) {
+  EXPECT_EQ(refusal_body(Refusal::certificate_revoked, "5f0c3a9e00000001"),
+            "403.13 Forbidden: client certificate revoked.\r\nRequest-Id: 5f0c3a9e00000001\r\n");
+  EXPECT_EQ(refusal_body(Refusal::not_found, "5f0c3a9e00000002"),
+            "404 Not found.\r\nRequest-Id: 5f0c3a9e00000002\r\n");
+  for (std::uint8_t i = 0; i < refusal_count; ++i) {
+    auto reason = static_cast<Refusal>(i);
+    const auto& info = describe(reason);
+    EXPECT_EQ(refusal_body(reason, "id"),
+              status_text(info) + " " + std::string(info.text) + "\r\nRequest-Id: id\r\n")
+        << info.name;
+  }
+}
+
+TEST(RefusalTable, WordingNamesNoInternals) {
+  // The text is all a device learns: the class of refusal, never where easedge keeps things or whom it asked.
+  for (std::uint8_t i = 0; i < refusal_count; ++i) {
+    std::string text(describe(static_cast<Refusal>(i)).text);
+    for (const char* internal : {"/", "\\", "CN=", "DC=", "S-1-5-", "@", "ldap", ".crl"})
+      EXPECT_EQ(text.find(internal), std::string::npos) << text;
+  }
+}
+
 }  // namespace
 }  // namespace easedge::proxy
