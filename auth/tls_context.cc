@@ -60,6 +60,9 @@ SslCtxPtr make_server_context(const config::Config& config, const CertificateVal
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   apply_common_options(ctx.get(), tls.min_version);
   ERR_clear_error();
+  // TLS 1.2 suites only; TLS 1.3 keeps OpenSSL's suites (all AEAD). The loader already checked the list.
+  if (SSL_CTX_set_cipher_list(ctx.get(), tls.ciphers.c_str()) != 1)
+    throw config::ConfigError(file, "tls.ciphers", "selects no TLS 1.2 cipher suite: " + last_openssl_error());
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate.c_str()) != 1)
     throw config::ConfigError(file, "tls.certificate",
                               "cannot load '" + tls.certificate.string() + "': " + last_openssl_error());

@@ -24,8 +24,9 @@ struct ServerCertificateSummary {
   std::string key_type;    // "EC P-256", "RSA 2048"
 };
 
-// The device-facing context: server chain + key, TLS 1.2/1.3, client certificates requested per
-// tls.client_certificate but never enforced in the handshake (the proxy refuses per request, with a reason).
+// The device-facing context: server chain + key, TLS 1.2 (suites from tls.ciphers) and 1.3, client certificates
+// requested per tls.client_certificate but never enforced in the handshake (the proxy refuses per request, with a
+// reason).
 // Throws config::ConfigError naming the key for unreadable files or a key that does not match the certificate.
 SslCtxPtr make_server_context(const config::Config& config, const CertificateValidator& validator,
                               ServerCertificateSummary* summary);

@@ -1,6 +1,8 @@
 // The one place that knows YAML: turns the config file into config::Config, with every key checked.
 #include "config/config.h"
 
+#include "config/cipher_list.h"
+
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -382,6 +384,7 @@ Config load_config(const std::filesystem::path& file_in) {
   config.tls.session_tickets = tls->boolean("session_tickets", true);
   config.tls.ciphers = tls->string("ciphers", config.tls.ciphers);
   if (config.tls.ciphers.empty()) tls->fail(tls->key_of("ciphers"), "must not be empty");
+  if (auto problem = cipher_list_problem(config.tls.ciphers)) tls->fail(tls->key_of("ciphers"), *problem);
 
   // upstream
   auto upstream = root.section("upstream");

@@ -33,7 +33,7 @@ enum class Refusal : std::uint8_t {
   body_too_large,             // 413 (limits.upload_read_ahead_bytes)
   header_too_large,           // 431
   request_timeout,            // 408
-  overloaded,                 // 503 (limits.max_connections reached)
+  overloaded,                 // counted only: at the connection limit a connection is closed before TLS
 };
 
 struct RefusalInfo {

@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <grp.h>
 #include <pwd.h>
@@ -24,6 +25,11 @@ namespace {
 
 // How often a draining server checks whether every connection is gone.
 constexpr auto drain_poll_interval = std::chrono::milliseconds(100);
+// Descriptors kept out of the connection limit sized from RLIMIT_NOFILE: listeners (one per I/O thread per
+// address), each thread's epoll/eventfd/timerfd, the admin listener and its scrapes, log files, CRL and OCSP
+// fetches, LDAP and KDC connections, the CRL files re-read. A few dozen in practice; the rest is margin, so an
+// accept never fails with EMFILE while the limit says there is room. Never more than half of a small limit.
+constexpr std::uint64_t reserved_descriptors = 256;
 
 tcp::endpoint listen_endpoint(const config::ListenerConfig& listener, const config::Config& config) {
   boost::system::error_code ec;
@@ -78,6 +84,11 @@ std::uint64_t raise_file_limit() {
     setrlimit(RLIMIT_NOFILE, &limit);
   }
   return limit.rlim_cur;
+}
+
+std::size_t connection_limit_for_descriptors(std::uint64_t descriptors) {
+  auto reserve = std::min(reserved_descriptors, descriptors / 2);
+  return std::max<std::uint64_t>(1, (descriptors - reserve) / 2);
 }
 
 Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {
@@ -157,7 +168,13 @@ void Server::drop_privileges() {
 void Server::log_startup_report() {
   auto runtime = this->runtime();
   spdlog::info("easedge {} starting with {} ({} I/O threads, fd limit {})", version_string,
-               runtime->config.source_file.string(), workers_.size(), raise_file_limit());
+               runtime->config.source_file.string(), workers_.size(), fd_limit_);
+  auto configured = runtime->config.limits.max_connections;
+  spdlog::info("connection limit {} ({})", connection_limit(runtime->config),
+               configured == 0 ? "limits.max_connections 0: sized from the fd limit" : "limits.max_connections");
+  if (configured > fd_sized_connection_limit_)
+    spdlog::warn("limits.max_connections ({}) is more than the fd limit carries ({}): past that, accepts fail "
+                 "with 'too many open files' and pause", configured, fd_sized_connection_limit_);
   for (const auto& address : bound_addresses_) spdlog::info("proxy listening on {}", address);
   for (const auto& line : runtime->describe()) spdlog::info("{}", line);
 }
@@ -166,7 +183,8 @@ int Server::run() {
   // Signals first: a SIGTERM that arrives as soon as the listeners are up must drain, not kill.
   net::io_context control;
   net::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
-  raise_file_limit();
+  fd_limit_ = raise_file_limit();
+  fd_sized_connection_limit_ = connection_limit_for_descriptors(fd_limit_);
   bind_listeners();
   drop_privileges();
   log_startup_report();

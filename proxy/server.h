@@ -27,8 +27,12 @@ public:
   std::shared_ptr<const Runtime> runtime() const { return runtime_.load(); }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
-  // Open device connections, across all workers; limits.max_connections applies to it.
+  // Open device connections, across all workers; connection_limit() applies to it.
   std::atomic<std::size_t>& connections() { return connections_; }
+  // limits.max_connections of `config`, or when it is 0 the limit sized from the descriptor limit at start.
+  std::size_t connection_limit(const config::Config& config) const {
+    return config.limits.max_connections != 0 ? config.limits.max_connections : fd_sized_connection_limit_;
+  }
 
   EasedgeMetrics& metrics() { return metrics_; }
   Counter& refusal_counter(Refusal reason) { return *refusal_counters_[static_cast<std::size_t>(reason)]; }
@@ -49,6 +53,8 @@ private:
   std::vector<std::string> bound_addresses_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> connections_{0};
+  std::uint64_t fd_limit_ = 0;                   // RLIMIT_NOFILE after raise_file_limit(), set before workers run
+  std::size_t fd_sized_connection_limit_ = 1;    // from fd_limit_ (connection_limit_for_descriptors)
   MetricsRegistry registry_;
   EasedgeMetrics metrics_{registry_};
   std::array<Counter*, refusal_count> refusal_counters_{};
@@ -59,5 +65,9 @@ private:
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.
 std::uint64_t raise_file_limit();
+
+// Device connections that `descriptors` (RLIMIT_NOFILE) can carry: two each (device and Exchange), after a
+// reserve for everything else the process opens. At least 1.
+std::size_t connection_limit_for_descriptors(std::uint64_t descriptors);
 
 }  // namespace easedge::proxy

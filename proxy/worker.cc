@@ -16,6 +16,18 @@ namespace {
 constexpr auto sweep_interval = std::chrono::seconds(5);
 // Free relay buffers kept per thread at most: enough for the requests one thread relays at once under load.
 constexpr std::size_t max_free_relay_buffers = 64;
+// Out of descriptors, or at the connection limit: the listening socket stays readable, so accepting again at
+// once would spin at 100 % CPU. Wait this long first; meanwhile new connections wait in the kernel's backlog
+// (nginx turns accept events off the same way, HAProxy stops polling a full listener).
+constexpr auto accept_pause = std::chrono::milliseconds(100);
+// Failed accepts and connections closed at the limit are logged once per interval, with a count.
+constexpr auto accept_log_interval = std::chrono::seconds(10);
+
+// The process or the system is out of a resource an accept needs; it comes back only as connections end.
+bool out_of_resources(const boost::system::error_code& ec) {
+  return ec == boost::asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == boost::asio::error::no_buffer_space || ec == boost::asio::error::no_memory;
+}
 }  // namespace
 
 Worker::Worker(Server& server, std::size_t index)
@@ -24,11 +36,14 @@ Worker::Worker(Server& server, std::size_t index)
       relay_buffers_(max_free_relay_buffers),
       pool_(server.runtime()->config.upstream.max_idle_connections, server.runtime()->config.timeouts.upstream_idle),
       sweep_timer_(io_),
-      request_ids_(index) {}
+      request_ids_(index),
+      failed_accepts_(accept_log_interval),
+      closed_at_limit_(accept_log_interval) {}
 
 void Worker::add_acceptor(boost::asio::ip::tcp::acceptor acceptor, bool proxy_protocol) {
   acceptors_.push_back(std::move(acceptor));
   proxy_protocol_.push_back(proxy_protocol);
+  accept_pauses_.emplace_back(io_);
 }
 
 void Worker::start() {
@@ -45,20 +60,34 @@ void Worker::do_accept(std::size_t listener) {
 
 void Worker::on_accept(std::size_t listener, boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
   if (draining_ || ec == boost::asio::error::operation_aborted) return;
+  auto now = EventTally::Clock::now();
   if (ec) {
-    // Typically EMFILE: say so, and keep accepting (the acceptor stays usable).
-    spdlog::warn("accept failed: {}", ec.message());
-  } else {
-    auto runtime = server_.runtime();
-    auto limit = runtime->config.limits.max_connections;
-    if (limit != 0 && server_.connections().load(std::memory_order_relaxed) >= limit) {
-      spdlog::warn("limits.max_connections ({}) reached: closing a new connection", limit);
-      socket.close(ec);
-    } else {
-      std::make_shared<Session>(*this, std::move(socket), std::move(runtime), proxy_protocol_[listener])->start();
-    }
+    if (auto failed = failed_accepts_.add(now))
+      spdlog::warn("accept failed: {} ({} failed accepts since the last report)", ec.message(), failed);
+    // Other errors (ECONNABORTED, a firewall's EPERM) concern one connection, which the kernel has dropped.
+    return out_of_resources(ec) ? pause_accepting(listener) : do_accept(listener);
   }
+  auto runtime = server_.runtime();
+  auto limit = server_.connection_limit(runtime->config);
+  if (server_.connections().load(std::memory_order_relaxed) >= limit) {
+    // Closed before TLS: a 503 would first cost a full handshake, the very resource the limit protects.
+    socket.close(ec);
+    server_.refusal_counter(Refusal::overloaded).inc();
+    if (auto closed = closed_at_limit_.add(now))
+      spdlog::warn("connection limit ({}) reached: {} new connections closed since the last report; accepting "
+                   "pauses until connections end", limit, closed);
+    return pause_accepting(listener);
+  }
+  std::make_shared<Session>(*this, std::move(socket), std::move(runtime), proxy_protocol_[listener])->start();
   do_accept(listener);
+}
+
+void Worker::pause_accepting(std::size_t listener) {
+  auto& timer = accept_pauses_[listener];
+  timer.expires_after(accept_pause);
+  timer.async_wait([this, listener](boost::system::error_code ec) {
+    if (!ec && !draining_) do_accept(listener);
+  });
 }
 
 void Worker::do_sweep() {
@@ -77,6 +106,7 @@ void Worker::drain() {
   draining_ = true;
   boost::system::error_code ignored;
   for (auto& acceptor : acceptors_) acceptor.close(ignored);
+  for (auto& timer : accept_pauses_) timer.cancel();
   sweep_timer_.cancel();
   // drain() may close sessions, which detach themselves: iterate over a copy.
   auto sessions = std::vector<Session*>(sessions_.begin(), sessions_.end());

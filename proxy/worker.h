@@ -2,6 +2,7 @@
 // and the sessions it runs. Nothing here is shared between threads, so nothing here takes a lock.
 #pragma once
 
+#include "proxy/event_tally.h"
 #include "proxy/relay_buffer_pool.h"
 #include "proxy/request_id.h"
 #include "proxy/runtime.h"
@@ -47,6 +48,8 @@ public:
 private:
   void do_accept(std::size_t listener);
   void on_accept(std::size_t listener, boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
+  // Accepts again on `listener` after a pause (out of descriptors, or at the connection limit).
+  void pause_accepting(std::size_t listener);
   void do_sweep();
 
   Server& server_;
@@ -58,9 +61,12 @@ private:
   boost::asio::io_context io_{1};
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   std::vector<bool> proxy_protocol_;  // per acceptor: a PROXY protocol header precedes TLS
+  std::vector<boost::asio::steady_timer> accept_pauses_;  // per acceptor
   UpstreamPool pool_;
   boost::asio::steady_timer sweep_timer_;
   RequestIds request_ids_;
+  EventTally failed_accepts_;
+  EventTally closed_at_limit_;
 };
 
 }  // namespace easedge::proxy

@@ -32,6 +32,14 @@ protected:
            "upstream: {url: \"http://127.0.0.1:8080\"}\n";
   }
 
+  // minimal() with `tls_extra` / `upstream_extra` ("key: value" in flow style) added to those sections.
+  static std::string minimal_with(const std::string& tls_extra, const std::string& upstream_extra = "") {
+    return "listen: [\"127.0.0.1:8443\"]\n"
+           "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem" +
+           (tls_extra.empty() ? "" : ", " + tls_extra) + "}\n" + "upstream: {url: \"http://127.0.0.1:8080\"" +
+           (upstream_extra.empty() ? "" : ", " + upstream_extra) + "}\n";
+  }
+
   std::string error_of(const std::string& yaml) {
     try {
       load_config(write(yaml));
@@ -108,6 +116,53 @@ TEST_F(ConfigTest, SessionTicketsCanBeTurnedOff) {
       "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem, session_tickets: sometimes}\n"
       "upstream: {url: \"http://127.0.0.1:8080\"}\n");
   EXPECT_NE(bad.find("tls.session_tickets"), std::string::npos) << bad;
+}
+
+TEST_F(ConfigTest, HardeningKeysHaveTheirDocumentedDefaults) {
+  auto c = load_config(write(minimal()));
+  EXPECT_EQ(c.tls.ciphers,
+            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  EXPECT_EQ(c.limits.max_connections, 0u);  // sized from the descriptor limit at start
+  EXPECT_EQ(c.limits.max_request_headers, 100u);
+  EXPECT_EQ(c.limits.max_request_header_bytes, 16384u);
+  EXPECT_TRUE(c.upstream.strip_headers.empty());
+}
+
+TEST_F(ConfigTest, CipherListIsCheckedAtLoad) {
+  auto c = load_config(write(minimal_with("ciphers: \"ECDHE-ECDSA-AES256-GCM-SHA384:!aNULL:@STRENGTH\"")));
+  EXPECT_EQ(c.tls.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384:!aNULL:@STRENGTH");
+  for (const char* bad : {"NO-SUCH-SUITE", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA265",
+                          "TLS_AES_128_GCM_SHA256", "!ALL", ""}) {
+    auto message = error_of(minimal_with("ciphers: \"" + std::string(bad) + "\""));
+    EXPECT_NE(message.find("key 'tls.ciphers'"), std::string::npos) << bad << ": " << message;
+    EXPECT_NE(message.find("easedge.yaml"), std::string::npos) << message;
+  }
+  // The unknown name is quoted, so the operator sees which one.
+  auto typo = error_of(minimal_with("ciphers: \"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA265\""));
+  EXPECT_NE(typo.find("'ECDHE-ECDSA-AES128-GCM-SHA265'"), std::string::npos) << typo;
+}
+
+TEST_F(ConfigTest, StripHeadersMustBeHeaderFieldNames) {
+  auto c = load_config(write(minimal_with("", "strip_headers: [X-Debug-User, \"x-internal_route\"]")));
+  EXPECT_EQ(c.upstream.strip_headers, (std::vector<std::string>{"X-Debug-User", "x-internal_route"}));
+  for (const char* bad : {"X Debug", "X-User:", "", "X-\u00e9"}) {
+    auto message = error_of(minimal_with("", "strip_headers: [\"" + std::string(bad) + "\"]"));
+    EXPECT_NE(message.find("upstream.strip_headers"), std::string::npos) << bad << ": " << message;
+  }
+}
+
+TEST_F(ConfigTest, MaxRequestHeadersBounds) {
+  for (auto [value, ok] : {std::pair{"8", true}, {"10000", true}, {"7", false}, {"10001", false}, {"0", false}}) {
+    auto yaml = minimal() + "limits: {max_request_headers: " + value + "}\n";
+    if (ok) {
+      EXPECT_EQ(load_config(write(yaml)).limits.max_request_headers, std::stoul(value));
+    } else {
+      auto message = error_of(yaml);
+      EXPECT_NE(message.find("limits.max_request_headers"), std::string::npos) << value << ": " << message;
+      EXPECT_NE(message.find("between 8 and 10000"), std::string::npos) << message;
+    }
+  }
 }
 
 TEST_F(ConfigTest, UpstreamUrlIsParsedAndChecked) {

@@ -247,13 +247,14 @@ def write_config(lab, config, name="easedge.yaml"):
 class Easedge:
     """The built easedge, started with a config dict, on 127.0.0.1:0; `port` is the bound port."""
 
-    def __init__(self, lab, config, name="easedge.yaml"):
+    def __init__(self, lab, config, name="easedge.yaml", launcher=()):
+        """`launcher`: a command that execs easedge in place (e.g. prlimit), so the child's pid stays easedge's."""
         self.lab = lab
         self.config_path = write_config(lab, config, name)
         d = lab.fresh_dir("easedge")
         # cwd elsewhere: relative paths must resolve against the config file's folder, not the cwd.
-        self.child = Child([EASEDGE_BIN, "--config", self.config_path], r"proxy listening on (\S+):(\d+)",
-                           os.path.join(d, "stderr.log"), cwd=d)
+        self.child = Child(list(launcher) + [EASEDGE_BIN, "--config", self.config_path],
+                           r"proxy listening on (\S+):(\d+)", os.path.join(d, "stderr.log"), cwd=d)
         self.port = int(self.child.match.group(2))
         self.base = "https://127.0.0.1:%d" % self.port
 
