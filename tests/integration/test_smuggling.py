@@ -506,6 +506,12 @@ class EdgeCase(unittest.TestCase):
         for framing in ("content-length", "transfer-encoding", "host"):
             self.assertNotIn(framing, tokens, "forwarded Connection names %s: %r" % (framing, record))
 
+    def read(self, dev, method="POST"):
+        try:
+            return dev.response(method)
+        except ParseError as e:
+            self.fail("easedge sent the device a malformed response: %s; bytes %r" % (e, dev.buf[:400]))
+
     def attempt(self, raw, expected, refusals=(400,), must_refuse=False, device=None):
         """Sends `raw` in one write on a keep-alive connection and checks the outcome.
 
@@ -516,7 +522,7 @@ class EdgeCase(unittest.TestCase):
         mark = upstream.mark()
         dev = self.connect(device)
         dev.send(raw)
-        first = dev.response()
+        first = self.read(dev)
         if first is not None and first.status in refusals:
             closed, after = dev.drain()
             records = self.settle(mark)
@@ -527,7 +533,7 @@ class EdgeCase(unittest.TestCase):
         responses = [first]
         if first is not None and first.status == 200:
             for _ in expected[1:]:
-                responses.append(dev.response())
+                responses.append(self.read(dev))
         records = self.settle(mark)
         if must_refuse:
             self.fail("expected %s and nothing forwarded; device got %r; upstream got %r"
@@ -653,6 +659,13 @@ class RequestSmuggling(EdgeCase):
         self.attempt(request(target, fields, b"hello"), [("POST", target, b"hello")],
                      refusals=(431,), must_refuse=True)
 
+    def test_head_over_byte_limit_under_field_count(self):
+        # 90 fields of 200 bytes: under the count limit, so only a whole-head byte count can refuse it (~18 KB).
+        target = eas_target()
+        fields = ["X-Pad-%02d: %s" % (i, "p" * 190) for i in range(90)] + ["Content-Length: 5"]
+        self.attempt(request(target, fields, b"hello"), [("POST", target, b"hello")],
+                     refusals=(431,), must_refuse=True)
+
     def test_more_fields_than_max_request_headers(self):
         # 150 tiny fields: about 2 KB, well under the byte limit, over the default count of 100.
         target = eas_target()
@@ -681,10 +694,7 @@ class ResponseSmuggling(EdgeCase):
         target = eas_target("&Respond=" + mode)
         dev = self.connect()
         dev.send(request(target, ["Content-Length: 5", "Connection: close"], b"hello"))
-        try:
-            first = dev.response()
-        except ParseError as e:
-            self.fail("device got a malformed response for %s: %s; bytes %r" % (mode, e, dev.buf[:400]))
+        first = self.read(dev)
         # Whatever follows the first response (a second, smuggled one) is left in `rest`.
         _, rest = dev.drain()
         self.settle(upstream.mark())  # easedge still serves the right answers after it
