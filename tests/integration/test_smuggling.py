@@ -220,7 +220,7 @@ def normal_answer(msg):
 # A response hidden after a hostile one: it must never reach a device.
 SMUGGLED_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"
 
-# Answers picked by the request's `Respond=` query parameter (response-side tests).
+# Hostile answers for the response-side tests, by name.
 HOSTILE_ANSWERS = {
     "te-identity-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n"
                            b"5\r\nhello\r\n0\r\n\r\n" + SMUGGLED_RESPONSE,
@@ -240,7 +240,8 @@ class RecordingUpstream:
     """Plain-HTTP keep-alive server on 127.0.0.1:0 that parses every byte strictly and records each request.
 
     A parse error is recorded with the unparsed bytes and closes that connection; bytes left when a connection
-    ends are recorded as an error too. Every request is answered (normal_answer, or HOSTILE_ANSWERS[Respond]).
+    ends are recorded as an error too. Every request is answered with normal_answer, or with the bytes a test
+    registered for its DeviceId (answer_with): a query parameter of our own would be refused by easedge.
     """
 
     def __init__(self):
@@ -252,6 +253,7 @@ class RecordingUpstream:
         self.records = []
         self.cond = threading.Condition()
         self.conns = {}  # id -> (socket, thread)
+        self.answers = {}  # DeviceId -> raw response bytes
         self._next = 0
         self._accepter = threading.Thread(target=self._accept, daemon=True)
         self._accepter.start()
@@ -289,8 +291,9 @@ class RecordingUpstream:
                     msg, used = parsed
                     buf = buf[used:]
                     self._record(Record(cid, msg=msg))
-                    mode = re.search(r"[?&]Respond=([\w-]+)", msg.target)
-                    conn.sendall(HOSTILE_ANSWERS[mode.group(1)] if mode else normal_answer(msg))
+                    device_id = re.search(r"[?&]DeviceId=(\w+)", msg.target)
+                    hostile = self.answers.get(device_id.group(1)) if device_id else None
+                    conn.sendall(hostile or normal_answer(msg))
                 try:
                     data = conn.recv(65536)
                 except OSError:
@@ -304,6 +307,10 @@ class RecordingUpstream:
             conn.close()
             with self.cond:
                 self.conns.pop(cid, None)
+
+    def answer_with(self, device_id, raw):
+        with self.cond:
+            self.answers[device_id] = raw
 
     def mark(self):
         with self.cond:
@@ -343,8 +350,8 @@ def marker():
     return "SM" + uuid.uuid4().hex[:14].upper()
 
 
-def eas_target(extra=""):
-    return "%s?Cmd=Sync&User=alice&DeviceId=%s&DeviceType=iPhone%s" % (EAS, marker(), extra)
+def eas_target(device_id=None):
+    return "%s?Cmd=Sync&User=alice&DeviceId=%s&DeviceType=iPhone" % (EAS, device_id or marker())
 
 
 def request(target, headers=(), body=b"", method="POST", host=True):
@@ -402,9 +409,13 @@ class Device:
                     raise ParseError("connection ended inside a response: %r" % self.buf[:300])
                 return None
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                self._fill(remaining)
+            except (socket.timeout, TimeoutError):
+                # Also a response without framing on a connection that stays open: it never ends.
                 raise AssertionError("no complete response within %.0f s; got %r" % (timeout, self.buf[:300]))
-            self._fill(remaining)
 
     def drain(self, timeout=5.0):
         """Reads until the peer closes or `timeout` passes: (closed, bytes that came after the last response)."""
@@ -691,7 +702,9 @@ class ResponseSmuggling(EdgeCase):
 
     def fetch(self, mode):
         """One request answered by the upstream's `mode`, Connection: close: ([the response], bytes after it)."""
-        target = eas_target("&Respond=" + mode)
+        device_id = marker()
+        upstream.answer_with(device_id, HOSTILE_ANSWERS[mode])
+        target = eas_target(device_id)
         dev = self.connect()
         dev.send(request(target, ["Content-Length: 5", "Connection: close"], b"hello"))
         first = self.read(dev)
