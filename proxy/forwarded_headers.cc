@@ -56,7 +56,7 @@ ForwardedRequest forwarded_request(const http::request_header<>& parsed, const F
                                    const HeaderPolicy& policy, const ForwardedIdentity& identity) {
   ForwardedRequest out;
   out.version(11);
-  out.method(parsed.method());
+  out.method_string(parsed.method_string());  // never throws, unlike method() for a verb Beast does not know
   out.target(parsed.target());
   out.set(http::field::host, parsed[http::field::host]);
   copy_end_to_end(parsed, out, [&](const std::string& name) { return !policy.strips_request_header(name); });

@@ -4,6 +4,7 @@
 
 #include "eas/command.h"
 #include "proxy/completion_on_executor.h"
+#include "proxy/head_reader.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/request_id.h"
 #include "proxy/server.h"
@@ -218,26 +219,25 @@ void Session::do_read_header() {
   continue_read_header();
 }
 
-// One parse step at a time, so the whole head counts against limits.max_request_header_bytes: Beast's
-// header_limit applies to the bytes of one step, and 32 KB of small fields arriving in pieces passed it.
+// The head is parsed here a step at a time (parse_head_step) so limits.max_request_header_bytes holds for
+// all of it; Beast's own read operations would apply it to each step only.
 void Session::continue_read_header() {
-  http::async_read_some(client_, client_buffer_, *request_,
-                        [self = shared_from_this()](error_code ec, std::size_t bytes) {
-                          self->on_read_header(ec, bytes);
-                        });
+  auto before = head_bytes_;
+  auto ec = parse_head_step(*request_, client_buffer_, runtime_->config.limits.max_request_header_bytes, head_bytes_);
+  if (ec != http::error::need_more) return on_read_header(ec, head_bytes_ - before);
+  record_.bytes_in += head_bytes_ - before;
+  auto room = std::min(client_buffer_.max_size() - client_buffer_.size(), read_chunk_bytes);
+  if (room == 0) return on_read_header(http::error::buffer_overflow, 0);
+  client_.async_read_some(client_buffer_.prepare(room), [self = shared_from_this()](error_code ec, std::size_t bytes) {
+    self->client_buffer_.commit(bytes);
+    if (!ec) return self->continue_read_header();
+    if (ec == net::error::eof) self->request_->put_eof(ec);  // end_of_stream, or partial_message mid-head
+    self->on_read_header(ec, 0);
+  });
 }
 
 void Session::on_read_header(error_code ec, std::size_t bytes) {
   record_.bytes_in += bytes;
-  head_bytes_ += bytes;
-  if (!ec && !request_->is_header_done()) {
-    const auto limit = runtime_->config.limits.max_request_header_bytes;
-    if (head_bytes_ >= limit) ec = http::error::header_limit;
-    if (!ec) {
-      request_->header_limit(static_cast<std::uint32_t>(limit - head_bytes_));
-      return continue_read_header();
-    }
-  }
   if (ec == http::error::end_of_stream || (ec && bytes == 0 && client_buffer_.size() == 0 && !timed_out_))
     return close();  // the device closed an idle keep-alive connection
   // A head that fills the read buffer's ceiling without ending is over the limit too.
@@ -473,6 +473,8 @@ void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
 void Session::forward() {
   forwarded_ = std::make_unique<ForwardedRequest>(
       forwarded_request(request_->get(), request_framing_, runtime_->header_policy, identity_));
+  // Exchange's logs can then be joined with easedge's access log line; a device's own X-Request-Id is replaced.
+  forwarded_->set(request_id_header, request_id());
   if (auto pooled = worker_.pool().take(runtime_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
@@ -663,22 +665,20 @@ void Session::do_read_response_header() {
 
 // A step at a time for the same reason as the request head: the limit holds for the whole head.
 void Session::continue_read_response_header() {
-  http::async_read_some(*upstream_, upstream_buffer_, *response_,
-                        [self = shared_from_this()](error_code ec, std::size_t bytes) {
-                          self->on_read_response_header(ec, bytes);
-                        });
+  auto ec = parse_head_step(*response_, upstream_buffer_, runtime_->config.limits.max_response_header_bytes,
+                            head_bytes_);
+  if (ec != http::error::need_more) return on_read_response_header(ec);
+  auto room = std::min(upstream_buffer_.max_size() - upstream_buffer_.size(), read_chunk_bytes);
+  if (room == 0) return on_read_response_header(http::error::buffer_overflow);
+  upstream_->async_read_some(upstream_buffer_.prepare(room), [self = shared_from_this()](error_code ec, std::size_t bytes) {
+    self->upstream_buffer_.commit(bytes);
+    if (!ec) return self->continue_read_response_header();
+    if (ec == net::error::eof) self->response_->put_eof(ec);  // end_of_stream, or partial_message mid-head
+    self->on_read_response_header(ec);
+  });
 }
 
-void Session::on_read_response_header(error_code ec, std::size_t bytes) {
-  head_bytes_ += bytes;
-  if (!ec && !response_->is_header_done()) {
-    const auto limit = runtime_->config.limits.max_response_header_bytes;
-    if (head_bytes_ >= limit) ec = http::error::header_limit;
-    if (!ec) {
-      response_->header_limit(static_cast<std::uint32_t>(limit - head_bytes_));
-      return continue_read_response_header();
-    }
-  }
+void Session::on_read_response_header(error_code ec) {
   if (ec) {
     // A reused keep-alive connection the upstream closed just as we sent on it: safe to replay once when
     // no body was consumed from the device.
@@ -1017,7 +1017,7 @@ void Session::on_timeout() {
       return;
     case Phase::request_header:
       // Nothing read yet on this request: just an idle connection to drop; otherwise a 408.
-      if (client_buffer_.size() == 0) return close();
+      if (client_buffer_.size() == 0 && head_bytes_ == 0) return close();
       client_.cancel();
       return;
     case Phase::request_body:

@@ -116,7 +116,7 @@ private:
   void on_response_readable(error_code ec);
   void do_read_response_header();
   void continue_read_response_header();
-  void on_read_response_header(error_code ec, std::size_t bytes);
+  void on_read_response_header(error_code ec);
   void relay_response_header();
   void do_read_response_body();
   void on_read_response_body(error_code ec, std::size_t bytes);

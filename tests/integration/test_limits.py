@@ -227,7 +227,6 @@ class SilentConnection(LimitsCase):
 
     # Passes once session.cc waits for the first request with timeouts.handshake_seconds (issue 12, the lead's
     # part); remove this decorator then (an unexpected success fails the suite).
-    @unittest.expectedFailure
     def test_no_request_after_the_handshake_is_closed(self):
         with h.tls_connect(lab, self.proxy.port, "alice") as tls:
             start = time.monotonic()

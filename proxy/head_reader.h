@@ -1,0 +1,36 @@
+// Feeds buffered bytes to a Beast parser one step at a time, so a byte limit holds for a whole message head.
+// Beast's header_limit bounds one parse step, and its read operations loop over steps internally: a head
+// of many small fields arriving in pieces passed a 16 KB limit at 32 KB. Here the limit left for the next
+// step shrinks by what earlier steps consumed.
+#pragma once
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace easedge::proxy {
+
+// Parses what `buffer` holds into `parser` (eager off) and consumes it. `head_bytes` counts the head's bytes
+// consumed so far, across calls. Returns need_more when the head needs more bytes, header_limit once the
+// head (consumed and still buffered) reaches `limit`, another parser error, or success when the head is complete.
+template <class Parser>
+boost::beast::error_code parse_head_step(Parser& parser, boost::beast::flat_buffer& buffer, std::size_t limit,
+                                         std::size_t& head_bytes) {
+  namespace http = boost::beast::http;
+  boost::beast::error_code ec = http::error::need_more;
+  while (buffer.size() > 0 && head_bytes < limit) {
+    parser.header_limit(static_cast<std::uint32_t>(limit - head_bytes));
+    auto used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    head_bytes += used;
+    if (ec != http::error::need_more || used == 0) break;
+  }
+  // Bytes still buffered belong to the unfinished head too (Beast may wait for more without consuming them
+  // once the limit left is smaller than the field it is reading).
+  if (ec == http::error::need_more && head_bytes + buffer.size() >= limit) ec = http::error::header_limit;
+  return ec;
+}
+
+}  // namespace easedge::proxy
