@@ -64,6 +64,15 @@ ForwardedRequest forwarded_request(const http::request_header<>& parsed, const F
 DeviceResponse device_response(const http::response_header<>& parsed, const Framing& upstream_framing,
                                unsigned device_version, bool keep_alive);
 
+// Hands the next piece of a relayed body to a serializer. An empty piece becomes "no buffer": Beast's chunked
+// serializer writes an empty buffer as a zero-size chunk, which the next hop reads as the end of the body
+// (the rest of the body would then be parsed as another message).
+inline void set_body_piece(http::buffer_body::value_type& body, char* data, std::size_t size, bool more) {
+  body.data = size == 0 ? nullptr : data;
+  body.size = size;
+  body.more = more;
+}
+
 // Envoy's XFCC form: Hash=<sha256 hex>;Subject="<RFC 2253 subject>".
 std::string client_cert_header_value(const auth::ClientCertificate& certificate);
 

@@ -520,10 +520,7 @@ void Session::on_upstream_handshake(error_code ec) {
 void Session::start_upstream_request() {
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
   request_writer_ = std::make_unique<http::request_serializer<http::buffer_body>>(*forwarded_);
-  auto& body = forwarded_->body();
-  body.data = nullptr;
-  body.size = 0;
-  body.more = false;
+  set_body_piece(forwarded_->body(), nullptr, 0, false);
   if (request_->is_done()) return do_write_upstream_body();
   if (expect_continue_) return do_send_continue();
   do_read_request_body();
@@ -575,10 +572,7 @@ void Session::on_read_request_body(error_code ec, std::size_t bytes) {
     }
     return refuse(Refusal::bad_request, "malformed request body: " + ec.message());
   }
-  auto& forwarded_body = forwarded_->body();
-  forwarded_body.data = relay_.get();
-  forwarded_body.size = got;
-  forwarded_body.more = !request_->is_done();
+  set_body_piece(forwarded_->body(), relay_.get(), got, !request_->is_done());
   do_write_upstream_body();
 }
 
@@ -594,10 +588,8 @@ void Session::on_write_upstream_body(error_code ec, std::size_t) {
   if (ec) return upstream_failed(ec, "sending the request body");
   if (request_writer_->is_done()) return do_wait_response();
   if (!request_->is_done()) return do_read_request_body();
-  auto& body = forwarded_->body();  // the last chunk went out; the serializer still owes the terminator
-  body.data = nullptr;
-  body.size = 0;
-  body.more = false;
+  // The last chunk went out; the serializer still owes the terminator.
+  set_body_piece(forwarded_->body(), nullptr, 0, false);
   do_write_upstream_body();
 }
 
@@ -732,10 +724,7 @@ void Session::relay_response_header() {
       response, framing.framing, request_->get().version(), client_keep_alive_ && !draining_));
   response_started_ = true;
   response_writer_ = std::make_unique<http::response_serializer<http::buffer_body>>(*device_response_);
-  auto& body = device_response_->body();
-  body.data = nullptr;
-  body.size = 0;
-  body.more = false;
+  set_body_piece(device_response_->body(), nullptr, 0, false);
   // Head and first body bytes go to the device in one write.
   if (response_->is_done()) return do_write_response_body();
   do_read_response_body();
@@ -770,11 +759,8 @@ void Session::on_read_response_body(error_code ec, std::size_t) {
     finish_request();
     return close();
   }
-  auto& parsed = response_->get().body();
-  auto& body = device_response_->body();
-  body.size = runtime_->config.limits.relay_buffer_bytes - parsed.size;
-  body.data = relay_.get();
-  body.more = !response_->is_done();
+  auto got = runtime_->config.limits.relay_buffer_bytes - response_->get().body().size;
+  set_body_piece(device_response_->body(), relay_.get(), got, !response_->is_done());
   do_write_response_body();
 }
 
@@ -791,10 +777,7 @@ void Session::on_write_response_body(error_code ec, std::size_t bytes) {
   if (ec) return close();
   if (response_writer_->is_done()) return finish_exchange();
   if (!response_->is_done()) return do_read_response_body();
-  auto& body = device_response_->body();  // the serializer still owes the last chunk
-  body.data = nullptr;
-  body.size = 0;
-  body.more = false;
+  set_body_piece(device_response_->body(), nullptr, 0, false);  // the serializer still owes the last chunk
   do_write_response_body();
 }
 

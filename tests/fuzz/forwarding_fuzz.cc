@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,11 +21,12 @@ namespace {
 namespace http = boost::beast::http;
 using namespace easedge::proxy;
 
+[[noreturn]] void violation() { std::abort(); }
+
 constexpr const char* forwarded_user = "alice@corp.example.test";
 constexpr std::size_t header_limit = 16384;
 constexpr std::size_t body_limit = 1 << 20;
 
-[[noreturn]] void violation() { std::abort(); }
 
 struct StrictRequest {
   std::vector<std::pair<std::string, std::string>> fields;  // canonical name, value
@@ -107,8 +107,37 @@ std::optional<StrictRequest> strict_parse(std::string_view in) {
   return out;
 }
 
+// Writes `head` and `body` the way the session relays them: the body in pieces of `piece_bytes` through
+// set_body_piece, with an empty piece (a read that brought no body bytes) before the end.
+std::string serialize(ForwardedRequest& head, std::string body, std::size_t piece_bytes) {
+  http::request_serializer<http::buffer_body> serializer(head);
+  std::string wire;
+  auto drain = [&] {
+    boost::beast::error_code ec;
+    while (!serializer.is_done()) {
+      serializer.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
+        for (auto buffer : boost::beast::buffers_range_ref(buffers))
+          wire.append(static_cast<const char*>(buffer.data()), buffer.size());
+        serializer.consume(boost::beast::buffer_bytes(buffers));
+      });
+      if (ec == http::error::need_buffer) return;
+      if (ec) violation();
+    }
+  };
+  for (std::size_t at = 0; at < body.size(); at += piece_bytes) {
+    set_body_piece(head.body(), body.data() + at, std::min(piece_bytes, body.size() - at), true);
+    drain();
+  }
+  set_body_piece(head.body(), body.data(), 0, true);
+  drain();
+  set_body_piece(head.body(), nullptr, 0, false);
+  drain();
+  return wire;
+}
+
 // Easedge's side: nullopt when easedge refuses the request (nothing forwarded).
 std::optional<std::string> forward(std::string_view input, std::string& body) {
+  std::size_t piece_bytes = input.empty() ? 1 : static_cast<unsigned char>(input.back()) % 64 + 1;
   http::request_parser<http::string_body> parser;
   parser.header_limit(header_limit);
   parser.body_limit(body_limit);
@@ -132,11 +161,7 @@ std::optional<std::string> forward(std::string_view input, std::string& body) {
     input.remove_prefix(used);
   }
   body = parser.get().body();
-  http::request<http::string_body> out(std::move(static_cast<http::request_header<>&>(head)));
-  out.body() = body;
-  std::ostringstream wire;
-  wire << out;
-  return wire.str();
+  return serialize(head, body, piece_bytes);
 }
 
 }  // namespace

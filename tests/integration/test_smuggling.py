@@ -690,6 +690,22 @@ class RequestSmuggling(EdgeCase):
         fields = ["X-F%d: %s" % (i, "v" * 20) for i in range(80)] + ["Content-Length: 5"]
         self.attempt(request(target, fields, b"hello"), [("POST", target, b"hello")], refusals=())
 
+    def test_chunk_terminator_in_its_own_write(self):
+        # The device's last read brings only "0\r\n\r\n": easedge must not answer it with an empty chunk (a
+        # terminator) and then the terminator again, which the upstream would read as a second message.
+        for first_part, rest, body in ((b"5\r\nhello\r\n", b"0\r\n\r\n", b"hello"), (b"", b"0\r\n\r\n", b"")):
+            target = eas_target()
+            mark = upstream.mark()
+            dev = self.connect()
+            dev.send(request(target, ["Transfer-Encoding: chunked"], first_part))
+            time.sleep(0.3)
+            dev.send(rest)
+            response = self.read(dev)
+            records = self.settle(mark)
+            self.assertEqual((response.status, response.body), (200, target.encode()))
+            self.assertEqual(len(records), 1, "upstream expected one request, got: %r" % records)
+            self.assert_forwarded(records[0], "POST", target, body)
+
     def test_pipelined_requests_arrive_as_two(self):
         t1, t2 = eas_target(), eas_target()
         raw = (request(t1, ["Content-Length: 5"], b"first") +

@@ -3,6 +3,8 @@
 #include "proxy/forwarded_headers.h"
 
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
 
@@ -140,6 +142,37 @@ TEST(ForwardedRequest, TrailersParsedAfterTheHeadNeverCross) {
   EXPECT_EQ(parser.get().count("X-Forwarded-User"), 1u);  // the parser did merge it
   EXPECT_EQ(out.count("X-Forwarded-User"), 0u);
   EXPECT_EQ(out.count("X-Original-URL"), 0u);
+}
+
+// A read that brings no body bytes must not end the body: Beast's chunked serializer writes an empty buffer
+// as a zero-size chunk, which is the terminator to the next hop (the fuzzer found it).
+TEST(SetBodyPiece, AnEmptyPieceWritesNoChunk) {
+  http::request_header<> head;
+  head.method(http::verb::post);
+  head.target("/Microsoft-Server-ActiveSync");
+  head.insert(http::field::host, "h");
+  auto out = forward(head, {BodyFraming::chunked, 0});
+  http::request_serializer<http::buffer_body> serializer(out);
+  std::string wire;
+  auto drain = [&] {
+    boost::beast::error_code ec;
+    while (!serializer.is_done()) {
+      serializer.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
+        for (auto b : boost::beast::buffers_range_ref(buffers)) wire.append(static_cast<const char*>(b.data()), b.size());
+        serializer.consume(boost::beast::buffer_bytes(buffers));
+      });
+      if (ec) return;
+    }
+  };
+  char data[] = "abc";
+  set_body_piece(out.body(), data, 0, true);
+  drain();
+  set_body_piece(out.body(), data, 3, true);
+  drain();
+  set_body_piece(out.body(), data, 0, false);
+  drain();
+  auto body = wire.substr(wire.find("\r\n\r\n") + 4);
+  EXPECT_EQ(body, "3\r\nabc\r\n0\r\n\r\n");
 }
 
 TEST(DeviceResponse, DropsHopByHopKeepsExchangeHeaders) {
