@@ -21,10 +21,6 @@ namespace {
 constexpr std::string_view sid_uri_prefix = "tag:microsoft.com,2022-09-14:sid:";
 
 const ASN1_OBJECT* oid(const char* dotted) { return OBJ_txt2obj(dotted, 1); }
-const ASN1_OBJECT* upn_oid() {
-  static const ASN1_OBJECT* object = oid("1.3.6.1.4.1.311.20.2.3");
-  return object;
-}
 const ASN1_OBJECT* sid_extension_oid() {
   static const ASN1_OBJECT* object = oid("1.3.6.1.4.1.311.25.2");
   return object;

@@ -6,6 +6,7 @@
 #include "proxy/completion_on_executor.h"
 #include "proxy/head_reader.h"
 #include "proxy/proxy_protocol.h"
+#include "proxy/request_shape.h"
 #include "proxy/request_id.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
@@ -33,11 +34,13 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-constexpr std::string_view activesync_path = "/Microsoft-Server-ActiveSync";
 // After a refusal sent before the request body was read, keep reading (and discarding) what the device is
 // still sending for a moment, so closing does not reset the connection before it has read our answer.
+// The time bounds it; the byte cap only bounds the decryption work, and is set well above an upload just over
+// limits.upload_read_ahead_bytes (at 1 MiB, a device still sending a 10 MB body got a reset before it read
+// its 413 whenever the machine was busy).
 constexpr auto lingering_close_time = std::chrono::seconds(2);
-constexpr std::size_t lingering_close_bytes = 1 << 20;
+constexpr std::size_t lingering_close_bytes = 64 << 20;
 // How long Exchange may take to answer before easedge starts watching the device's socket (to release a held
 // Ping's upstream connection when the device goes away). Not a limit: it only trades a wait per request
 // against noticing a departed device a second later.
@@ -46,16 +49,6 @@ constexpr auto held_request_watch_delay = std::chrono::seconds(1);
 // buffer has room for, and a buffer shrunk while idle would otherwise be read into 512 bytes at a time (one
 // asynchronous round per 512 bytes, 32 per record of an upload). Given back when the connection is idle.
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
-
-bool is_activesync_path(std::string_view path) {
-  if (path.size() < activesync_path.size()) return false;
-  if (!beast::iequals(path.substr(0, activesync_path.size()), activesync_path)) return false;
-  return path.size() == activesync_path.size() || path[activesync_path.size()] == '/';
-}
-
-bool method_allowed(http::verb method) {
-  return method == http::verb::post || method == http::verb::options || method == http::verb::get;
-}
 
 Refusal refusal_for(auth::ChainStatus status) {
   switch (status) {
@@ -261,66 +254,6 @@ void Session::on_read_header(error_code ec, std::size_t bytes) {
 
 // ---- deciding --------------------------------------------------------------------------------------------
 
-std::optional<Refusal> Session::check_request_shape(std::string& detail) {
-  auto& request = request_->get();
-  record_.method = std::string(request.method_string());
-  record_.target = std::string(request.target());
-  client_keep_alive_ = request_->keep_alive();
-
-  auto fields = static_cast<std::size_t>(std::distance(request.begin(), request.end()));
-  if (fields > runtime_->config.limits.max_request_headers) {
-    detail = std::to_string(fields) + " header fields exceed limits.max_request_headers " +
-             std::to_string(runtime_->config.limits.max_request_headers);
-    return Refusal::header_too_large;
-  }
-  // Easedge forwards the body by its own reading of the head; a head the next hop could read another way
-  // (the way request smuggling starts) is refused, never repaired.
-  auto framing = request_framing(request, request.version());
-  if (!framing) {
-    detail = "ambiguous framing: " + framing.problem;
-    return Refusal::bad_request;
-  }
-  if (!parser_agrees(framing.framing, request_->chunked(), request_->content_length())) {
-    detail = "ambiguous framing: the parser reads the body length differently";
-    return Refusal::bad_request;
-  }
-  request_framing_ = framing.framing;
-  // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL).
-  const std::string target_text(request.target());
-  auto target = boost::urls::parse_origin_form(target_text);
-  if (!target) {
-    detail = "request target is not in origin form";
-    return request.target() == "*" ? std::optional(Refusal::not_found) : std::optional(Refusal::bad_request);
-  }
-  // Dot segments and encoded separators could walk out of /Microsoft-Server-ActiveSync once Exchange (IIS)
-  // normalises the path: refuse them rather than forward a path that means something else upstream.
-  for (auto segment : target->encoded_segments()) {
-    auto decoded = segment.decode();
-    if (decoded == "." || decoded == ".." || decoded.find_first_of("/\\") != std::string::npos ||
-        segment.find('%') != std::string_view::npos) {
-      detail = "path segment '" + std::string(segment) + "' is not allowed";
-      return Refusal::bad_request;
-    }
-  }
-  if (!is_activesync_path(target->encoded_path())) {
-    detail = "path is not /Microsoft-Server-ActiveSync";
-    return Refusal::not_found;
-  }
-  if (!method_allowed(request.method())) {
-    detail = "method " + record_.method + " is not used by ActiveSync";
-    return Refusal::method_not_allowed;
-  }
-  auto expect = request[http::field::expect];
-  if (!expect.empty()) {
-    if (!beast::iequals(expect, "100-continue")) {
-      detail = "unsupported Expect: " + std::string(expect);
-      return Refusal::bad_request;
-    }
-    expect_continue_ = true;
-  }
-  return std::nullopt;
-}
-
 std::optional<Refusal> Session::check_certificate(std::string& detail) {
   auto mode = runtime_->config.tls.client_certificate;
   if (mode == config::ClientCertificateMode::off) return std::nullopt;
@@ -338,7 +271,15 @@ std::optional<Refusal> Session::check_certificate(std::string& detail) {
 
 void Session::process_request() {
   std::string detail;
-  if (auto refusal = check_request_shape(detail)) return refuse(*refusal, std::move(detail));
+  auto& head = request_->get();
+  record_.method = std::string(head.method_string());
+  record_.target = std::string(head.target());
+  client_keep_alive_ = request_->keep_alive();
+  auto shape = check_request_shape(head, request_->chunked(), request_->content_length(),
+                                   runtime_->config.limits.max_request_headers);
+  if (shape.refusal) return refuse(*shape.refusal, std::move(shape.detail));
+  request_framing_ = shape.framing;
+  expect_continue_ = shape.expect_continue;
 
   // Decoded now so that every log line, refusals included, names command, device and claimed user; a
   // malformed query is refused only after the certificate checks, so a bad certificate is what a device hears.

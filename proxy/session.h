@@ -87,7 +87,6 @@ private:
   void on_read_header(error_code ec, std::size_t bytes);
 
   void process_request();
-  std::optional<Refusal> check_request_shape(std::string& detail);
   std::optional<Refusal> check_certificate(std::string& detail);
   void check_revocation();
   void on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer);

@@ -1,9 +1,10 @@
 // Differential libFuzzer target for what easedge forwards: arbitrary request bytes go through easedge's
-// parse (Beast + request_framing), head building (forwarded_request) and serialisation; the output must
+// parse (Beast + check_request_shape), head building (forwarded_request) and serialisation; the output must
 // re-parse, by the independent strict parser below, to exactly one request with the input's body, one
 // Host, one X-Forwarded-User (easedge's), and no header a device may not send.
 #include "proxy/forwarded_headers.h"
 #include "proxy/message_framing.h"
+#include "proxy/request_shape.h"
 
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -26,6 +27,7 @@ using namespace easedge::proxy;
 constexpr const char* forwarded_user = "alice@corp.example.test";
 constexpr std::size_t header_limit = 16384;
 constexpr std::size_t body_limit = 1 << 20;
+constexpr std::size_t max_fields = 100;
 
 
 struct StrictRequest {
@@ -145,11 +147,11 @@ std::optional<std::string> forward(std::string_view input, std::string& body) {
   boost::beast::error_code ec;
   auto used = parser.put(boost::asio::buffer(input.data(), input.size()), ec);
   if (ec || !parser.is_header_done()) return std::nullopt;
-  auto verdict = request_framing(parser.get(), parser.get().version());
-  if (!verdict || !parser_agrees(verdict.framing, parser.chunked(), parser.content_length())) return std::nullopt;
+  auto shape = check_request_shape(parser.get(), parser.chunked(), parser.content_length(), max_fields);
+  if (shape.refusal) return std::nullopt;
   HeaderPolicy policy({"x-site-extra"});
   ForwardedIdentity identity{.user = forwarded_user, .client_address = "192.0.2.1"};
-  auto head = forwarded_request(parser.get(), verdict.framing, policy, identity);
+  auto head = forwarded_request(parser.get(), shape.framing, policy, identity);
   // The body: everything after the head, parsed as the session would (eagerly, to its end).
   parser.eager(true);
   input.remove_prefix(used);

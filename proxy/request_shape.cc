@@ -1,0 +1,78 @@
+// The request head checks, in the order a device hears about them.
+#include "proxy/request_shape.h"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/url/parse.hpp>
+
+#include <iterator>
+
+namespace easedge::proxy {
+
+namespace {
+
+constexpr std::string_view activesync_path = "/Microsoft-Server-ActiveSync";
+
+bool is_activesync_path(std::string_view path) {
+  if (path.size() < activesync_path.size()) return false;
+  if (!boost::beast::iequals(path.substr(0, activesync_path.size()), activesync_path)) return false;
+  return path.size() == activesync_path.size() || path[activesync_path.size()] == '/';
+}
+
+bool method_allowed(http::verb method) {
+  return method == http::verb::post || method == http::verb::options || method == http::verb::get;
+}
+
+RequestShape refused(Refusal refusal, std::string detail) {
+  RequestShape shape;
+  shape.refusal = refusal;
+  shape.detail = std::move(detail);
+  return shape;
+}
+
+}  // namespace
+
+RequestShape check_request_shape(const http::request_header<>& head, bool parser_chunked,
+                                 const boost::optional<std::uint64_t>& parser_length, std::size_t max_fields) {
+  auto fields = static_cast<std::size_t>(std::distance(head.begin(), head.end()));
+  if (fields > max_fields)
+    return refused(Refusal::header_too_large, std::to_string(fields) + " header fields exceed limits.max_request_headers " +
+                                                  std::to_string(max_fields));
+  // easedge forwards the body by its own reading of the head; a head the next hop could read another way
+  // (the way request smuggling starts) is refused, never repaired.
+  auto framing = request_framing(head, head.version());
+  if (!framing) return refused(Refusal::bad_request, "ambiguous framing: " + framing.problem);
+  if (!parser_agrees(framing.framing, parser_chunked, parser_length))
+    return refused(Refusal::bad_request, "ambiguous framing: the parser reads the body length differently");
+
+  // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL).
+  const std::string target_text(head.target());
+  auto target = boost::urls::parse_origin_form(target_text);
+  if (!target)
+    return refused(target_text == "*" ? Refusal::not_found : Refusal::bad_request,
+                   "request target is not in origin form");
+  // Dot segments and encoded separators could walk out of /Microsoft-Server-ActiveSync once Exchange (IIS)
+  // normalises the path: refuse them rather than forward a path that means something else upstream.
+  for (auto segment : target->encoded_segments()) {
+    auto decoded = segment.decode();
+    if (decoded == "." || decoded == ".." || decoded.find_first_of("/\\") != std::string::npos ||
+        segment.find('%') != std::string_view::npos)
+      return refused(Refusal::bad_request, "path segment '" + std::string(segment) + "' is not allowed");
+  }
+  if (!is_activesync_path(target->encoded_path()))
+    return refused(Refusal::not_found, "path is not /Microsoft-Server-ActiveSync");
+  if (!method_allowed(head.method()))
+    return refused(Refusal::method_not_allowed,
+                   "method " + std::string(head.method_string()) + " is not used by ActiveSync");
+
+  RequestShape shape;
+  shape.framing = framing.framing;
+  auto expect = head[http::field::expect];
+  if (!expect.empty()) {
+    if (!boost::beast::iequals(expect, "100-continue"))
+      return refused(Refusal::bad_request, "unsupported Expect: " + std::string(expect));
+    shape.expect_continue = true;
+  }
+  return shape;
+}
+
+}  // namespace easedge::proxy
