@@ -104,6 +104,9 @@ std::shared_ptr<LdifDirectory> LdifDirectory::load(const std::filesystem::path& 
   bool first_record = true;
   int rc = 0;
   while ((rc = ldif_read_record(ldif.handle, &line_number, &ldif.buffer, &ldif.buffer_size)) > 0) {
+    // libldap can report a record without filling the buffer (ldif_fuzz found one after a version-like first
+    // line and a comment): there is nothing in it to read.
+    if (ldif.buffer == nullptr) continue;
     // line_number is now the last line read: the blank line ending the record, or its own last line at EOF.
     auto physical = static_cast<unsigned long>(std::count(ldif.buffer, ldif.buffer + std::strlen(ldif.buffer), '\n'));
     bool at_eof = std::feof(ldif.handle->fp) != 0;

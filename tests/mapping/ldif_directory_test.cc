@@ -159,6 +159,12 @@ TEST_F(LdifDirectoryTest, SyntaxErrorsNameFileAndLine) {
   EXPECT_EQ(error_line(prefix), 0u);
 }
 
+// ldif_fuzz: libldap reported a record with no buffer here, and the loader read through a null pointer.
+TEST_F(LdifDirectoryTest, RecordWithoutBufferIsSkipped) {
+  error_line(std::string("0ersion: 1\n\n#rbctory fg1-100433=G6"));
+  error_line(std::string("version: 1\n\n# only a comment"));
+}
+
 TEST_F(LdifDirectoryTest, MissingFileIsAnError) {
   EXPECT_THROW(LdifDirectory::load(dir_.path() / "absent.ldif"), LdifError);
 }
