@@ -13,11 +13,9 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include <openssl/err.h>
@@ -29,7 +27,6 @@
 namespace easedge::proxy {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
 namespace {
