@@ -3,6 +3,7 @@
 
 #include "auth/revocation/revocation_checker.h"
 #include "config/version.h"
+#include "mapping/mapping_stats.h"
 
 #include <algorithm>
 #include <charconv>
@@ -293,6 +294,29 @@ void EasedgeMetrics::watch_revocation(std::function<std::shared_ptr<const auth::
             stats.ocsp_cache_misses);
     out.header("easedge_revocation_generation", "Changes whenever the revocation data changes.", "gauge");
     out.sample("easedge_revocation_generation", {}, static_cast<double>(checker->generation()));
+  });
+}
+
+void EasedgeMetrics::watch_mapping(std::function<mapping::MappingStats()> current) {
+  registry.add_collector([current = std::move(current)](SampleWriter& out) {
+    const auto stats = current();
+    out.header("easedge_mapping_cache_hits_total", "Certificate-to-account mappings answered from the cache.",
+               "counter");
+    out.sample("easedge_mapping_cache_hits_total", {}, static_cast<double>(stats.cache_hits));
+    out.header("easedge_mapping_cache_misses_total", "Certificate-to-account mappings that needed the directory.",
+               "counter");
+    out.sample("easedge_mapping_cache_misses_total", {}, static_cast<double>(stats.cache_misses));
+    out.header("easedge_directory_request_seconds", "Duration of one directory (LDIF or LDAP) request.", "histogram");
+    for (std::size_t i = 0; i < stats.directory_seconds_le.size(); ++i) {
+      char le[32];
+      auto end = std::to_chars(le, le + sizeof le, mapping::MappingStats::directory_seconds_bounds[i]).ptr;
+      out.sample("easedge_directory_request_seconds_bucket", {{"le", std::string(le, end)}},
+                 static_cast<double>(stats.directory_seconds_le[i]));
+    }
+    out.sample("easedge_directory_request_seconds_bucket", {{"le", "+Inf"}},
+               static_cast<double>(stats.directory_requests));
+    out.sample("easedge_directory_request_seconds_sum", {}, stats.directory_seconds_sum);
+    out.sample("easedge_directory_request_seconds_count", {}, static_cast<double>(stats.directory_requests));
   });
 }
 

@@ -21,6 +21,9 @@
 namespace easedge::auth {
 class RevocationChecker;
 }
+namespace easedge::mapping {
+struct MappingStats;
+}
 
 namespace easedge::proxy {
 
@@ -168,6 +171,9 @@ struct EasedgeMetrics {
   // Exposes the revocation data of the checker `current()` returns at each scrape (it changes on SIGHUP):
   // CRL nextUpdate seconds and entries per CRL, CRL load/fetch and OCSP counters, the data generation.
   void watch_revocation(std::function<std::shared_ptr<const auth::RevocationChecker>()> current);
+  // Exposes the mapping cache and directory figures `current()` returns at each scrape (those of the current
+  // runtime's mapper; zeros without a mapping section).
+  void watch_mapping(std::function<mapping::MappingStats()> current);
 };
 
 }  // namespace easedge::proxy

@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/resource.h>
@@ -91,41 +90,14 @@ std::size_t connection_limit_for_descriptors(std::uint64_t descriptors) {
   return std::max<std::uint64_t>(1, (descriptors - reserve) / 2);
 }
 
-Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runtime)) {
-  // Pre-registered so counting a refusal on the data path never allocates.
-  for (std::uint8_t i = 0; i < refusal_count; ++i)
-    refusal_counters_[i] = &metrics_.refusals.with({describe(static_cast<Refusal>(i)).name});
-  metrics_.watch_revocation(
-      [this] { return std::shared_ptr<const auth::RevocationChecker>(this->runtime()->revocation); });
-  // Mapping cache and directory figures of the current runtime's mapper (zeros without a mapping section).
-  registry_.add_collector([this](SampleWriter& out) {
-    auto mapper = this->runtime()->mapper;
-    const auto stats = mapper ? mapper->stats() : mapping::MappingStats{};
-    out.header("easedge_mapping_cache_hits_total", "Certificate-to-account mappings answered from the cache.",
-               "counter");
-    out.sample("easedge_mapping_cache_hits_total", {}, static_cast<double>(stats.cache_hits));
-    out.header("easedge_mapping_cache_misses_total", "Certificate-to-account mappings that needed the directory.",
-               "counter");
-    out.sample("easedge_mapping_cache_misses_total", {}, static_cast<double>(stats.cache_misses));
-    out.header("easedge_directory_request_seconds", "Duration of one directory (LDIF or LDAP) request.", "histogram");
-    for (std::size_t i = 0; i < stats.directory_seconds_le.size(); ++i) {
-      char le[32];
-      auto end = std::to_chars(le, le + sizeof le, mapping::MappingStats::directory_seconds_bounds[i]).ptr;
-      out.sample("easedge_directory_request_seconds_bucket", {{"le", std::string(le, end)}},
-                 static_cast<double>(stats.directory_seconds_le[i]));
-    }
-    out.sample("easedge_directory_request_seconds_bucket", {{"le", "+Inf"}},
-               static_cast<double>(stats.directory_requests));
-    out.sample("easedge_directory_request_seconds_sum", {}, stats.directory_seconds_sum);
-    out.sample("easedge_directory_request_seconds_count", {}, static_cast<double>(stats.directory_requests));
-  });
-  auto threads = runtime_.load()->config.threads;
+Server::Server(std::shared_ptr<const Runtime> runtime) : shared_(std::move(runtime)) {
+  auto threads = shared_.runtime()->config.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(shared_, i));
 }
 
 // Workers go first: destroying their io_contexts destroys the handlers still queued there and with them the
-// last references to sessions, whose destructors count themselves out of metrics_ and connections_ (members
+// last references to sessions, whose destructors count themselves out of shared_'s metrics and connections (members
 // are destroyed in reverse order, so by default those went before the workers: a use after free at exit
 // whenever the drain time ran out with connections open, found under ASan).
 Server::~Server() { workers_.clear(); }
@@ -174,11 +146,12 @@ void Server::log_startup_report() {
   spdlog::info("easedge {} starting with {} ({} I/O threads, fd limit {})", version_string,
                runtime->config.source_file.string(), workers_.size(), fd_limit_);
   auto configured = runtime->config.limits.max_connections;
-  spdlog::info("connection limit {} ({})", connection_limit(runtime->config),
+  spdlog::info("connection limit {} ({})", shared_.connection_limit(runtime->config),
                configured == 0 ? "limits.max_connections 0: sized from the fd limit" : "limits.max_connections");
-  if (configured > fd_sized_connection_limit_)
+  auto fd_sized = connection_limit_for_descriptors(fd_limit_);
+  if (configured > fd_sized)
     spdlog::warn("limits.max_connections ({}) is more than the fd limit carries ({}): past that, accepts fail "
-                 "with 'too many open files' and pause", configured, fd_sized_connection_limit_);
+                 "with 'too many open files' and pause", configured, fd_sized);
   for (const auto& address : bound_addresses_) spdlog::info("proxy listening on {}", address);
   for (const auto& line : runtime->describe()) spdlog::info("{}", line);
 }
@@ -188,7 +161,7 @@ int Server::run() {
   net::io_context control;
   net::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   fd_limit_ = raise_file_limit();
-  fd_sized_connection_limit_ = connection_limit_for_descriptors(fd_limit_);
+  shared_.set_fd_sized_connection_limit(connection_limit_for_descriptors(fd_limit_));
   bind_listeners();
   drop_privileges();
   log_startup_report();
@@ -197,7 +170,7 @@ int Server::run() {
   std::shared_ptr<AdminServer> admin;
   if (const auto& admin_config = runtime()->config.admin) {
     try {
-      admin = AdminServer::create(control, *admin_config, registry_, [this] { return readiness(); },
+      admin = AdminServer::create(control, *admin_config, shared_.registry(), [this] { return readiness(); },
                                   runtime()->config.timeouts.request_header);
     } catch (const std::exception& e) {
       throw config::ConfigError(runtime()->config.source_file, "admin.listen", e.what());
@@ -214,11 +187,12 @@ int Server::run() {
   net::steady_timer drain_timer(control);
   std::chrono::steady_clock::time_point drain_deadline;
   std::function<void()> wait_for_signal;
+  auto& connections = shared_.connections();
   std::function<void()> poll_drain = [&] {
-    bool done = connections_.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline;
+    bool done = connections.load() == 0 || std::chrono::steady_clock::now() >= drain_deadline;
     if (done) {
-      if (connections_.load() > 0)
-        spdlog::warn("drain time over: closing {} remaining connections", connections_.load());
+      if (connections.load() > 0)
+        spdlog::warn("drain time over: closing {} remaining connections", connections.load());
       for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->stop(); });
       signals.cancel();
       if (admin) admin->stop();
@@ -236,13 +210,13 @@ int Server::run() {
         reload();
         return wait_for_signal();
       }
-      if (draining_.exchange(true)) {
+      if (shared_.start_draining()) {
         spdlog::warn("second stop signal: closing every connection now");
         drain_deadline = std::chrono::steady_clock::now();
         return;
       }
       auto drain_time = runtime()->config.timeouts.drain;
-      spdlog::info("stopping: no new connections; {} open connections get {} s to finish", connections_.load(),
+      spdlog::info("stopping: no new connections; {} open connections get {} s to finish", connections.load(),
                    drain_time.count());
       drain_deadline = std::chrono::steady_clock::now() + drain_time;
       for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->drain(); });
@@ -266,31 +240,23 @@ void Server::reload() {
       spdlog::warn("listen addresses changed: they take effect at the next restart");
     for (const auto& line : next->describe()) spdlog::info("{}", line);
     if (next->kerberos) next->kerberos->warm_up();
-    runtime_.store(std::move(next));
-    metrics_.reloads.inc();
+    shared_.set_runtime(std::move(next));
+    shared_.metrics().reloads.inc();
     spdlog::info("reload done: new connections use the new configuration; open ones keep theirs");
   } catch (const std::exception& e) {
-    metrics_.reload_failures.inc();
+    shared_.metrics().reload_failures.inc();
     spdlog::error("reload refused, still serving the previous configuration: {}", e.what());
   }
-}
-
-void Server::note_upstream_failure(std::string detail) {
-  upstream_ok_.store(false, std::memory_order_relaxed);
-  std::lock_guard lock(upstream_detail_mutex_);
-  upstream_detail_ = std::move(detail);
 }
 
 std::vector<ReadinessCheck> Server::readiness() const {
   auto runtime = this->runtime();
   std::vector<ReadinessCheck> checks;
-  checks.push_back({"listeners", !bound_addresses_.empty() && !draining(), draining() ? "draining" : ""});
-  {
-    std::lock_guard lock(upstream_detail_mutex_);
-    bool ok = upstream_ok_.load(std::memory_order_relaxed);
-    checks.push_back({"upstream", ok, ok ? "" : "last connection to " + runtime->config.upstream.url + " failed: " +
-                                                    upstream_detail_});
-  }
+  bool draining = shared_.draining();
+  checks.push_back({"listeners", !bound_addresses_.empty() && !draining, draining ? "draining" : ""});
+  auto failure = shared_.upstream_failure();
+  checks.push_back({"upstream", !failure,
+                    failure ? "last connection to " + runtime->config.upstream.url + " failed: " + *failure : ""});
   checks.push_back(revocation_readiness(*runtime->revocation));
   return checks;
 }

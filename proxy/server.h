@@ -2,15 +2,11 @@
 #pragma once
 
 #include "proxy/admin_server.h"
-#include "proxy/metrics.h"
-#include "proxy/refusal.h"
 #include "proxy/runtime.h"
+#include "proxy/shared_state.h"
 #include "proxy/worker.h"
 
-#include <array>
-#include <atomic>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 namespace easedge::proxy {
@@ -24,22 +20,7 @@ public:
   int run();
 
   // The configuration new connections start with. Thread-safe.
-  std::shared_ptr<const Runtime> runtime() const { return runtime_.load(); }
-  bool draining() const { return draining_.load(std::memory_order_relaxed); }
-
-  // Open device connections, across all workers; connection_limit() applies to it.
-  std::atomic<std::size_t>& connections() { return connections_; }
-  // limits.max_connections of `config`, or when it is 0 the limit sized from the descriptor limit at start.
-  std::size_t connection_limit(const config::Config& config) const {
-    return config.limits.max_connections != 0 ? config.limits.max_connections : fd_sized_connection_limit_;
-  }
-
-  EasedgeMetrics& metrics() { return metrics_; }
-  Counter& refusal_counter(Refusal reason) { return *refusal_counters_[static_cast<std::size_t>(reason)]; }
-
-  // The upstream's last connection outcome, for /readyz.
-  void note_upstream_success() { upstream_ok_.store(true, std::memory_order_relaxed); }
-  void note_upstream_failure(std::string detail);
+  std::shared_ptr<const Runtime> runtime() const { return shared_.runtime(); }
 
 private:
   void bind_listeners();
@@ -48,19 +29,10 @@ private:
   void reload();
   std::vector<ReadinessCheck> readiness() const;
 
-  std::atomic<std::shared_ptr<const Runtime>> runtime_;
+  SharedState shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::string> bound_addresses_;
-  std::atomic<bool> draining_{false};
-  std::atomic<std::size_t> connections_{0};
-  std::uint64_t fd_limit_ = 0;                   // RLIMIT_NOFILE after raise_file_limit(), set before workers run
-  std::size_t fd_sized_connection_limit_ = 1;    // from fd_limit_ (connection_limit_for_descriptors)
-  MetricsRegistry registry_;
-  EasedgeMetrics metrics_{registry_};
-  std::array<Counter*, refusal_count> refusal_counters_{};
-  std::atomic<bool> upstream_ok_{true};
-  mutable std::mutex upstream_detail_mutex_;
-  std::string upstream_detail_;
+  std::uint64_t fd_limit_ = 0;  // RLIMIT_NOFILE after raise_file_limit(), set before workers run
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.

@@ -3,13 +3,9 @@
 #include "proxy/session.h"
 
 #include "eas/command.h"
-#include "proxy/completion_on_executor.h"
 #include "proxy/head_reader.h"
 #include "proxy/proxy_protocol.h"
-#include "proxy/request_shape.h"
 #include "proxy/request_id.h"
-#include "proxy/server.h"
-#include "proxy/worker.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
@@ -47,18 +43,6 @@ constexpr auto held_request_watch_delay = std::chrono::seconds(1);
 // asynchronous round per 512 bytes, 32 per record of an upload). Given back when the connection is idle.
 constexpr std::size_t read_chunk_bytes = 16 * 1024;
 
-Refusal refusal_for(auth::ChainStatus status) {
-  switch (status) {
-    case auth::ChainStatus::absent: return Refusal::no_client_certificate;
-    case auth::ChainStatus::expired: return Refusal::certificate_expired;
-    case auth::ChainStatus::not_yet_valid: return Refusal::certificate_not_yet_valid;
-    case auth::ChainStatus::wrong_usage: return Refusal::certificate_wrong_usage;
-    case auth::ChainStatus::untrusted:
-    case auth::ChainStatus::valid: break;
-  }
-  return Refusal::certificate_untrusted;
-}
-
 // A message Beast's parser refused (as opposed to a connection that ended or failed).
 bool is_malformed_message(error_code ec) {
   return ec.category() == make_error_code(http::error::bad_version).category() &&
@@ -73,8 +57,8 @@ tcp::endpoint endpoint_of(const tcp::socket& socket, bool remote) {
 
 }  // namespace
 
-Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runtime> runtime, bool proxy_protocol)
-    : worker_(worker),
+Session::Session(ThreadContext& context, tcp::socket socket, std::shared_ptr<const Runtime> runtime, bool proxy_protocol)
+    : context_(context),
       runtime_(std::move(runtime)),
       client_([&]() -> auth::TlsStream {
         boost::system::error_code ignored;
@@ -95,19 +79,19 @@ Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runti
   // or a trailer section whole before parsing it, and nothing else would stop one from growing forever.
   client_buffer_.max_size(runtime_->config.limits.max_request_header_bytes + read_chunk_bytes);
   upstream_buffer_.max_size(runtime_->config.limits.max_response_header_bytes + read_chunk_bytes);
-  worker_.server().metrics().connections_open.inc();
-  worker_.server().connections().fetch_add(1, std::memory_order_relaxed);
+  context_.shared.metrics().connections_open.inc();
+  context_.shared.connections().fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
-  if (held_) worker_.server().metrics().requests_held.dec();
-  worker_.server().metrics().connections_open.dec();
-  worker_.detach(this);
-  worker_.server().connections().fetch_sub(1, std::memory_order_relaxed);
+  if (held_) context_.shared.metrics().requests_held.dec();
+  context_.shared.metrics().connections_open.dec();
+  context_.sessions.erase(this);
+  context_.shared.connections().fetch_sub(1, std::memory_order_relaxed);
 }
 
 void Session::start() {
-  worker_.attach(this);
+  context_.sessions.insert(this);
   if (proxy_protocol_) return do_read_proxy_header();
   do_handshake();
 }
@@ -159,7 +143,7 @@ void Session::do_handshake() {
 }
 
 void Session::on_handshake(error_code ec) {
-  auto& metrics = worker_.server().metrics();
+  auto& metrics = context_.shared.metrics();
   if (ec) {
     metrics.handshakes.with({timed_out_ ? "timeout" : "failed"}).inc();
     spdlog::debug("{}: TLS handshake failed: {}", client_address_, ec.message());
@@ -168,13 +152,18 @@ void Session::on_handshake(error_code ec) {
   metrics.handshakes.with({"ok"}).inc();
   if (runtime_->config.tls.client_certificate != config::ClientCertificateMode::off)
     certificate_ = runtime_->validator->verdict_for(client_.ssl());
+  // The callbacks may use `this`: the admission is this session's member and calls them only while a step
+  // runs, inline or from an answer that keeps the session alive (start() hands it an aliasing owner).
+  admission_.emplace(admission_context(*runtime_), client_.get_executor(), certificate_, client_address_,
+                     [this] { arm(runtime_->config.timeouts.authorization, Phase::authorizing); },
+                     [this](AdmissionOutcome&& outcome) { on_admission(std::move(outcome)); });
   do_wait_request();
 }
 
 // ---- reading a request -----------------------------------------------------------------------------------
 
 void Session::do_wait_request() {
-  if (draining_ || worker_.server().draining()) return close();
+  if (draining_ || context_.shared.draining()) return close();
   if (client_buffer_.size() > 0) return do_read_header();  // a pipelined request is already here
   release_idle_memory();
   // A connection that completed its handshake but never sent a request gets no more time than a handshake:
@@ -194,10 +183,7 @@ void Session::do_read_header() {
   record_ = RequestRecord{};
   ++request_serial_;
   record_.started = std::chrono::steady_clock::now();
-  eas_ = eas::EasRequest{};
-  eas_error_.clear();
-  identity_ = ForwardedIdentity{};
-  expect_continue_ = false;
+  verdict_ = AdmissionOutcome{};
   request_body_started_ = false;
   response_started_ = false;
   request_ = std::make_unique<request_parser>();
@@ -249,171 +235,32 @@ void Session::on_read_header(error_code ec, std::size_t bytes) {
   process_request();
 }
 
-// ---- deciding --------------------------------------------------------------------------------------------
-
-std::optional<Refusal> Session::check_certificate(std::string& detail) {
-  auto mode = runtime_->config.tls.client_certificate;
-  if (mode == config::ClientCertificateMode::off) return std::nullopt;
-  if (certificate_->status == auth::ChainStatus::absent) {
-    if (mode == config::ClientCertificateMode::optional) return std::nullopt;
-    detail = "no client certificate presented";
-    return Refusal::no_client_certificate;
-  }
-  if (certificate_->status != auth::ChainStatus::valid) {
-    detail = certificate_->detail + " (subject " + certificate_->subject + ")";
-    return refusal_for(certificate_->status);
-  }
-  return std::nullopt;
-}
+// ---- deciding (proxy/admission.cc) ------------------------------------------------------------------------
 
 void Session::process_request() {
-  std::string detail;
   auto& head = request_->get();
   record_.method = std::string(head.method_string());
   record_.target = std::string(head.target());
   client_keep_alive_ = request_->keep_alive();
-  auto shape = check_request_shape(head, request_->chunked(), request_->content_length(),
-                                   runtime_->config.limits.max_request_headers);
-  if (shape.refusal) return refuse(*shape.refusal, std::move(shape.detail));
-  request_framing_ = shape.framing;
-  expect_continue_ = shape.expect_continue;
-
-  // Decoded now so that every log line, refusals included, names command, device and claimed user; a
-  // malformed query is refused only after the certificate checks, so a bad certificate is what a device hears.
-  auto& request = request_->get();
-  auto target = std::string_view(request.target());
-  auto question = target.find('?');
-  auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-  auto parsed = eas::parse_query(request.method_string(), query);
-  if (parsed)
-    eas_ = std::move(parsed.request());
-  else
-    eas_error_ = parsed.error().reason;
-  // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
-  upstream_timeout_ = std::min(eas::request_timeout(runtime_->config.eas, eas_.command),
-                               runtime_->config.timeouts.upstream_response);
-
-  if (auto refusal = check_certificate(detail)) return refuse(*refusal, std::move(detail));
-
-  identity_.client_address = client_address_;
-  check_revocation();
+  admission_->start(std::shared_ptr<Admission>(shared_from_this(), &*admission_), head, request_->chunked(),
+                    request_->content_length());
 }
 
-void Session::check_revocation() {
-  bool has_certificate = certificate_ && certificate_->status == auth::ChainStatus::valid;
-  if (!has_certificate || !certificate_->issuer) return check_eas_query();
-  auto& checker = *runtime_->revocation;
-  auto generation = checker.generation();
-  // A good answer holds until the revocation data changes: then an open connection is checked again,
-  // so a certificate revoked mid-connection is refused on its next request.
-  if (revocation_checked_ && generation == revocation_checked_generation_) return check_eas_query();
-  arm_authorization(Refusal::revocation_unavailable);
-  checker.async_check(certificate_->leaf.get(), certificate_->issuer.get(),
-                      CompletionOnExecutor(client_.get_executor(), shared_from_this(),
-                                           [generation, serial = request_serial_](Session& self,
-                                                                                  auth::RevocationAnswer answer) {
-                                             if (self.still_authorizing(serial)) self.on_revocation(generation, answer);
-                                           }));
-}
-
-void Session::on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer) {
-  if (answer.status == auth::RevocationStatus::revoked) return refuse(Refusal::certificate_revoked, answer.reason);
-  if (!answer.admits()) return refuse(Refusal::revocation_unavailable, answer.reason);
-  if (answer.status == auth::RevocationStatus::unavailable)
-    spdlog::warn("{}: revocation status unknown for {}, allowed by tls.revocation.on_unavailable: {}",
-                 client_address_, certificate_->subject, answer.reason);
-  revocation_checked_ = answer.status == auth::RevocationStatus::good;
-  revocation_checked_generation_ = generation;
-  check_eas_query();
-}
-
-void Session::check_eas_query() {
-  if (!eas_error_.empty()) return refuse(Refusal::malformed_eas_query, std::move(eas_error_));
-  map_identity();
-}
-
-void Session::map_identity() {
-  if (!certificate_ || certificate_->status != auth::ChainStatus::valid) return on_identity(std::nullopt);
-  identity_.certificate = certificate_.get();
-  if (!runtime_->mapper) {
-    if (certificate_->upn.empty())
-      return refuse(Refusal::certificate_unmappable, "certificate has no UPN (SAN otherName 1.3.6.1.4.1.311.20.2.3)");
-    return on_identity(mapping::MappedAccount{.user_principal_name = certificate_->upn});
-  }
-  arm_authorization(Refusal::directory_unavailable);
-  runtime_->mapper->map(mapping::CertificateRef{certificate_->leaf, certificate_->issuer},
-                        CompletionOnExecutor(client_.get_executor(), shared_from_this(),
-                                             [serial = request_serial_](Session& self, mapping::MapResult result) {
-                                               if (self.still_authorizing(serial)) self.on_mapped(result);
-                                             }));
-}
-
-void Session::on_mapped(const mapping::MapResult& result) {
-  switch (result.status) {
-    case mapping::MapStatus::mapped:
-      return on_identity(result.account);
-    case mapping::MapStatus::directory_unavailable:
-      return refuse(Refusal::directory_unavailable, result.reason);
-    case mapping::MapStatus::not_mapped:
-      break;
-  }
-  refuse(Refusal::certificate_unmappable, result.reason);
-}
-
-void Session::on_identity(const std::optional<mapping::MappedAccount>& account) {
-  std::optional<eas::AccountNames> names;
-  if (account) {
-    if (!is_safe_header_value(account->user_principal_name))
-      return refuse(Refusal::certificate_unmappable, "account name contains control bytes");
-    identity_.user = account->user_principal_name;
-    record_.user = identity_.user;
-    names = eas::AccountNames{account->user_principal_name, account->sam_account_name};
-  }
-  auto decision = runtime_->eas_policy->evaluate(eas_, names);
-  if (!decision) {
-    auto reason = decision.reason == eas::PolicyRefusal::user_mismatch ? Refusal::user_mismatch
-                                                                        : Refusal::device_blocked;
-    return refuse(reason, decision.text);
-  }
-  if (runtime_->kerberos && !identity_.user.empty()) return obtain_kerberos_token();
+void Session::on_admission(AdmissionOutcome&& outcome) {
+  verdict_ = std::move(outcome);
+  record_.user = verdict_.identity.user;
+  if (verdict_.refusal) return refuse(*verdict_.refusal, std::move(verdict_.detail));
   forward();
-}
-
-void Session::obtain_kerberos_token() {
-  arm_authorization(Refusal::kdc_unavailable);
-  runtime_->kerberos->token_for(
-      identity_.user,
-      CompletionOnExecutor(client_.get_executor(), shared_from_this(),
-                           [serial = request_serial_](Session& self, auth::kerberos::TokenResult result) {
-                             if (self.still_authorizing(serial)) self.on_kerberos_token(result);
-                           }));
-}
-
-void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
-  if (result.ok) {
-    identity_.authorization = result.header_value;
-    return forward();
-  }
-  switch (result.failure) {
-    case auth::kerberos::FailureKind::user_refused:
-      return refuse(Refusal::account_refused_by_kdc, result.message);
-    case auth::kerberos::FailureKind::kdc_unavailable:
-      return refuse(Refusal::kdc_unavailable, result.message);
-    case auth::kerberos::FailureKind::setup_error:
-      break;
-  }
-  spdlog::error("Kerberos delegation failed: {}", result.message);
-  refuse(Refusal::delegation_misconfigured, result.message);
 }
 
 // ---- forwarding the request ------------------------------------------------------------------------------
 
 void Session::forward() {
   forwarded_ = std::make_unique<ForwardedRequest>(
-      forwarded_request(request_->get(), request_framing_, runtime_->header_policy, identity_));
+      forwarded_request(request_->get(), verdict_.framing, runtime_->header_policy, verdict_.identity));
   // Exchange's logs can then be joined with easedge's access log line; a device's own X-Request-Id is replaced.
   forwarded_->set(request_id_header, request_id());
-  if (auto pooled = worker_.pool().take(runtime_)) {
+  if (auto pooled = context_.pool.take(runtime_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
     return start_upstream_request();
@@ -424,7 +271,7 @@ void Session::forward() {
 void Session::do_connect_upstream() {
   upstream_reused_ = false;
   upstream_.reset();
-  connecting_.emplace(worker_.io());
+  connecting_.emplace(context_.io);
   arm(runtime_->config.timeouts.upstream_connect, Phase::upstream_connect);
   net::async_connect(*connecting_, runtime_->upstream_endpoints,
                      [self = shared_from_this()](error_code ec, const tcp::endpoint&) {
@@ -451,7 +298,7 @@ void Session::on_connect_upstream(error_code ec) {
 
 void Session::on_upstream_handshake(error_code ec) {
   if (ec) return upstream_failed(ec, "TLS handshake");
-  worker_.server().note_upstream_success();
+  context_.shared.note_upstream_success();
   start_upstream_request();
 }
 
@@ -460,14 +307,14 @@ void Session::start_upstream_request() {
   request_writer_ = std::make_unique<http::request_serializer<http::buffer_body>>(*forwarded_);
   set_body_piece(forwarded_->body(), nullptr, 0, false);
   if (request_->is_done()) return do_write_upstream_body();
-  if (expect_continue_) return do_send_continue();
+  if (verdict_.expect_continue) return do_send_continue();
   do_read_request_body();
 }
 
 void Session::do_send_continue() {
   // The request passed every check: now the device may send its body (Expect: 100-continue).
   static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-  expect_continue_ = false;
+  verdict_.expect_continue = false;
   net::async_write(client_, net::buffer(continue_line.data(), continue_line.size()),
                    [self = shared_from_this()](error_code ec, std::size_t) {
                      if (ec) return self->close();
@@ -538,12 +385,12 @@ void Session::do_wait_response() {
   release_relay_buffer();
   if (client_buffer_.size() == 0) client_buffer_.shrink_to_fit();
   upstream_sent_ = std::chrono::steady_clock::now();
-  if (!held_) worker_.server().metrics().requests_held.inc();
+  if (!held_) context_.shared.metrics().requests_held.inc();
   held_ = true;
   // Most answers come within milliseconds: the device's socket is watched only once Exchange holds the
   // request for a while, which spares a readiness wait and its cancellation on every Sync.
-  watch_client_due_ = upstream_timeout_ > held_request_watch_delay;
-  arm(watch_client_due_ ? held_request_watch_delay : upstream_timeout_, Phase::upstream_response);
+  watch_client_due_ = verdict_.upstream_timeout > held_request_watch_delay;
+  arm(watch_client_due_ ? held_request_watch_delay : verdict_.upstream_timeout, Phase::upstream_response);
   upstream_->async_wait_readable([self = shared_from_this()](error_code ec) { self->on_response_readable(ec); });
 }
 
@@ -632,15 +479,15 @@ void Session::on_read_response_header(error_code ec) {
 void Session::relay_response_header() {
   auto& response = response_->get();
   release_held();
-  worker_.server().metrics().upstream_latency.with({command_label()}).observe(
+  context_.shared.metrics().upstream_latency.with({command_label()}).observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - upstream_sent_).count());
   record_.upstream_status = static_cast<std::uint16_t>(response.result_int());
   if (response.result() == http::status::unauthorized && runtime_->kerberos) {
     // A fresh delegated token was refused: retrying would loop. Tell the operator, give the device a 502.
     spdlog::error("Exchange answered 401 to a fresh Kerberos token for {}: check that {} is the SPN Exchange "
                   "accepts and that Exchange has Kerberos (Negotiate) authentication enabled for ActiveSync",
-                  identity_.user, runtime_->config.upstream.kerberos->service);
-    runtime_->kerberos->forget(identity_.user);  // a stale ticket must not keep failing until it expires
+                  verdict_.identity.user, runtime_->config.upstream.kerberos->service);
+    runtime_->kerberos->forget(verdict_.identity.user);  // a stale ticket must not keep failing until it expires
     upstream_->close();
     upstream_.reset();
     return refuse(Refusal::upstream_rejected_identity, "Exchange answered 401 to a fresh Kerberos token");
@@ -722,7 +569,7 @@ void Session::on_write_response_body(error_code ec, std::size_t bytes) {
 void Session::finish_exchange() {
   bool upstream_reusable = response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
   if (upstream_reusable)
-    worker_.pool().put(std::move(*upstream_), runtime_);
+    context_.pool.put(std::move(*upstream_), runtime_);
   else
     upstream_->close();
   upstream_.reset();
@@ -736,8 +583,8 @@ void Session::upstream_failed(error_code ec, const char* stage) {
   stop_watching_client();
   release_held();
   if (!response_started_ && !closed_) {
-    worker_.server().metrics().upstream_errors.inc();
-    if (!timed_out_) worker_.server().note_upstream_failure(std::string(stage) + ": " + ec.message());
+    context_.shared.metrics().upstream_errors.inc();
+    if (!timed_out_) context_.shared.note_upstream_failure(std::string(stage) + ": " + ec.message());
   }
   if (upstream_) upstream_->close();
   upstream_.reset();
@@ -756,7 +603,7 @@ void Session::upstream_failed(error_code ec, const char* stage) {
 
 void Session::refuse(Refusal reason, std::string detail) {
   const auto& info = describe(reason);
-  worker_.server().refusal_counter(reason).inc();
+  context_.shared.refusal_counter(reason).inc();
   record_.status = info.status;
   record_.substatus = info.substatus;
   record_.refusal = std::string(info.name);
@@ -830,13 +677,14 @@ void Session::finish_request() {
   if (record_.status == 0) return;  // already logged, or nothing was answered
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record_.started);
-  worker_.server().metrics().requests.with({std::to_string(record_.status), command_label()}).inc();
+  context_.shared.metrics().requests.with({std::to_string(record_.status), command_label()}).inc();
   if (auto* log = runtime_->access_log.get()) {
     std::string_view target = record_.target;
     auto question = target.find('?');
     std::string_view user_agent;
     if (request_) user_agent = request_->get()[http::field::user_agent];
-    std::string_view command = eas_.command ? eas::command_name(*eas_.command) : std::string_view();
+    const auto& eas = verdict_.eas;
+    std::string_view command = eas.command ? eas::command_name(*eas.command) : std::string_view();
     AccessLogRecord entry{
         .time = std::chrono::system_clock::now(),
         .server_ip = server_address_,
@@ -850,8 +698,8 @@ void Session::finish_request() {
         .cert_sha256 = certificate_ ? std::string_view(certificate_->sha256_hex) : std::string_view(),
         .user_agent = user_agent,
         .eas_command = command,
-        .device_id = eas_.device_id,
-        .device_type = eas_.device_type,
+        .device_id = eas.device_id,
+        .device_type = eas.device_type,
         .status = record_.status,
         .substatus = record_.substatus,
         .win32_status = 0,
@@ -867,7 +715,7 @@ void Session::finish_request() {
 }
 
 const std::string& Session::request_id() {
-  if (record_.id.empty()) record_.id = worker_.request_ids().next();
+  if (record_.id.empty()) record_.id = context_.request_ids.next();
   return record_.id;
 }
 
@@ -878,6 +726,7 @@ void Session::close() {
   client_.close();
   if (connecting_) connecting_->close();
   if (upstream_) upstream_->close();
+  if (admission_) admission_->cancel();
 }
 
 void Session::arm(std::chrono::steady_clock::duration timeout, Phase phase) {
@@ -904,26 +753,12 @@ void Session::on_timer() {
   on_timeout();
 }
 
-void Session::arm_authorization(Refusal if_late) {
-  authorization_timeout_refusal_ = if_late;
-  arm(runtime_->config.timeouts.authorization, Phase::authorizing);
-}
-
-bool Session::still_authorizing(std::uint64_t serial) const {
-  return !closed_ && serial == request_serial_ && phase_ == Phase::authorizing;
-}
-
 void Session::on_timeout() {
   timed_out_ = true;
   switch (phase_) {
     case Phase::authorizing:
-      // The directory, KDC or revocation source did not answer in time: a transient outage, never a 403
-      // for the device's credentials. The late answer is ignored (the request serial moves on).
-      ++request_serial_;
-      timed_out_ = false;
-      return refuse(authorization_timeout_refusal_,
-                    "no answer within timeouts.authorization_seconds (" +
-                        std::to_string(runtime_->config.timeouts.authorization.count()) + " s)");
+      timed_out_ = false;  // the refusal admission gives says so; the connection can carry on
+      return admission_->expire();
     case Phase::upstream_connect:
       if (connecting_) connecting_->close();
       return;
@@ -931,7 +766,7 @@ void Session::on_timeout() {
       if (watch_client_due_) {  // held past the delay: from now on notice the device going away
         watch_client_due_ = false;
         watch_client();
-        return arm(upstream_sent_ + upstream_timeout_ - std::chrono::steady_clock::now(), Phase::upstream_response);
+        return arm(upstream_sent_ + verdict_.upstream_timeout - std::chrono::steady_clock::now(), Phase::upstream_response);
       }
       if (response_started_) return close();
       if (upstream_) upstream_->cancel();
@@ -957,20 +792,21 @@ void Session::on_timeout() {
 void Session::release_held() {
   if (!held_) return;
   held_ = false;
-  worker_.server().metrics().requests_held.dec();
+  context_.shared.metrics().requests_held.dec();
 }
 
 std::string_view Session::command_label() const {
-  return eas_.command ? eas::command_name(*eas_.command) : std::string_view("none");
+  const auto& command = verdict_.eas.command;
+  return command ? eas::command_name(*command) : std::string_view("none");
 }
 
 char* Session::relay_buffer() {
-  if (!relay_) relay_ = worker_.relay_buffers().take(runtime_->config.limits.relay_buffer_bytes);
+  if (!relay_) relay_ = context_.relay_buffers.take(runtime_->config.limits.relay_buffer_bytes);
   return relay_.get();
 }
 
 void Session::release_relay_buffer() {
-  worker_.relay_buffers().give_back(std::move(relay_), runtime_->config.limits.relay_buffer_bytes);
+  context_.relay_buffers.give_back(std::move(relay_), runtime_->config.limits.relay_buffer_bytes);
 }
 
 void Session::release_idle_memory() {

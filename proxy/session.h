@@ -3,14 +3,12 @@
 #pragma once
 
 #include "auth/client_certificate.h"
-#include "auth/kerberos/delegator.h"
-#include "auth/revocation/revocation_checker.h"
 #include "auth/tls_stream.h"
-#include "eas/query.h"
-#include "mapping/account_mapper.h"
+#include "proxy/admission.h"
 #include "proxy/forwarded_headers.h"
 #include "proxy/refusal.h"
 #include "proxy/runtime.h"
+#include "proxy/thread_context.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -26,12 +24,11 @@
 
 namespace easedge::proxy {
 
-class Worker;
 using boost::beast::error_code;
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::shared_ptr<const Runtime> runtime,
+  Session(ThreadContext& context, boost::asio::ip::tcp::socket socket, std::shared_ptr<const Runtime> runtime,
           bool proxy_protocol);
   ~Session();
   Session(const Session&) = delete;
@@ -87,15 +84,7 @@ private:
   void on_read_header(error_code ec, std::size_t bytes);
 
   void process_request();
-  std::optional<Refusal> check_certificate(std::string& detail);
-  void check_revocation();
-  void on_revocation(std::uint64_t generation, const auth::RevocationAnswer& answer);
-  void check_eas_query();
-  void map_identity();
-  void on_mapped(const mapping::MapResult& result);
-  void on_identity(const std::optional<mapping::MappedAccount>& account);
-  void obtain_kerberos_token();
-  void on_kerberos_token(const auth::kerberos::TokenResult& result);
+  void on_admission(AdmissionOutcome&& outcome);
 
   void forward();
   void do_connect_upstream();
@@ -142,16 +131,13 @@ private:
   void start_timer();
   void on_timer();
   void on_timeout();
-  // Arms the timer for an asynchronous authorization step; IF_LATE is the answer when it does not finish.
-  void arm_authorization(Refusal if_late);
-  bool still_authorizing(std::uint64_t serial) const;
   char* relay_buffer();
   void release_relay_buffer();
   void release_held();
   std::string_view command_label() const;
   void release_idle_memory();
 
-  Worker& worker_;
+  ThreadContext& context_;
   std::shared_ptr<const Runtime> runtime_;
   auth::TlsStream client_;
   std::string client_address_;
@@ -161,8 +147,7 @@ private:
   std::chrono::steady_clock::time_point deadline_;  // of phase_
   Phase phase_ = Phase::handshake;
   bool timed_out_ = false;
-  std::uint64_t request_serial_ = 0;   // tells answers for this request from late ones for an earlier step
-  Refusal authorization_timeout_refusal_ = Refusal::directory_unavailable;
+  std::uint64_t request_serial_ = 0;   // requests begun on this connection
   bool proxy_protocol_ = false;
   std::string proxy_header_;      // PROXY protocol bytes consumed so far (before TLS)
   bool held_ = false;             // counted in easedge_requests_held
@@ -173,9 +158,7 @@ private:
   bool closed_ = false;
 
   std::shared_ptr<const auth::ClientCertificate> certificate_;
-  // Revocation data generation under which this connection's certificate was last found good.
-  std::uint64_t revocation_checked_generation_ = 0;
-  bool revocation_checked_ = false;
+  std::optional<Admission> admission_;  // from the handshake on
   std::string server_address_;
   std::uint16_t server_port_ = 0;
   std::uint16_t client_port_ = 0;
@@ -184,15 +167,11 @@ private:
   // Parsers, serializers and the refusal live on the heap only while a request uses them: an idle or held
   // connection should not carry ~1.5 KB of them inline.
   std::unique_ptr<request_parser> request_;
-  Framing request_framing_;                     // the body length easedge read from the device's head
+  AdmissionOutcome verdict_;                    // of the current request: framing, ActiveSync facts, identity
   std::unique_ptr<ForwardedRequest> forwarded_; // what goes upstream: built from the parse, never the bytes
   std::unique_ptr<http::request_serializer<http::buffer_body>> request_writer_;
-  bool expect_continue_ = false;
   bool client_keep_alive_ = false;
   bool request_body_started_ = false;
-  eas::EasRequest eas_;                        // what the query says (empty for non-ActiveSync requests)
-  std::string eas_error_;                      // why the query is malformed; refused after the certificate checks
-  std::chrono::seconds upstream_timeout_{0};   // this request's wait for Exchange (Ping is held long)
 
   std::optional<boost::asio::ip::tcp::socket> connecting_;
   std::optional<auth::TlsStream> upstream_;
@@ -208,7 +187,6 @@ private:
   // Bytes of the head being read (request or response): Beast's header_limit bounds one read, not the head.
   std::size_t head_bytes_ = 0;
   std::unique_ptr<http::response<http::string_body>> refusal_;
-  ForwardedIdentity identity_;
   RequestRecord record_;
 };
 

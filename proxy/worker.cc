@@ -1,7 +1,6 @@
 // Accept loop and housekeeping of one I/O thread.
 #include "proxy/worker.h"
 
-#include "proxy/server.h"
 #include "proxy/session.h"
 
 #include <spdlog/spdlog.h>
@@ -14,8 +13,6 @@ namespace {
 // How often idle upstream connections are checked for expiry, and free relay buffers that no request needed
 // during a whole interval are given back.
 constexpr auto sweep_interval = std::chrono::seconds(5);
-// Free relay buffers kept per thread at most: enough for the requests one thread relays at once under load.
-constexpr std::size_t max_free_relay_buffers = 64;
 // Out of descriptors, or at the connection limit: the listening socket stays readable, so accepting again at
 // once would spin at 100 % CPU. Wait this long first; meanwhile new connections wait in the kernel's backlog
 // (nginx turns accept events off the same way, HAProxy stops polling a full listener).
@@ -30,20 +27,17 @@ bool out_of_resources(const boost::system::error_code& ec) {
 }
 }  // namespace
 
-Worker::Worker(Server& server, std::size_t index)
-    : server_(server),
-      index_(index),
-      relay_buffers_(max_free_relay_buffers),
-      pool_(server.runtime()->config.upstream.max_idle_connections, server.runtime()->config.timeouts.upstream_idle),
-      sweep_timer_(io_),
-      request_ids_(index),
+Worker::Worker(SharedState& shared, std::size_t index)
+    : index_(index),
+      context_(shared, index),
+      sweep_timer_(context_.io),
       failed_accepts_(accept_log_interval),
       closed_at_limit_(accept_log_interval) {}
 
 void Worker::add_acceptor(boost::asio::ip::tcp::acceptor acceptor, bool proxy_protocol) {
   acceptors_.push_back(std::move(acceptor));
   proxy_protocol_.push_back(proxy_protocol);
-  accept_pauses_.emplace_back(io_);
+  accept_pauses_.emplace_back(context_.io);
 }
 
 void Worker::start() {
@@ -53,7 +47,7 @@ void Worker::start() {
 
 void Worker::do_accept(std::size_t listener) {
   acceptors_[listener].async_accept(
-      io_, [this, listener](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
+      context_.io, [this, listener](boost::system::error_code ec, boost::asio::ip::tcp::socket socket) {
         on_accept(listener, ec, std::move(socket));
       });
 }
@@ -67,18 +61,19 @@ void Worker::on_accept(std::size_t listener, boost::system::error_code ec, boost
     // Other errors (ECONNABORTED, a firewall's EPERM) concern one connection, which the kernel has dropped.
     return out_of_resources(ec) ? pause_accepting(listener) : do_accept(listener);
   }
-  auto runtime = server_.runtime();
-  auto limit = server_.connection_limit(runtime->config);
-  if (server_.connections().load(std::memory_order_relaxed) >= limit) {
+  auto& shared = context_.shared;
+  auto runtime = shared.runtime();
+  auto limit = shared.connection_limit(runtime->config);
+  if (shared.connections().load(std::memory_order_relaxed) >= limit) {
     // Closed before TLS: a 503 would first cost a full handshake, the very resource the limit protects.
     socket.close(ec);
-    server_.refusal_counter(Refusal::overloaded).inc();
+    shared.refusal_counter(Refusal::overloaded).inc();
     if (auto closed = closed_at_limit_.add(now))
       spdlog::warn("connection limit ({}) reached: {} new connections closed since the last report; accepting "
                    "pauses until connections end", limit, closed);
     return pause_accepting(listener);
   }
-  std::make_shared<Session>(*this, std::move(socket), std::move(runtime), proxy_protocol_[listener])->start();
+  std::make_shared<Session>(context_, std::move(socket), std::move(runtime), proxy_protocol_[listener])->start();
   do_accept(listener);
 }
 
@@ -92,10 +87,10 @@ void Worker::pause_accepting(std::size_t listener) {
 
 void Worker::do_sweep() {
   if (draining_) return;
-  pool_.sweep(server_.runtime());
+  context_.pool.sweep(context_.shared.runtime());
   // Relay buffers are smaller than glibc's mmap threshold: freed, they stay resident in the middle of the
   // heap until malloc_trim hands their pages back to the kernel.
-  if (relay_buffers_.trim() > 0) ::malloc_trim(0);
+  if (context_.relay_buffers.trim() > 0) ::malloc_trim(0);
   sweep_timer_.expires_after(sweep_interval);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) do_sweep();
@@ -109,14 +104,14 @@ void Worker::drain() {
   for (auto& timer : accept_pauses_) timer.cancel();
   sweep_timer_.cancel();
   // drain() may close sessions, which detach themselves: iterate over a copy.
-  auto sessions = std::vector<Session*>(sessions_.begin(), sessions_.end());
+  auto sessions = std::vector<Session*>(context_.sessions.begin(), context_.sessions.end());
   for (auto* session : sessions) session->drain();
-  pool_.clear();
+  context_.pool.clear();
 }
 
 void Worker::stop() {
   drain();
-  io_.stop();
+  context_.io.stop();
 }
 
 }  // namespace easedge::proxy

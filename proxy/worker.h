@@ -3,30 +3,23 @@
 #pragma once
 
 #include "proxy/event_tally.h"
-#include "proxy/relay_buffer_pool.h"
-#include "proxy/request_id.h"
-#include "proxy/runtime.h"
-#include "proxy/upstream_pool.h"
+#include "proxy/shared_state.h"
+#include "proxy/thread_context.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <unordered_set>
 #include <vector>
 
 namespace easedge::proxy {
 
-class Server;
-class Session;
-
 class Worker {
 public:
-  Worker(Server& server, std::size_t index);
+  Worker(SharedState& shared, std::size_t index);
 
-  boost::asio::io_context& io() { return io_; }
-  UpstreamPool& pool() { return pool_; }
-  Server& server() { return server_; }
+  boost::asio::io_context& io() { return context_.io; }
+  UpstreamPool& pool() { return context_.pool; }
   std::size_t index() const { return index_; }
 
   // Takes a bound, listening socket for this worker to accept on.
@@ -37,14 +30,6 @@ public:
   // Closes every connection now (drain time is over).
   void stop();
 
-  // Relay buffers are recycled per thread (see RelayBufferPool). A session holds one only while relaying.
-  RelayBufferPool& relay_buffers() { return relay_buffers_; }
-  // Ids for this thread's requests (see RequestIds).
-  RequestIds& request_ids() { return request_ids_; }
-
-  void attach(Session* session) { sessions_.insert(session); }
-  void detach(Session* session) { sessions_.erase(session); }
-
 private:
   void do_accept(std::size_t listener);
   void on_accept(std::size_t listener, boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
@@ -52,19 +37,13 @@ private:
   void pause_accepting(std::size_t listener);
   void do_sweep();
 
-  Server& server_;
   std::size_t index_;
-  // Declared before io_: sessions still queued in io_ detach themselves from this set while io_ is destroyed.
-  std::unordered_set<Session*> sessions_;
   bool draining_ = false;
-  RelayBufferPool relay_buffers_;  // before io_ too: sessions destroyed with io_ give their buffers back
-  boost::asio::io_context io_{1};
+  ThreadContext context_;  // before the acceptors and timers: they are objects of its io_context
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   std::vector<bool> proxy_protocol_;  // per acceptor: a PROXY protocol header precedes TLS
   std::vector<boost::asio::steady_timer> accept_pauses_;  // per acceptor
-  UpstreamPool pool_;
   boost::asio::steady_timer sweep_timer_;
-  RequestIds request_ids_;
   EventTally failed_accepts_;
   EventTally closed_at_limit_;
 };

@@ -62,13 +62,23 @@ struct RevocationStats {
   std::uint64_t ocsp_cache_misses = 0;
 };
 
-class RevocationChecker {
+// What a request's admission asks about revocation: RevocationChecker answers, tests give a fake.
+class RevocationSource {
+public:
+  virtual ~RevocationSource() = default;
+  // Changes whenever the revocation data changes, so open connections know to re-check.
+  virtual std::uint64_t generation() const = 0;
+  // The verdict for `leaf` issued by `issuer`; `done` runs exactly once, inline or on another thread.
+  virtual void async_check(X509* leaf, X509* issuer, std::function<void(RevocationAnswer)> done) = 0;
+};
+
+class RevocationChecker : public RevocationSource {
 public:
   // Loads and verifies every tls.crl file (and fetched CRLs cached in cache_dir) against the CAs of
   // tls.client_ca, then starts the worker when anything can change. Throws config::ConfigError naming
   // tls.crl[i] and the file when one is unreadable, garbage, too large or not signed by a trusted CA.
   static std::shared_ptr<RevocationChecker> create(const config::TlsConfig& tls);
-  ~RevocationChecker();
+  ~RevocationChecker() override;
   RevocationChecker(const RevocationChecker&) = delete;
   RevocationChecker& operator=(const RevocationChecker&) = delete;
 
@@ -80,14 +90,14 @@ public:
   // check(), and when that is unavailable and fetch_cdp/ocsp can help, asks the certificate's OCSP
   // responder, then its CRL Distribution Points (bounded by fetch_timeout). `done` runs exactly once,
   // inline when check() decided, otherwise on the worker thread. The only revocation I/O a request waits for.
-  void async_check(X509* leaf, X509* issuer, std::function<void(RevocationAnswer)> done);
+  void async_check(X509* leaf, X509* issuer, std::function<void(RevocationAnswer)> done) override;
 
   // Re-reads every CRL file and re-fetches every known CRL URL now (SIGHUP). The future is ready when
   // that round has finished; a garbage file never replaces the good data. Callers may drop the future.
   std::future<void> reload();
 
   // Changes whenever the revocation data changes, so open connections know to re-check.
-  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  std::uint64_t generation() const override { return generation_.load(std::memory_order_acquire); }
 
   std::vector<CrlInfo> loaded() const;
 

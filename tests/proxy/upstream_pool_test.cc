@@ -1,0 +1,132 @@
+// UpstreamPool over loopback TCP: reuse order, the runtime a connection belongs to, the idle timeout, the
+// size bound, and the liveness check that keeps a connection the upstream closed from being reused.
+#include "proxy/upstream_pool.h"
+
+#include "proxy/runtime.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace easedge::proxy {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class UpstreamPoolTest : public ::testing::Test {
+protected:
+  // A connected pair: the pool's side (as an upstream connection) and the upstream's side, kept here.
+  auth::TlsStream connection() {
+    tcp::socket client(io_);
+    client.connect(acceptor_.local_endpoint());
+    upstream_sides_.push_back(acceptor_.accept());
+    return auth::TlsStream(std::move(client));
+  }
+
+  static std::uint16_t port_of(auth::TlsStream& stream) { return stream.socket().local_endpoint().port(); }
+
+  net::io_context io_;
+  tcp::acceptor acceptor_{io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
+  std::vector<tcp::socket> upstream_sides_;
+  std::shared_ptr<const Runtime> runtime_ = std::make_shared<Runtime>();
+};
+
+TEST_F(UpstreamPoolTest, TakesTheMostRecentlyReturnedConnection) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  auto first = connection();
+  auto second = connection();
+  auto second_port = port_of(second);
+  pool.put(std::move(first), runtime_);
+  pool.put(std::move(second), runtime_);
+  auto taken = pool.take(runtime_);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(port_of(*taken), second_port);
+}
+
+TEST_F(UpstreamPoolTest, EmptyPoolHasNothing) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  EXPECT_FALSE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, ConnectionsOfAnotherRuntimeAreNotReused) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  pool.put(connection(), runtime_);
+  EXPECT_FALSE(pool.take(std::make_shared<Runtime>()));
+  EXPECT_FALSE(pool.take(runtime_));  // closed and dropped on the way
+}
+
+TEST_F(UpstreamPoolTest, ConnectionTheUpstreamClosedIsNotReused) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  pool.put(connection(), runtime_);
+  upstream_sides_.back().close();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the FIN reaches our side
+  EXPECT_FALSE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, ConnectionWithUnaskedBytesIsNotReused) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  pool.put(connection(), runtime_);
+  net::write(upstream_sides_.back(), net::buffer("HTTP/1.1 200 OK\r\n\r\n", 19));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, FullPoolClosesTheOldest) {
+  UpstreamPool pool(1, std::chrono::seconds(60));
+  auto old_one = connection();
+  auto new_one = connection();
+  auto new_port = port_of(new_one);
+  pool.put(std::move(old_one), runtime_);
+  pool.put(std::move(new_one), runtime_);
+  auto taken = pool.take(runtime_);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(port_of(*taken), new_port);
+  EXPECT_FALSE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, PoolWithoutRoomClosesWhatIsReturned) {
+  UpstreamPool pool(0, std::chrono::seconds(60));
+  pool.put(connection(), runtime_);
+  EXPECT_FALSE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, IdleTimeoutEndsReuse) {
+  UpstreamPool pool(4, std::chrono::seconds(0));
+  pool.put(connection(), runtime_);
+  EXPECT_FALSE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, SweepDropsConnectionsOfReplacedRuntimes) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  pool.put(connection(), runtime_);
+  pool.sweep(std::make_shared<Runtime>());
+  EXPECT_FALSE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, SweepKeepsCurrentConnections) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  pool.put(connection(), runtime_);
+  pool.sweep(runtime_);
+  EXPECT_TRUE(pool.take(runtime_));
+}
+
+TEST_F(UpstreamPoolTest, ClearClosesEverything) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  pool.put(connection(), runtime_);
+  pool.clear();
+  EXPECT_FALSE(pool.take(runtime_));
+  // The upstream sees the close.
+  char byte;
+  boost::system::error_code ec;
+  upstream_sides_.back().read_some(net::buffer(&byte, 1), ec);
+  EXPECT_EQ(ec, net::error::eof);
+}
+
+}  // namespace
+}  // namespace easedge::proxy
