@@ -19,13 +19,17 @@ BUILD_PACKAGES=(
 SAMBA_PACKAGES=(samba samba-ad-dc samba-ad-provision libsasl2-modules-gssapi-mit python3-gssapi)
 # The peers bench/compare measures easedge against, and perf, strace and heaptrack to find where easedge falls short.
 BENCH_PACKAGES=(nginx-light haproxy linux-perf strace heaptrack)
+# scripts/package.sh and its test: dpkg-deb under fakeroot, chrpath (drops the build tree's RUNPATH), lintian, and
+# systemd-analyze verify for the unit (from the systemd package; no running systemd needed).
+PACKAGING_PACKAGES=(dpkg-dev fakeroot lintian binutils chrpath systemd)
 
 want=("${BUILD_PACKAGES[@]}")
 for arg in "$@"; do
   case "$arg" in
     --with-samba) want+=("${SAMBA_PACKAGES[@]}") ;;
     --with-bench) want+=("${BENCH_PACKAGES[@]}") ;;
-    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench)" >&2; exit 2 ;;
+    --with-packaging) want+=("${PACKAGING_PACKAGES[@]}") ;;
+    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench, --with-packaging)" >&2; exit 2 ;;
   esac
 done
 
@@ -41,8 +45,9 @@ echo "install-deps: installing ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Other work on the machine may hold the dpkg lock (another apt-get, a package test): wait for it, do not fail.
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian samba package starts its daemons at install: the tests start their own DC on loopback.
 if printf '%s\n' "${missing[@]}" | grep -qx samba; then
   for svc in samba-ad-dc smbd nmbd winbind; do $SUDO systemctl stop "$svc" 2>/dev/null || true; done

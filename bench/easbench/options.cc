@@ -135,6 +135,9 @@ ParseResult parse_options(int argc, const char* const* argv, std::ostream& out, 
   std::string key_type = "p256";
   app.add_option("--key-type", key_type, "key of minted devices: p256|rsa2048")->check(CLI::IsMember({"p256", "rsa2048"}));
   app.add_option("--threads", o.threads, "I/O threads (default: one per core)");
+  app.add_flag("--resume", o.resume,
+               "each device's next connection resumes its TLS session from the latest ticket (first one full); "
+               "exit 3 when a device's later connection was a full handshake");
 
   ParseResult result;
   try {

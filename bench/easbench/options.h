@@ -40,6 +40,7 @@ struct Options {
   std::optional<double> rate;       // open-loop requests per second, all threads together
   KeyType key_type = KeyType::p256;
   std::uint32_t threads = 0;        // 0: one per core
+  bool resume = false;              // each device's next connection resumes its TLS session from a ticket
 
   bool minted() const { return !device_ca.empty(); }
 };

@@ -42,6 +42,11 @@ void write_table(const RunResult& r, std::ostream& out) {
   row(out, "rate_per_s", fixed(r.rate_per_s(), 1));
   row(out, "handshakes", std::to_string(r.handshakes));
   row(out, "handshake_rate_per_s", fixed(r.handshake_rate_per_s(), 1));
+  if (r.resume) {
+    row(out, "handshakes_resumed", std::to_string(r.resumed_handshakes));
+    row(out, "handshakes_full", std::to_string(r.handshakes - r.resumed_handshakes));
+    row(out, "resume_missed", std::to_string(r.resume_missed));
+  }
   row(out, "latency_ms p50", fixed(r.latency.p50_ms, 3));
   row(out, "latency_ms p90", fixed(r.latency.p90_ms, 3));
   row(out, "latency_ms p99", fixed(r.latency.p99_ms, 3));

@@ -25,6 +25,9 @@ struct RunResult {
   std::map<std::string, std::uint64_t> transport_errors;  // connect, tls, timeout, io, http
   std::uint64_t aborted = 0;        // in flight when the run ended or cut by a reconnect storm: not counted
   std::int64_t peak_held_pings = 0;
+  bool resume = false;                  // --resume: the two counts below are shown
+  std::uint64_t resumed_handshakes = 0; // handshakes that resumed a session from a ticket
+  std::uint64_t resume_missed = 0;      // full handshakes of devices that had connected before
   double cpu_user_s = 0;            // easbench's own CPU during the load phase
   double cpu_sys_s = 0;
   unsigned threads = 0;

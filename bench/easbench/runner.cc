@@ -4,6 +4,7 @@
 #include "bench/easbench/latency.h"
 #include "bench/easbench/report.h"
 #include "bench/easbench/requests.h"
+#include "bench/easbench/resumption.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -82,6 +83,7 @@ void bump(std::atomic<std::uint64_t>& a) { a.fetch_add(1, std::memory_order_rela
 // Counters of one I/O thread. Only that thread writes them; the monitor reads them for progress.
 struct alignas(64) ThreadStats {
   std::atomic<std::uint64_t> requests{0}, ok{0}, errors{0}, handshakes{0}, aborted{0};
+  std::atomic<std::uint64_t> resumed{0}, resume_missed{0};  // --resume: repeat handshakes that did / did not resume
   std::array<std::atomic<std::uint64_t>, kMaxStatus> status{};
   std::array<std::atomic<std::uint64_t>, error_kind_count> error_kinds{};
   std::vector<std::uint32_t> latency_us;  // read only after the thread ended
@@ -136,9 +138,13 @@ void configure_ssl(SSL* ssl, const DeviceIdentity& id, const Shared& s) {
 void configure_context(ssl::context& ctx, const Options& opt, bool verify) {
   ctx.set_verify_mode(verify ? ssl::verify_peer : ssl::verify_none);
   if (verify) ctx.load_verify_file(opt.ca.string());
-  // Every handshake is a full one: devices waking up have no session to resume.
-  SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_TICKET);
-  SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_OFF);
+  if (opt.resume && !verify) {
+    enable_session_tickets(ctx.native_handle());
+  } else {
+    // Every handshake is a full one: devices waking up have no session to resume.
+    SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_OFF);
+  }
   if (opt.scenario == Scenario::ping || opt.scenario == Scenario::mix) {
     SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);  // thousands of idle connections
   }
@@ -192,6 +198,8 @@ class Connection {
   std::uint64_t cycle_ = 0;
   std::deque<Command> plan_;  // mix: the rest of this cycle
   std::string head_;
+  DeviceSession session_;     // --resume: the latest ticket of this device
+  bool handshaken_ = false;   // --resume: this device completed a handshake before (the next one must resume)
 };
 
 // One I/O thread: its io_context, TLS context, counters and connections.
@@ -320,6 +328,7 @@ asio::awaitable<bool> Connection::connect(ErrorKind& kind) {
   }
   stream_.emplace(w_.ioc(), w_.ssl_context());
   configure_ssl(stream_->native_handle(), id_, s_);
+  if (s_.opt.resume) session_.attach(stream_->native_handle());
   error_code ec;
   set_deadline(kConnectTimeout);
   kind = connect_error;
@@ -336,6 +345,12 @@ asio::awaitable<bool> Connection::connect(ErrorKind& kind) {
   w_.release_connect_slot();
   if (ec || dropped_) co_return false;
   bump(w_.stats().handshakes);
+  if (SSL_session_reused(stream_->native_handle())) {
+    bump(w_.stats().resumed);
+  } else if (s_.opt.resume && handshaken_) {
+    bump(w_.stats().resume_missed);  // no ticket arrived, or the server refused the one offered
+  }
+  handshaken_ = true;
   co_return true;
 }
 
@@ -772,6 +787,8 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
     r.errors += st.errors;
     r.handshakes += st.handshakes;
     r.aborted += st.aborted;
+    r.resumed_handshakes += st.resumed;
+    r.resume_missed += st.resume_missed;
     for (int code = 0; code < kMaxStatus; ++code) {
       if (st.status[code]) r.status_counts[code] += st.status[code];
     }
@@ -780,6 +797,7 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
   }
   r.latency = summarize_latency(samples);
   r.peak_held_pings = s.peak_held.load();
+  r.resume = opt.resume;
   r.cpu_user_s = seconds(usage_after.ru_utime) - seconds(usage_before.ru_utime);
   r.cpu_sys_s = seconds(usage_after.ru_stime) - seconds(usage_before.ru_stime);
   write_table(r, out);
@@ -791,6 +809,12 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
       err << "easbench: cannot write --json file '" << opt.json.string() << "'\n";
       return 1;
     }
+  }
+  if (opt.resume && r.resume_missed > 0) {
+    err << "easbench: the server did not resume " << r.resume_missed << " of "
+        << r.resume_missed + r.resumed_handshakes
+        << " repeat connections (no session ticket, or the ticket refused): it does not resume\n";
+    return kExitNotResumed;
   }
   return 0;
 }

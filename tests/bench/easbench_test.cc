@@ -153,6 +153,15 @@ TEST_F(OptionsTest, ParsesAValidMintedRun) {
   EXPECT_DOUBLE_EQ(*o.duration_s, 2);
   EXPECT_FALSE(o.requests);
   EXPECT_TRUE(o.minted());
+  EXPECT_FALSE(o.resume);  // full handshakes unless asked
+}
+
+TEST_F(OptionsTest, ResumeIsAFlag) {
+  auto args = minted();
+  args.push_back("--resume");
+  auto p = parse(args);
+  ASSERT_TRUE(p.result.options) << p.err;
+  EXPECT_TRUE(p.result.options->resume);
 }
 
 TEST_F(OptionsTest, IPv6LoopbackAndDefaults) {
@@ -316,6 +325,18 @@ TEST(ReportTest, JsonHasExactlyTheContractFields) {
   write_table(r, table);
   EXPECT_NE(table.str().find("200:998 503:2"), std::string::npos);
   EXPECT_NE(table.str().find("easbench_cpu_s"), std::string::npos);
+  EXPECT_EQ(table.str().find("handshakes_resumed"), std::string::npos);  // only with --resume
+
+  r.resume = true;
+  r.resumed_handshakes = 60;
+  r.resume_missed = 1;
+  std::ostringstream resumed_json, resumed_table;
+  write_json(r, resumed_json);
+  EXPECT_EQ(resumed_json.str(), json.str());  // the JSON contract does not change
+  write_table(r, resumed_table);
+  EXPECT_NE(resumed_table.str().find("handshakes_resumed        60\n"), std::string::npos) << resumed_table.str();
+  EXPECT_NE(resumed_table.str().find("handshakes_full           4\n"), std::string::npos);
+  EXPECT_NE(resumed_table.str().find("resume_missed             1\n"), std::string::npos);
 }
 
 // ---- identities ----

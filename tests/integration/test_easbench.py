@@ -139,6 +139,37 @@ class CountsMatchTheStandinLog(unittest.TestCase):
         self.assertTrue(all("User=alice&" in line["target"] for line in logged))
 
 
+class Resumption(unittest.TestCase):
+    """--resume: every connection after a device's first resumes from the latest ticket, and says so."""
+
+    def resumed_counts(self, out):
+        return {k: int(re.search(r"^\s*%s\s+(\d+)$" % k, out, re.M).group(1))
+                for k in ("handshakes_resumed", "handshakes_full", "resume_missed")}
+
+    def test_each_device_resumes_after_its_first_handshake(self):
+        before = len(standin.requests())
+        rc, out, err, result = easbench("--resume", scenario="handshake", connections="3", requests="30")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(result["ok"], len(standin.requests()) - before)
+        self.assertEqual(result["handshakes"], 30)
+        self.assertEqual(self.resumed_counts(out),
+                         {"handshakes_resumed": 27, "handshakes_full": 3, "resume_missed": 0}, out)
+
+    def test_a_server_that_does_not_resume_fails_the_run(self):
+        no_tickets = h.Easedge(lab, h.base_config(standin.url, tls={"session_tickets": False}))
+        try:
+            rc, out, err, result = easbench("--resume", url=no_tickets.url(), scenario="handshake",
+                                            connections="2", requests="6")
+        finally:
+            no_tickets.stop()
+        self.assertEqual(rc, 3, err)
+        self.assertIn("does not resume", err)
+        self.assertEqual(result["ok"], 6)  # the run itself completed and was written
+        # Each of the 2 devices: a first full handshake, then 2 that should have resumed and did not.
+        self.assertEqual(self.resumed_counts(out),
+                         {"handshakes_resumed": 0, "handshakes_full": 6, "resume_missed": 4}, out)
+
+
 class BadInput(unittest.TestCase):
     """One line naming the problem, a non-zero exit, and no hang."""
 
