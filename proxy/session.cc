@@ -166,6 +166,7 @@ void Session::on_handshake(error_code ec) {
     return close();
   }
   metrics.handshakes.with({"ok"}).inc();
+  (SSL_session_reused(client_.ssl()) ? metrics.resumed_handshakes : metrics.full_handshakes).inc();
   if (runtime_->config.tls.client_certificate != config::ClientCertificateMode::off)
     certificate_ = runtime_->validator->verdict_for(client_.ssl());
   do_wait_request();

@@ -5,6 +5,7 @@ a bad config refused), SIGTERM drain, and the admin listener (/healthz, /readyz,
   EASEDGE_BIN=build/proxy/easedge STANDIN_BIN=build/bench/standin-exchange python3 tests/integration/test_operations.py -v
 """
 
+import base64
 import hashlib
 import os
 import re
@@ -76,9 +77,9 @@ class OperationsCase(unittest.TestCase):
             self.proxy.stop()
         self.standin.stop()
 
-    def start(self, **sections):
-        tls = {"certificate": os.path.join(self.dir, "server-chain.pem"),
-               "private_key": os.path.join(self.dir, "server.key")}
+    def start(self, tls=None, **sections):
+        tls = dict({"certificate": os.path.join(self.dir, "server-chain.pem"),
+                    "private_key": os.path.join(self.dir, "server.key")}, **(tls or {}))
         config = h.base_config(self.standin.url, tls=tls, **sections)
         self.proxy = h.Easedge(lab, config, name=self.id().split(".")[-1] + ".yaml")
         # easedge installs its signal handlers after printing the start-up block; a signal sent earlier would
@@ -163,6 +164,60 @@ class DrainTest(OperationsCase):
         self.assertLess(time.monotonic() - started, 30)  # bounded by drain_seconds, not by the 60 s Ping
         ping.join(30)
         self.assertNotEqual(ping.result.status, 200, ping.result)
+
+
+def ticket_keys_file(path, *keys):
+    with open(path, "w") as f:
+        f.write("".join(k + "\n" for k in keys))
+
+
+def resumed_request(port, ctx, session=None):
+    """One request on a new connection: (resumed?, status, session)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=h.IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            tls.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+                         % (EAS % "Sync")).encode())
+            response = h.read_response(tls)
+            return tls.session_reused, response.status if response else 0, tls.session
+
+
+class TicketKeysTest(OperationsCase):
+    """tls.session_ticket_keys: tickets survive a reload and a restart, rotate by line order, bad files are named."""
+
+    def keys(self):
+        return [base64.b64encode(os.urandom(80)).decode() for _ in range(2)]
+
+    def test_tickets_resume_across_reload_rotation_and_restart(self):
+        old, new = self.keys()
+        keys = os.path.join(self.dir, "ticket-keys")
+        ticket_keys_file(keys, old)
+        proxy = self.start(tls={"session_ticket_keys": keys})
+        ctx = h.client_context(lab, "alice")
+        _, status, session = resumed_request(proxy.port, ctx)
+        self.assertEqual(status, 200)
+        # Rotation step 1: the new key encrypts, the old one still decrypts.
+        ticket_keys_file(keys, new, old)
+        proxy.child.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(h.wait_until(lambda: "reload done" in proxy.child.output()), proxy.child.output())
+        self.assertEqual(resumed_request(proxy.port, ctx, session)[:2], (True, 200))
+        # A restart with the same file resumes too.
+        proxy.stop()
+        proxy = self.start(tls={"session_ticket_keys": keys})
+        self.assertEqual(resumed_request(proxy.port, ctx, session)[:2], (True, 200))
+        # Rotation step 2: the old key gone, its tickets mean a full handshake, not an error.
+        ticket_keys_file(keys, new)
+        proxy.child.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(h.wait_until(lambda: proxy.child.output().count("reload done") == 1), proxy.child.output())
+        self.assertEqual(resumed_request(proxy.port, ctx, session)[:2], (False, 200))
+
+    def test_a_bad_key_file_is_a_config_error_naming_file_and_line(self):
+        keys = os.path.join(self.dir, "bad-keys")
+        ticket_keys_file(keys, self.keys()[0], "c2hvcnQ=")
+        config = h.base_config(self.standin.url, tls={"session_ticket_keys": keys})
+        code, _, err = h.run_easedge("--check-config", h.write_config(lab, config, name="bad-keys.yaml"))
+        self.assertEqual(code, 1, err)
+        self.assertIn("tls.session_ticket_keys", err)
+        self.assertIn(keys + "' line 2: a key is 80 bytes, this one is 5", err)
 
 
 def can_connect(port):
