@@ -107,7 +107,8 @@ struct TimeoutsConfig {
   std::chrono::seconds upstream_connect{5};
   std::chrono::seconds upstream_response{3600};  // long enough for a held Ping
   std::chrono::seconds upstream_idle{60};    // pooled upstream connection lifetime when unused
-  std::chrono::seconds drain{30};            // SIGTERM: time for in-flight requests
+  std::chrono::seconds drain_delay{5};       // SIGTERM: /readyz fails, listeners keep accepting this long
+  std::chrono::seconds drain{30};            // SIGTERM: then time for in-flight requests
   std::chrono::seconds retry_after{30};      // Retry-After sent with 503
 };
 

@@ -435,7 +435,7 @@ Config load_config(const std::filesystem::path& file_in) {
   if (auto timeouts = root.section("timeouts")) {
     timeouts->only({"handshake_seconds", "request_header_seconds", "authorization_seconds", "client_idle_seconds", "client_body_seconds",
                     "client_write_seconds", "upstream_connect_seconds", "upstream_response_seconds",
-                    "upstream_idle_seconds", "drain_seconds", "retry_after_seconds"});
+                    "upstream_idle_seconds", "drain_delay_seconds", "drain_seconds", "retry_after_seconds"});
     auto& t = config.timeouts;
     t.handshake = timeouts->seconds("handshake_seconds", t.handshake, 1);
     t.request_header = timeouts->seconds("request_header_seconds", t.request_header, 1);
@@ -446,6 +446,7 @@ Config load_config(const std::filesystem::path& file_in) {
     t.upstream_connect = timeouts->seconds("upstream_connect_seconds", t.upstream_connect, 1);
     t.upstream_response = timeouts->seconds("upstream_response_seconds", t.upstream_response, 1);
     t.upstream_idle = timeouts->seconds("upstream_idle_seconds", t.upstream_idle, 1);
+    t.drain_delay = timeouts->seconds("drain_delay_seconds", t.drain_delay, 0, 3600);
     t.drain = timeouts->seconds("drain_seconds", t.drain, 0);
     t.retry_after = timeouts->seconds("retry_after_seconds", t.retry_after, 1, 86400);
   }

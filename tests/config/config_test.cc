@@ -129,6 +129,14 @@ TEST_F(ConfigTest, SessionTicketKeysNameAFileAndNeedTickets) {
   EXPECT_NE(off.find("needs session_tickets: true"), std::string::npos) << off;
 }
 
+TEST_F(ConfigTest, DrainDelayDefaultsToFiveSeconds) {
+  EXPECT_EQ(load_config(write(minimal())).timeouts.drain_delay, std::chrono::seconds(5));
+  auto c = load_config(write(minimal() + "timeouts: {drain_delay_seconds: 0}\n"));
+  EXPECT_EQ(c.timeouts.drain_delay, std::chrono::seconds(0));
+  auto bad = error_of(minimal() + "timeouts: {drain_delay_seconds: 3601}\n");
+  EXPECT_NE(bad.find("timeouts.drain_delay_seconds"), std::string::npos) << bad;
+}
+
 TEST_F(ConfigTest, HardeningKeysHaveTheirDocumentedDefaults) {
   auto c = load_config(write(minimal()));
   EXPECT_EQ(c.tls.ciphers,

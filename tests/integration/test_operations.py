@@ -134,17 +134,18 @@ class ReloadTest(OperationsCase):
 
 class DrainTest(OperationsCase):
     def test_sigterm_lets_the_held_request_finish_then_exits_0(self):
-        proxy = self.start(timeouts={"drain_seconds": 30})
+        proxy = self.start(timeouts={"drain_delay_seconds": 1, "drain_seconds": 30})
         ping = self.held_ping()
         proxy.child.proc.send_signal(signal.SIGTERM)
-        # No new connections once draining.
+        # No new connections once the drain delay is over.
         self.assertTrue(h.wait_until(lambda: not can_connect(proxy.port), 5))
         ping.join(PING_HOLD + 30)
         self.assertEqual(ping.result.status, 200, ping.result)
         self.assertEqual(proxy.child.proc.wait(30), 0, proxy.child.output())
 
     def test_sigterm_on_an_idle_proxy_exits_0_at_once(self):
-        proxy = self.start(timeouts={"drain_seconds": 30})
+        # Without a drain delay (no balancer to tell): nothing to drain, no reason to wait for drain_seconds.
+        proxy = self.start(timeouts={"drain_delay_seconds": 0, "drain_seconds": 30})
         self.assertEqual(h.curl(lab, proxy.url(EAS % "Sync"), device="alice").status, 200)
         proxy.child.proc.send_signal(signal.SIGTERM)
         try:
@@ -164,6 +165,43 @@ class DrainTest(OperationsCase):
         self.assertLess(time.monotonic() - started, 30)  # bounded by drain_seconds, not by the 60 s Ping
         ping.join(30)
         self.assertNotEqual(ping.result.status, 200, ping.result)
+
+
+class DrainForBalancersTest(OperationsCase):
+    """SIGTERM: /readyz fails at once, the listener keeps accepting for drain_delay_seconds, every answer from
+    then on says Connection: close, then the listener closes and the process exits 0."""
+
+    def test_sigterm_fails_readyz_at_once_and_accepts_for_the_drain_delay(self):
+        delay = 3
+        proxy = self.start(admin={"listen": "127.0.0.1:0"},
+                           timeouts={"drain_delay_seconds": delay, "drain_seconds": 30})
+        admin = int(re.search(r"admin listening on \S+:(\d+)", proxy.child.output()).group(1))
+        kept = h.https_connection(lab, proxy.port, "alice")
+        kept.request("POST", EAS % "Sync", body=b"one")
+        first = kept.getresponse()
+        first.read()
+        self.assertFalse(first.will_close)
+
+        proxy.child.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        self.assertTrue(h.wait_until(lambda: get(admin, "/readyz")[0] == 503, 1), "/readyz still ready")
+        self.assertIn("FAIL listeners: draining", get(admin, "/readyz")[1])
+        # A balancer that has not noticed yet still gets its new connections served.
+        late = h.curl(lab, proxy.url(EAS % "Sync"), device="alice")
+        self.assertEqual(late.status, 200, late)
+        self.assertEqual((late.header("Connection") or "").lower(), "close", late.headers)
+        # The keep-alive connection gets its next answer, with Connection: close.
+        kept.request("POST", EAS % "Sync", body=b"two")
+        second = kept.getresponse()
+        second.read()
+        self.assertEqual(second.status, 200)
+        self.assertTrue(second.will_close, "no Connection: close while draining")
+        kept.close()
+        self.assertLess(time.monotonic() - signalled, delay, "too slow to tell accepting during the delay apart")
+        self.assertTrue(can_connect(proxy.port))
+        self.assertTrue(h.wait_until(lambda: not can_connect(proxy.port), delay + 2))
+        self.assertGreaterEqual(time.monotonic() - signalled, delay - 0.2)
+        self.assertEqual(proxy.child.proc.wait(10), 0, proxy.child.output())
 
 
 def ticket_keys_file(path, *keys):
