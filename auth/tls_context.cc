@@ -2,9 +2,13 @@
 #include "auth/tls_context.h"
 
 #include "auth/revocation/crl.h"
+#include "auth/session_ticket_keys.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+
+#include <fstream>
+#include <sstream>
 
 namespace easedge::auth {
 
@@ -28,6 +32,23 @@ std::string key_description(EVP_PKEY* key) {
     case EVP_PKEY_ED25519: return "Ed25519";
     default: return "other (" + std::to_string(bits) + " bits)";
   }
+}
+
+// tls.session_ticket_keys: the file's keys, or a ConfigError naming the file and the line.
+SessionTicketKeys read_session_ticket_keys(const config::Config& config) {
+  const auto& path = config.tls.session_ticket_keys;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw config::ConfigError(config.source_file, "tls.session_ticket_keys", "cannot read '" + path.string() + "'");
+  SessionTicketKeyProblem problem;
+  auto keys = parse_session_ticket_keys(text.view(), problem);
+  if (!keys)
+    throw config::ConfigError(config.source_file, "tls.session_ticket_keys",
+                              "'" + path.string() + "'" +
+                                  (problem.line == 0 ? "" : " line " + std::to_string(problem.line)) + ": " +
+                                  problem.problem);
+  return std::move(*keys);
 }
 
 void apply_common_options(SSL_CTX* ctx, const std::string& min_version) {
@@ -82,6 +103,8 @@ SslCtxPtr make_server_context(const config::Config& config, const CertificateVal
     // and every ticket costs the server a session copy and an encryption (measured: a third of the CPU of a
     // full handshake).
     SSL_CTX_set_num_tickets(ctx.get(), 1);
+    // Shared keys: a ticket from any node of a farm, or from before a reload or restart, resumes here.
+    if (!tls.session_ticket_keys.empty()) use_session_ticket_keys(ctx.get(), read_session_ticket_keys(config));
   } else {
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx.get(), 0);

@@ -52,6 +52,8 @@ struct TlsConfig {
   RevocationConfig revocation;
   std::string min_version = "1.2";     // "1.2" | "1.3"
   bool session_tickets = true;         // resumption by stateless tickets (one per TLS 1.3 handshake)
+  // Ticket keys shared by a farm's nodes (auth/session_ticket_keys.h); empty = a random key per configuration.
+  std::filesystem::path session_ticket_keys;
   // TLS 1.2 cipher list (OpenSSL syntax); the default admits forward-secret AEAD suites only. TLS 1.3 suites
   // are all AEAD and stay OpenSSL's.
   std::string ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
@@ -105,7 +107,8 @@ struct TimeoutsConfig {
   std::chrono::seconds upstream_connect{5};
   std::chrono::seconds upstream_response{3600};  // long enough for a held Ping
   std::chrono::seconds upstream_idle{60};    // pooled upstream connection lifetime when unused
-  std::chrono::seconds drain{30};            // SIGTERM: time for in-flight requests
+  std::chrono::seconds drain_delay{5};       // SIGTERM: /readyz fails, listeners keep accepting this long
+  std::chrono::seconds drain{30};            // SIGTERM: then time for in-flight requests
   std::chrono::seconds retry_after{30};      // Retry-After sent with 503
 };
 

@@ -366,7 +366,7 @@ Config load_config(const std::filesystem::path& file_in) {
   auto tls = root.section("tls");
   if (!tls) root.fail("tls", "is required");
   tls->only({"certificate", "private_key", "client_ca", "client_certificate", "crl", "revocation", "min_version",
-             "session_tickets", "ciphers"});
+             "session_tickets", "session_ticket_keys", "ciphers"});
   config.tls.certificate = tls->required_path("certificate");
   config.tls.private_key = tls->required_path("private_key");
   config.tls.client_certificate = tls->choice("client_certificate", ClientCertificateMode::required,
@@ -382,6 +382,9 @@ Config load_config(const std::filesystem::path& file_in) {
   if (config.tls.min_version != "1.2" && config.tls.min_version != "1.3")
     tls->fail(tls->key_of("min_version"), "expected 1.2 or 1.3, got '" + config.tls.min_version + "'");
   config.tls.session_tickets = tls->boolean("session_tickets", true);
+  config.tls.session_ticket_keys = tls->path("session_ticket_keys");
+  if (!config.tls.session_ticket_keys.empty() && !config.tls.session_tickets)
+    tls->fail(tls->key_of("session_ticket_keys"), "needs session_tickets: true");
   config.tls.ciphers = tls->string("ciphers", config.tls.ciphers);
   if (config.tls.ciphers.empty()) tls->fail(tls->key_of("ciphers"), "must not be empty");
   if (auto problem = cipher_list_problem(config.tls.ciphers)) tls->fail(tls->key_of("ciphers"), *problem);
@@ -432,7 +435,7 @@ Config load_config(const std::filesystem::path& file_in) {
   if (auto timeouts = root.section("timeouts")) {
     timeouts->only({"handshake_seconds", "request_header_seconds", "authorization_seconds", "client_idle_seconds", "client_body_seconds",
                     "client_write_seconds", "upstream_connect_seconds", "upstream_response_seconds",
-                    "upstream_idle_seconds", "drain_seconds", "retry_after_seconds"});
+                    "upstream_idle_seconds", "drain_delay_seconds", "drain_seconds", "retry_after_seconds"});
     auto& t = config.timeouts;
     t.handshake = timeouts->seconds("handshake_seconds", t.handshake, 1);
     t.request_header = timeouts->seconds("request_header_seconds", t.request_header, 1);
@@ -443,6 +446,7 @@ Config load_config(const std::filesystem::path& file_in) {
     t.upstream_connect = timeouts->seconds("upstream_connect_seconds", t.upstream_connect, 1);
     t.upstream_response = timeouts->seconds("upstream_response_seconds", t.upstream_response, 1);
     t.upstream_idle = timeouts->seconds("upstream_idle_seconds", t.upstream_idle, 1);
+    t.drain_delay = timeouts->seconds("drain_delay_seconds", t.drain_delay, 0, 3600);
     t.drain = timeouts->seconds("drain_seconds", t.drain, 0);
     t.retry_after = timeouts->seconds("retry_after_seconds", t.retry_after, 1, 86400);
   }

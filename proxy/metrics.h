@@ -160,6 +160,8 @@ struct EasedgeMetrics {
   MetricsRegistry& registry;
   CounterFamily& requests;           // easedge_requests_total{status,command}
   CounterFamily& handshakes;         // easedge_tls_handshakes_total{result}: ok | failed | timeout
+  Counter& full_handshakes;          // easedge_tls_full_handshakes_total: ok handshakes with a certificate exchange
+  Counter& resumed_handshakes;       // easedge_tls_resumed_handshakes_total: ok handshakes resuming a ticket
   CounterFamily& refusals;           // easedge_refusals_total{reason}: refusal names (proxy/refusal.h)
   HistogramFamily& upstream_latency; // easedge_upstream_response_seconds{command}
   Counter& upstream_errors;          // easedge_upstream_errors_total (502/504 answers)

@@ -186,6 +186,7 @@ int Server::run() {
 
   net::steady_timer drain_timer(control);
   std::chrono::steady_clock::time_point drain_deadline;
+  bool listeners_open = true;
   std::function<void()> wait_for_signal;
   auto& connections = shared_.connections();
   std::function<void()> poll_drain = [&] {
@@ -203,6 +204,13 @@ int Server::run() {
       if (!ec) poll_drain();
     });
   };
+  // After timeouts.drain_delay (the balancer has seen /readyz fail): no new connections; idle ones close.
+  std::function<void()> close_listeners = [&] {
+    listeners_open = false;
+    spdlog::info("listeners closed: {} open connections finish their requests", connections.load());
+    for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->drain(); });
+    poll_drain();
+  };
   wait_for_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int signal) {
       if (ec) return;
@@ -213,15 +221,23 @@ int Server::run() {
       if (shared_.start_draining()) {
         spdlog::warn("second stop signal: closing every connection now");
         drain_deadline = std::chrono::steady_clock::now();
+        if (listeners_open) {
+          drain_timer.cancel();
+          close_listeners();
+        }
         return;
       }
-      auto drain_time = runtime()->config.timeouts.drain;
-      spdlog::info("stopping: no new connections; {} open connections get {} s to finish", connections.load(),
-                   drain_time.count());
-      drain_deadline = std::chrono::steady_clock::now() + drain_time;
-      for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->drain(); });
+      // Drain for balancers: /readyz fails and answers carry Connection: close from now on (draining_), while
+      // the listeners keep accepting until the balancer's health checks have noticed.
+      const auto timeouts = runtime()->config.timeouts;
+      spdlog::info("stopping: /readyz fails now; listeners accept for {} s more, then {} open connections get "
+                   "{} s to finish", timeouts.drain_delay.count(), connections.load(), timeouts.drain.count());
+      drain_deadline = std::chrono::steady_clock::now() + timeouts.drain_delay + timeouts.drain;
       wait_for_signal();  // a second signal ends the drain early; poll_drain cancels this wait when done
-      poll_drain();
+      drain_timer.expires_after(timeouts.drain_delay);
+      drain_timer.async_wait([&](boost::system::error_code ec) {
+        if (!ec) close_listeners();
+      });
     });
   };
   wait_for_signal();

@@ -101,6 +101,10 @@ void Session::drain() {
   if (phase_ == Phase::idle || phase_ == Phase::handshake) close();
 }
 
+// Drain for balancers (issue 14): from SIGTERM on, every answer says Connection: close, so a device's next
+// request opens a new connection, which the balancer sends to another node once /readyz fails here.
+bool Session::closing() const { return draining_ || context_.shared.draining(); }
+
 // ---- PROXY protocol and handshake ------------------------------------------------------------------------
 
 void Session::do_read_proxy_header() {
@@ -150,6 +154,7 @@ void Session::on_handshake(error_code ec) {
     return close();
   }
   metrics.handshakes.with({"ok"}).inc();
+  (SSL_session_reused(client_.ssl()) ? metrics.resumed_handshakes : metrics.full_handshakes).inc();
   if (runtime_->config.tls.client_certificate != config::ClientCertificateMode::off)
     certificate_ = runtime_->validator->verdict_for(client_.ssl());
   // The callbacks may use `this`: the admission is this session's member and calls them only while a step
@@ -163,7 +168,7 @@ void Session::on_handshake(error_code ec) {
 // ---- reading a request -----------------------------------------------------------------------------------
 
 void Session::do_wait_request() {
-  if (draining_ || context_.shared.draining()) return close();
+  if (draining_) return close();
   if (client_buffer_.size() > 0) return do_read_header();  // a pipelined request is already here
   release_idle_memory();
   // A connection that completed its handshake but never sent a request gets no more time than a handshake:
@@ -506,7 +511,7 @@ void Session::relay_response_header() {
   }
   record_.status = record_.upstream_status;
   device_response_ = std::make_unique<DeviceResponse>(device_response(
-      response, framing.framing, request_->get().version(), client_keep_alive_ && !draining_));
+      response, framing.framing, request_->get().version(), client_keep_alive_ && !closing()));
   response_started_ = true;
   response_writer_ = std::make_unique<http::response_serializer<http::buffer_body>>(*device_response_);
   set_body_piece(device_response_->body(), nullptr, 0, false);
@@ -613,7 +618,7 @@ void Session::refuse(Refusal reason, std::string detail) {
 
   // The connection can carry another request only if this one was read to its end.
   bool body_unread = request_ && !request_->is_done();
-  bool close_after = info.close_connection || body_unread || !client_keep_alive_ || draining_ || timed_out_;
+  bool close_after = info.close_connection || body_unread || !client_keep_alive_ || closing() || timed_out_;
 
   // The device learns the class and an id; the operator finds the detail under that id in the log line below.
   const auto& id = request_id();

@@ -120,6 +120,8 @@ private:
   void on_linger_read(error_code ec, std::size_t bytes);
   void finish_request();
   void close();
+  // No keep-alive after the current answer: this session or the whole server is draining.
+  bool closing() const;
   // The current request's id, drawn on first use: it is in a refusal's body and X-Request-Id, in the access
   // and error log lines, and can go upstream with a forwarded request.
   const std::string& request_id();

@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
   clang-14 libclang-rt-14-dev
-  curl python3 procps iproute2
+  curl python3 python3-yaml procps iproute2
 )
 # Samba AD DC: the real Active Directory stand-in for LDAP and Kerberos integration tests
 # (python3-gssapi: the Negotiate-accepting stand-in Exchange of the Kerberos tests).

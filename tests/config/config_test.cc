@@ -118,6 +118,25 @@ TEST_F(ConfigTest, SessionTicketsCanBeTurnedOff) {
   EXPECT_NE(bad.find("tls.session_tickets"), std::string::npos) << bad;
 }
 
+TEST_F(ConfigTest, SessionTicketKeysNameAFileAndNeedTickets) {
+  EXPECT_TRUE(load_config(write(minimal())).tls.session_ticket_keys.empty());
+  std::ofstream(dir_ / "ticket-keys") << "x";
+  auto c = load_config(write(minimal_with("session_ticket_keys: ticket-keys")));
+  EXPECT_EQ(c.tls.session_ticket_keys, dir_ / "ticket-keys");
+  auto missing = error_of(minimal_with("session_ticket_keys: no-such-file"));
+  EXPECT_NE(missing.find("tls.session_ticket_keys"), std::string::npos) << missing;
+  auto off = error_of(minimal_with("session_ticket_keys: ticket-keys, session_tickets: false"));
+  EXPECT_NE(off.find("needs session_tickets: true"), std::string::npos) << off;
+}
+
+TEST_F(ConfigTest, DrainDelayDefaultsToFiveSeconds) {
+  EXPECT_EQ(load_config(write(minimal())).timeouts.drain_delay, std::chrono::seconds(5));
+  auto c = load_config(write(minimal() + "timeouts: {drain_delay_seconds: 0}\n"));
+  EXPECT_EQ(c.timeouts.drain_delay, std::chrono::seconds(0));
+  auto bad = error_of(minimal() + "timeouts: {drain_delay_seconds: 3601}\n");
+  EXPECT_NE(bad.find("timeouts.drain_delay_seconds"), std::string::npos) << bad;
+}
+
 TEST_F(ConfigTest, HardeningKeysHaveTheirDocumentedDefaults) {
   auto c = load_config(write(minimal()));
   EXPECT_EQ(c.tls.ciphers,

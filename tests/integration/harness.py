@@ -224,6 +224,8 @@ def base_config(upstream_url, **sections):
             "crl": ["issuing.crl"],
         },
         "upstream": {"url": upstream_url},
+        # No balancer in front: a SIGTERM stops accepting at once (tests of the drain for balancers set it).
+        "timeouts": {"drain_delay_seconds": 0},
         "threads": 2,
     }
     for key, value in sections.items():

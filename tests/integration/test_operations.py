@@ -5,6 +5,7 @@ a bad config refused), SIGTERM drain, and the admin listener (/healthz, /readyz,
   EASEDGE_BIN=build/proxy/easedge STANDIN_BIN=build/bench/standin-exchange python3 tests/integration/test_operations.py -v
 """
 
+import base64
 import hashlib
 import os
 import re
@@ -76,9 +77,9 @@ class OperationsCase(unittest.TestCase):
             self.proxy.stop()
         self.standin.stop()
 
-    def start(self, **sections):
-        tls = {"certificate": os.path.join(self.dir, "server-chain.pem"),
-               "private_key": os.path.join(self.dir, "server.key")}
+    def start(self, tls=None, **sections):
+        tls = dict({"certificate": os.path.join(self.dir, "server-chain.pem"),
+                    "private_key": os.path.join(self.dir, "server.key")}, **(tls or {}))
         config = h.base_config(self.standin.url, tls=tls, **sections)
         self.proxy = h.Easedge(lab, config, name=self.id().split(".")[-1] + ".yaml")
         # easedge installs its signal handlers after printing the start-up block; a signal sent earlier would
@@ -133,17 +134,18 @@ class ReloadTest(OperationsCase):
 
 class DrainTest(OperationsCase):
     def test_sigterm_lets_the_held_request_finish_then_exits_0(self):
-        proxy = self.start(timeouts={"drain_seconds": 30})
+        proxy = self.start(timeouts={"drain_delay_seconds": 1, "drain_seconds": 30})
         ping = self.held_ping()
         proxy.child.proc.send_signal(signal.SIGTERM)
-        # No new connections once draining.
+        # No new connections once the drain delay is over.
         self.assertTrue(h.wait_until(lambda: not can_connect(proxy.port), 5))
         ping.join(PING_HOLD + 30)
         self.assertEqual(ping.result.status, 200, ping.result)
         self.assertEqual(proxy.child.proc.wait(30), 0, proxy.child.output())
 
     def test_sigterm_on_an_idle_proxy_exits_0_at_once(self):
-        proxy = self.start(timeouts={"drain_seconds": 30})
+        # Without a drain delay (no balancer to tell): nothing to drain, no reason to wait for drain_seconds.
+        proxy = self.start(timeouts={"drain_delay_seconds": 0, "drain_seconds": 30})
         self.assertEqual(h.curl(lab, proxy.url(EAS % "Sync"), device="alice").status, 200)
         proxy.child.proc.send_signal(signal.SIGTERM)
         try:
@@ -163,6 +165,97 @@ class DrainTest(OperationsCase):
         self.assertLess(time.monotonic() - started, 30)  # bounded by drain_seconds, not by the 60 s Ping
         ping.join(30)
         self.assertNotEqual(ping.result.status, 200, ping.result)
+
+
+class DrainForBalancersTest(OperationsCase):
+    """SIGTERM: /readyz fails at once, the listener keeps accepting for drain_delay_seconds, every answer from
+    then on says Connection: close, then the listener closes and the process exits 0."""
+
+    def test_sigterm_fails_readyz_at_once_and_accepts_for_the_drain_delay(self):
+        delay = 3
+        proxy = self.start(admin={"listen": "127.0.0.1:0"},
+                           timeouts={"drain_delay_seconds": delay, "drain_seconds": 30})
+        admin = int(re.search(r"admin listening on \S+:(\d+)", proxy.child.output()).group(1))
+        kept = h.https_connection(lab, proxy.port, "alice")
+        kept.request("POST", EAS % "Sync", body=b"one")
+        first = kept.getresponse()
+        first.read()
+        self.assertFalse(first.will_close)
+
+        proxy.child.proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        self.assertTrue(h.wait_until(lambda: get(admin, "/readyz")[0] == 503, 1), "/readyz still ready")
+        self.assertIn("FAIL listeners: draining", get(admin, "/readyz")[1])
+        # A balancer that has not noticed yet still gets its new connections served.
+        late = h.curl(lab, proxy.url(EAS % "Sync"), device="alice")
+        self.assertEqual(late.status, 200, late)
+        self.assertEqual((late.header("Connection") or "").lower(), "close", late.headers)
+        # The keep-alive connection gets its next answer, with Connection: close.
+        kept.request("POST", EAS % "Sync", body=b"two")
+        second = kept.getresponse()
+        second.read()
+        self.assertEqual(second.status, 200)
+        self.assertTrue(second.will_close, "no Connection: close while draining")
+        kept.close()
+        self.assertLess(time.monotonic() - signalled, delay, "too slow to tell accepting during the delay apart")
+        self.assertTrue(can_connect(proxy.port))
+        self.assertTrue(h.wait_until(lambda: not can_connect(proxy.port), delay + 2))
+        self.assertGreaterEqual(time.monotonic() - signalled, delay - 0.2)
+        self.assertEqual(proxy.child.proc.wait(10), 0, proxy.child.output())
+
+
+def ticket_keys_file(path, *keys):
+    with open(path, "w") as f:
+        f.write("".join(k + "\n" for k in keys))
+
+
+def resumed_request(port, ctx, session=None):
+    """One request on a new connection: (resumed?, status, session)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=h.IO_TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+            tls.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+                         % (EAS % "Sync")).encode())
+            response = h.read_response(tls)
+            return tls.session_reused, response.status if response else 0, tls.session
+
+
+class TicketKeysTest(OperationsCase):
+    """tls.session_ticket_keys: tickets survive a reload and a restart, rotate by line order, bad files are named."""
+
+    def keys(self):
+        return [base64.b64encode(os.urandom(80)).decode() for _ in range(2)]
+
+    def test_tickets_resume_across_reload_rotation_and_restart(self):
+        old, new = self.keys()
+        keys = os.path.join(self.dir, "ticket-keys")
+        ticket_keys_file(keys, old)
+        proxy = self.start(tls={"session_ticket_keys": keys})
+        ctx = h.client_context(lab, "alice")
+        _, status, session = resumed_request(proxy.port, ctx)
+        self.assertEqual(status, 200)
+        # Rotation step 1: the new key encrypts, the old one still decrypts.
+        ticket_keys_file(keys, new, old)
+        proxy.child.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(h.wait_until(lambda: "reload done" in proxy.child.output()), proxy.child.output())
+        self.assertEqual(resumed_request(proxy.port, ctx, session)[:2], (True, 200))
+        # A restart with the same file resumes too.
+        proxy.stop()
+        proxy = self.start(tls={"session_ticket_keys": keys})
+        self.assertEqual(resumed_request(proxy.port, ctx, session)[:2], (True, 200))
+        # Rotation step 2: the old key gone, its tickets mean a full handshake, not an error.
+        ticket_keys_file(keys, new)
+        proxy.child.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(h.wait_until(lambda: proxy.child.output().count("reload done") == 1), proxy.child.output())
+        self.assertEqual(resumed_request(proxy.port, ctx, session)[:2], (False, 200))
+
+    def test_a_bad_key_file_is_a_config_error_naming_file_and_line(self):
+        keys = os.path.join(self.dir, "bad-keys")
+        ticket_keys_file(keys, self.keys()[0], "c2hvcnQ=")
+        config = h.base_config(self.standin.url, tls={"session_ticket_keys": keys})
+        code, _, err = h.run_easedge("--check-config", h.write_config(lab, config, name="bad-keys.yaml"))
+        self.assertEqual(code, 1, err)
+        self.assertIn("tls.session_ticket_keys", err)
+        self.assertIn(keys + "' line 2: a key is 80 bytes, this one is 5", err)
 
 
 def can_connect(port):
