@@ -2,6 +2,7 @@
 #pragma once
 
 #include "proxy/admin_server.h"
+#include "proxy/console/console_log.h"
 #include "proxy/metrics.h"
 #include "proxy/refusal.h"
 #include "proxy/runtime.h"
@@ -37,6 +38,9 @@ public:
   EasedgeMetrics& metrics() { return metrics_; }
   Counter& refusal_counter(Refusal reason) { return *refusal_counters_[static_cast<std::size_t>(reason)]; }
 
+  // Recent refusals and the busiest devices and users, for the operator console. Thread-safe.
+  console::ConsoleLog& console_log() { return console_log_; }
+
   // The upstream's last connection outcome, for /readyz.
   void note_upstream_success() { upstream_ok_.store(true, std::memory_order_relaxed); }
   void note_upstream_failure(std::string detail);
@@ -58,6 +62,7 @@ private:
   MetricsRegistry registry_;
   EasedgeMetrics metrics_{registry_};
   std::array<Counter*, refusal_count> refusal_counters_{};
+  console::ConsoleLog console_log_;
   std::atomic<bool> upstream_ok_{true};
   mutable std::mutex upstream_detail_mutex_;
   std::string upstream_detail_;
