@@ -19,13 +19,16 @@ BUILD_PACKAGES=(
 SAMBA_PACKAGES=(samba samba-ad-dc samba-ad-provision libsasl2-modules-gssapi-mit python3-gssapi)
 # The peers bench/compare measures easedge against, and perf, strace and heaptrack to find where easedge falls short.
 BENCH_PACKAGES=(nginx-light haproxy linux-perf strace heaptrack)
+# Debian's headless Chromium: the operator console's browser tests load its pages and read the rendered DOM.
+BROWSER_PACKAGES=(chromium fonts-dejavu-core)
 
 want=("${BUILD_PACKAGES[@]}")
 for arg in "$@"; do
   case "$arg" in
     --with-samba) want+=("${SAMBA_PACKAGES[@]}") ;;
     --with-bench) want+=("${BENCH_PACKAGES[@]}") ;;
-    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench)" >&2; exit 2 ;;
+    --with-browser) want+=("${BROWSER_PACKAGES[@]}") ;;
+    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench, --with-browser)" >&2; exit 2 ;;
   esac
 done
 
