@@ -4,6 +4,8 @@
 #include "proxy/console/assets.h"
 #include "proxy/console/explain.h"
 
+#include <openssl/ssl.h>
+
 namespace easedge::proxy::console {
 namespace {
 
@@ -32,7 +34,11 @@ std::optional<AdminAnswer> Console::get(std::string_view target) const {
   if (!path.starts_with("/api/")) return std::nullopt;
   const auto now = Clock::now();
   auto json = [](const boost::json::value& v) { return AdminAnswer{200, json_type, serialize_for_browser(v)}; };
-  if (path == "/api/overview") return json(overview_json(*sources_.metrics, *sources_.log, now));
+  if (path == "/api/overview") {
+    // OpenSSL's count of resumed sessions (tickets) on the server context; a reload starts a new one.
+    const auto resumed = SSL_CTX_sess_hits(sources_.runtime()->server_context.get());
+    return json(overview_json(*sources_.metrics, *sources_.log, now, static_cast<std::uint64_t>(resumed)));
+  }
   if (path == "/api/refusals") return json(refusals_json(sources_.log->refusals()));
   if (path == "/api/activity") return json(activity_json(*sources_.log, activity_rows));
   if (path == "/api/revocation") return json(revocation_json(*sources_.runtime(), now));

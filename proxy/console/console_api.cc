@@ -45,7 +45,8 @@ std::string serialize_for_browser(const json::value& value) {
   return out;
 }
 
-json::value overview_json(const EasedgeMetrics& metrics, const ConsoleLog& log, Clock::time_point now) {
+json::value overview_json(const EasedgeMetrics& metrics, const ConsoleLog& log, Clock::time_point now,
+                          std::uint64_t resumed) {
   std::uint64_t requests = 0;
   metrics.requests.for_each([&](const std::vector<std::string>&, const Counter& c) { requests += c.value(); });
   std::uint64_t upstream_responses = 0;
@@ -73,7 +74,8 @@ json::value overview_json(const EasedgeMetrics& metrics, const ConsoleLog& log, 
           {"handshakes",
            {{"ok", count_of(metrics.handshakes, "ok")},
             {"failed", count_of(metrics.handshakes, "failed")},
-            {"timeout", count_of(metrics.handshakes, "timeout")}}},
+            {"timeout", count_of(metrics.handshakes, "timeout")},
+            {"resumed", resumed}}},
           {"connections_open", metrics.connections_open.value()},
           {"requests_held", metrics.requests_held.value()},
           {"upstream_responses", upstream_responses},

@@ -31,7 +31,9 @@ using Clock = std::chrono::system_clock;
 std::string serialize_for_browser(const boost::json::value& value);
 
 // /api/overview: counters the page turns into rates, gauges, refusals by class (totals and per minute).
-boost::json::value overview_json(const EasedgeMetrics& metrics, const ConsoleLog& log, Clock::time_point now);
+// `resumed` counts the handshakes that resumed a TLS session under the current configuration.
+boost::json::value overview_json(const EasedgeMetrics& metrics, const ConsoleLog& log, Clock::time_point now,
+                                 std::uint64_t resumed);
 // /api/refusals: the ring, newest first.
 boost::json::value refusals_json(const std::vector<RefusalEntry>& refusals);
 // /api/activity: the most active devices and users.

@@ -116,7 +116,7 @@ function refusalChart(minutes) {
   return [chart, legend];
 }
 
-const series = {requests: [], handshakes: [], held: [], open: [], latency: []};
+const series = {requests: [], handshakes: [], resumed: [], held: [], open: [], latency: []};
 let previous = null;
 
 function sample(o) {
@@ -127,12 +127,14 @@ function sample(o) {
     const push = (name, v) => { series[name].push(v); if (series[name].length > SERIES_POINTS) series[name].shift(); };
     push("requests", (o.requests - previous.requests) / dt);
     push("handshakes", (handshakes - previous.handshakes) / dt);
+    // The resumed count restarts with a reload (a new TLS context): never a negative rate.
+    push("resumed", Math.max(0, o.handshakes.resumed - previous.resumed) / dt);
     const responses = o.upstream_responses - previous.upstream_responses;
     push("latency", responses > 0 ? 1000 * (o.upstream_seconds_sum - previous.upstream_seconds) / responses : 0);
   }
   series.held.push(o.requests_held); if (series.held.length > SERIES_POINTS) series.held.shift();
   series.open.push(o.connections_open); if (series.open.length > SERIES_POINTS) series.open.shift();
-  previous = {t, requests: o.requests, handshakes, upstream_responses: o.upstream_responses,
+  previous = {t, requests: o.requests, handshakes, resumed: o.handshakes.resumed, upstream_responses: o.upstream_responses,
               upstream_seconds: o.upstream_seconds_sum};
 }
 
@@ -149,7 +151,8 @@ async function overview() {
   const totals = Object.entries(o.refusals).sort();
   show(el("div", {class: "cards"},
           card("Requests/s", last(series.requests, 1), series.requests),
-          card("TLS handshakes/s (full and resumed)", last(series.handshakes, 1), series.handshakes),
+          card("TLS handshakes/s (all; of them resumed)", last(series.handshakes, 1) + " (" + last(series.resumed, 1) + " resumed)",
+               series.handshakes),
           card("Held requests (Ping/Sync waiting for Exchange)", String(o.requests_held), series.held),
           card("Open device connections", String(o.connections_open), series.open),
           card("Upstream latency, ms (mean per interval)", last(series.latency, 1), series.latency),

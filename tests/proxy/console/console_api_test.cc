@@ -67,11 +67,12 @@ TEST(OverviewJson, CountsRefusalsByClass) {
   metrics.requests.with({"200", "Sync"}).inc(5);
   metrics.handshakes.with({"ok"}).inc(3);
   ConsoleLog log;
-  auto v = overview_json(metrics, log, std::chrono::system_clock::now());
+  auto v = overview_json(metrics, log, std::chrono::system_clock::now(), 2);
   EXPECT_EQ(v.at("refusals").at("403.13"), 3);
   EXPECT_EQ(v.at("refusals").at("413"), 1);
   EXPECT_EQ(v.at("requests"), 5);
   EXPECT_EQ(v.at("handshakes").at("ok"), 3);
+  EXPECT_EQ(v.at("handshakes").at("resumed"), 2);
   EXPECT_TRUE(v.at("refusals_per_minute").as_array().empty());
 }
 
