@@ -176,9 +176,16 @@ struct LogConfig {
   std::string level = "info";         // trace|debug|info|warn|error
 };
 
+// Who may read the operator console's data (/api/...) on the admin listener.
+enum class AdminAuth { none, token };
+
 struct AdminConfig {
   std::string host;
   std::uint16_t port = 0;
+  AdminAuth auth = AdminAuth::none;           // none only while the listener is on loopback
+  std::filesystem::path token_file;           // auth: token
+  std::string token;                          // read from token_file at load time; never logged
+  std::size_t explain_max_bytes = 64 * 1024;  // largest PEM the console's explain form accepts
 };
 
 struct Config {

@@ -469,13 +469,31 @@ Config load_config(const std::filesystem::path& file_in) {
   }
 
   if (auto admin = root.section("admin")) {
-    admin->only({"listen"});
+    admin->only({"listen", "auth", "token_file", "explain_max_bytes"});
     AdminConfig a;
     try {
       std::tie(a.host, a.port) = parse_host_port(admin->required_string("listen"));
     } catch (const std::invalid_argument& e) {
       admin->fail(admin->key_of("listen"), e.what());
     }
+    a.auth = admin->choice("auth", AdminAuth::none, {{"none", AdminAuth::none}, {"token", AdminAuth::token}});
+    const bool loopback = a.host == "localhost" || a.host == "::1" || a.host.starts_with("127.");
+    if (a.auth == AdminAuth::none && !loopback)
+      admin->fail(admin->key_of("auth"), "admin.listen " + a.host + " is not a loopback address: set auth: token "
+                                         "and token_file, or listen on 127.0.0.1");
+    if (a.auth == AdminAuth::token) {
+      if (!admin->has("token_file")) admin->fail(admin->key_of("token_file"), "is required with auth: token");
+      a.token_file = admin->path("token_file", false);
+      std::ifstream in(a.token_file);
+      if (!in || !std::getline(in, a.token))
+        admin->fail(admin->key_of("token_file"), "cannot read '" + a.token_file.string() + "'");
+      while (!a.token.empty() && std::isspace(static_cast<unsigned char>(a.token.back()))) a.token.pop_back();
+      constexpr std::size_t min_token_length = 16;
+      if (a.token.size() < min_token_length)
+        admin->fail(admin->key_of("token_file"), "'" + a.token_file.string() + "' must hold a token of at least " +
+                                                     std::to_string(min_token_length) + " characters on its first line");
+    }
+    a.explain_max_bytes = admin->number("explain_max_bytes", a.explain_max_bytes, 1024, 1024 * 1024);
     config.admin = a;
   }
 

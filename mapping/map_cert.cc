@@ -6,11 +6,14 @@
 
 #include <boost/json.hpp>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <openssl/x509_vfy.h>
 
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 
@@ -22,15 +25,12 @@ constexpr int exit_not_mapped = 1;
 constexpr int exit_usage = 2;
 
 std::shared_ptr<X509> read_certificate(const std::filesystem::path& file) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(file.c_str(), "rb"), BIO_free);
-  if (!bio) throw std::runtime_error(file.string() + ": cannot read the file");
-  X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
-  if (!cert) {
-    BIO_reset(bio.get());
-    cert = d2i_X509_bio(bio.get(), nullptr);
-  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error(file.string() + ": cannot read the file");
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  auto cert = parse_certificate(bytes);
   if (!cert) throw std::runtime_error(file.string() + ": no certificate (PEM or DER) in the file");
-  return {cert, X509_free};
+  return cert;
 }
 
 // The CA in tls.client_ca that signed `leaf`, or null.
@@ -47,6 +47,20 @@ boost::json::value nullable(const std::optional<std::string>& text) {
 }
 
 }  // namespace
+
+std::shared_ptr<X509> parse_certificate(std::string_view bytes) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())),
+                                                BIO_free);
+  if (!bio) return nullptr;
+  X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  if (!cert) {
+    const auto* der = reinterpret_cast<const unsigned char*>(bytes.data());
+    cert = d2i_X509(nullptr, &der, static_cast<long>(bytes.size()));
+  }
+  ERR_clear_error();
+  if (!cert) return nullptr;
+  return {cert, X509_free};
+}
 
 std::string map_result_json(const MapResult& result, const CertificateBindings& b, config::StrongBinding mode) {
   boost::json::object o;

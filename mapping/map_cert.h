@@ -6,8 +6,10 @@
 #include "mapping/certificate_bindings.h"
 
 #include <filesystem>
+#include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 namespace easedge::mapping {
 
@@ -19,6 +21,9 @@ namespace easedge::mapping {
 // 2 usage or configuration error (message on `err`).
 int run_map_cert(const config::Config& config, const std::filesystem::path& cert, bool json, std::ostream& out,
                  std::ostream& err);
+
+// The certificate in `bytes` (PEM, or DER), or null when there is none. map-cert and the console's explain form.
+std::shared_ptr<X509> parse_certificate(std::string_view bytes);
 
 // The JSON object map-cert --json prints (one line, no newline).
 std::string map_result_json(const MapResult& result, const CertificateBindings& bindings, config::StrongBinding mode);

@@ -1,4 +1,4 @@
-// The admin listener: plain HTTP (loopback by default) serving /healthz, /readyz and /metrics.
+// The admin listener: plain HTTP (loopback by default) serving /healthz, /readyz, /metrics and further routes (the console).
 #pragma once
 
 #include "config/config.h"
@@ -33,13 +33,31 @@ using ReadinessProbe = std::function<std::vector<ReadinessCheck>()>;
 // The readiness condition "revocation": fails while a loaded CRL is past nextUpdate + crl_grace.
 ReadinessCheck revocation_readiness(const auth::RevocationChecker& checker);
 
+// One request to the admin listener as routes see it. Views are valid until the route answers.
+struct AdminRequest {
+  std::string_view method;  // "GET", "HEAD" or "POST"
+  std::string_view target;
+  std::string_view body;    // at most admin.explain_max_bytes
+};
+
+// What the server answers for one request: status, content type, body.
+struct AdminAnswer {
+  unsigned status;
+  std::string content_type;
+  std::string body;
+};
+
+// Routes beyond /healthz, /readyz and /metrics (the operator console). Returns false when the target is not
+// theirs; otherwise calls `done` exactly once, from any thread. Paths under /api/ need admin.auth's credential.
+using AdminRoutes = std::function<bool(const AdminRequest&, std::function<void(AdminAnswer)> done)>;
+
 class AdminServer : public std::enable_shared_from_this<AdminServer> {
 public:
   // Binds admin.host:admin.port now (port 0 = ephemeral). Throws config::ConfigError naming "admin.listen"
   // when the address cannot be bound. `request_timeout` bounds reading one request (slow clients).
   static std::shared_ptr<AdminServer> create(boost::asio::io_context& io, const config::AdminConfig& admin,
                                              const MetricsRegistry& metrics, ReadinessProbe readiness,
-                                             std::chrono::seconds request_timeout);
+                                             std::chrono::seconds request_timeout, AdminRoutes routes = {});
 
   // Logs "admin listening on HOST:PORT" (the bound port) and starts accepting.
   void start();
@@ -48,24 +66,27 @@ public:
 
   boost::asio::ip::tcp::endpoint local_endpoint() const { return endpoint_; }
 
-  // What the server answers for one request target (GET/HEAD): status, content type, body. For tests.
-  struct Answer {
-    unsigned status;
-    std::string content_type;
-    std::string body;
-  };
+  // What the server answers for one request target (GET/HEAD) of its own: status, content type, body.
+  using Answer = AdminAnswer;
   Answer answer(std::string_view target) const;
 
+  // Whether an `Authorization` header value carries admin.auth's credential (always true with auth: none).
+  bool authorized(std::string_view authorization) const;
+  const AdminRoutes& routes() const { return routes_; }
+  std::size_t body_limit() const { return admin_.explain_max_bytes; }
+
 private:
-  AdminServer(boost::asio::io_context& io, const MetricsRegistry& metrics, ReadinessProbe readiness,
-              std::chrono::seconds request_timeout);
+  AdminServer(boost::asio::io_context& io, const config::AdminConfig& admin, const MetricsRegistry& metrics,
+              ReadinessProbe readiness, std::chrono::seconds request_timeout, AdminRoutes routes);
   void accept();
 
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::ip::tcp::endpoint endpoint_;
+  const config::AdminConfig admin_;
   const MetricsRegistry& metrics_;
   ReadinessProbe readiness_;
   std::chrono::seconds request_timeout_;
+  AdminRoutes routes_;
 };
 
 }  // namespace easedge::proxy

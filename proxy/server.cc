@@ -2,6 +2,7 @@
 #include "proxy/server.h"
 
 #include "config/version.h"
+#include "proxy/console/console.h"
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -170,8 +171,12 @@ int Server::run() {
   std::shared_ptr<AdminServer> admin;
   if (const auto& admin_config = runtime()->config.admin) {
     try {
-      admin = AdminServer::create(control, *admin_config, shared_.registry(), [this] { return readiness(); },
-                                  runtime()->config.timeouts.request_header);
+      auto console = std::make_shared<const console::Console>(console::ConsoleSources{
+          &shared_.metrics(), &shared_.console_log(), [this] { return runtime(); }, [this] { return readiness(); }});
+      admin = AdminServer::create(
+          control, *admin_config, shared_.registry(), [this] { return readiness(); },
+          runtime()->config.timeouts.request_header,
+          [console](const AdminRequest& request, auto done) { return console->serve(request, std::move(done)); });
     } catch (const std::exception& e) {
       throw config::ConfigError(runtime()->config.source_file, "admin.listen", e.what());
     }

@@ -716,6 +716,21 @@ void Session::finish_request() {
     };
     log->write(entry);
   }
+  // ---- operator console: the one place a finished request (refused or not) reaches the console log ----
+  context_.shared.console_log().record({.time = std::chrono::system_clock::now(),
+                                         .client_address = client_address_,
+                                         .subject = certificate_ ? std::string_view(certificate_->subject) : "",
+                                         .cert_sha256 = certificate_ ? std::string_view(certificate_->sha256_hex) : "",
+                                         .user = record_.user,
+                                         .device_id = eas_.device_id,
+                                         .device_type = eas_.device_type,
+                                         .command = eas_.command ? eas::command_name(*eas_.command) : "",
+                                         .status = record_.status,
+                                         .substatus = record_.substatus,
+                                         .refusal = record_.refusal,
+                                         .detail = record_.detail,
+                                         .request_id = record_.id});
+  // ---- end operator console ----
   record_.status = 0;
 }
 

@@ -1,7 +1,8 @@
 // What every I/O thread reads and reports to: the current runtime, the draining flag, the connection count,
-// metrics and the upstream's health. Thread-safe; one per process, owned by the Server.
+// metrics, the console's log and the upstream's health. Thread-safe; one per process, owned by the Server.
 #pragma once
 
+#include "proxy/console/console_log.h"
 #include "proxy/metrics.h"
 #include "proxy/refusal.h"
 #include "proxy/runtime.h"
@@ -40,6 +41,9 @@ public:
   EasedgeMetrics& metrics() { return metrics_; }
   Counter& refusal_counter(Refusal reason) { return *refusal_counters_[static_cast<std::size_t>(reason)]; }
 
+  // Recent refusals and the busiest devices and users, for the operator console.
+  console::ConsoleLog& console_log() { return console_log_; }
+
   // The upstream's last connection outcome, for /readyz.
   void note_upstream_success() { upstream_ok_.store(true, std::memory_order_relaxed); }
   void note_upstream_failure(std::string detail);
@@ -54,6 +58,7 @@ private:
   MetricsRegistry registry_;
   EasedgeMetrics metrics_{registry_};
   std::array<Counter*, refusal_count> refusal_counters_{};
+  console::ConsoleLog console_log_;
   std::atomic<bool> upstream_ok_{true};
   mutable std::mutex upstream_detail_mutex_;
   std::string upstream_detail_;

@@ -9,6 +9,7 @@ DEMO=$ROOT/demo
 BUILD=$ROOT/build
 PROXY_PORT=${EASEDGE_DEMO_PORT:-8443}
 STANDIN_PORT=${EASEDGE_DEMO_UPSTREAM_PORT:-8080}
+ADMIN_PORT=${EASEDGE_DEMO_ADMIN_PORT:-9901}
 
 stop() {
   for name in easedge standin; do
@@ -63,6 +64,8 @@ mapping:
 log:
   access: access.log
   format: w3c
+admin:
+  listen: 127.0.0.1:$ADMIN_PORT
 YAML
 
 "$BUILD/bench/standin-exchange" --listen "127.0.0.1:$STANDIN_PORT" >"$DEMO/standin.log" 2>&1 &
@@ -81,6 +84,9 @@ sed -n '1,40p' "$DEMO/easedge.log"
 echo
 echo "easedge is running on https://localhost:$PROXY_PORT in front of a stand-in Exchange on 127.0.0.1:$STANDIN_PORT."
 echo "Logs: demo/easedge.log, access log demo/access.log. Stop with: scripts/demo.sh stop"
+echo
+echo "Operator console (overview, refused devices, CRLs, directory, explain a certificate):"
+echo "  http://127.0.0.1:$ADMIN_PORT/      (loopback only; the refusals below show under /devices)"
 echo
 echo "Sync as alice's device (mapped through demo/pki/users.ldif, forwarded with X-Forwarded-User):"
 echo "  $SYNC"

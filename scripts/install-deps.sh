@@ -22,6 +22,8 @@ BENCH_PACKAGES=(nginx-light haproxy linux-perf strace heaptrack)
 # scripts/package.sh and its test: dpkg-deb under fakeroot, chrpath (drops the build tree's RUNPATH), lintian, and
 # systemd-analyze verify for the unit (from the systemd package; no running systemd needed).
 PACKAGING_PACKAGES=(dpkg-dev fakeroot lintian binutils chrpath systemd)
+# Debian's headless Chromium: the operator console's browser tests load its pages and read the rendered DOM.
+BROWSER_PACKAGES=(chromium fonts-dejavu-core)
 
 want=("${BUILD_PACKAGES[@]}")
 for arg in "$@"; do
@@ -29,7 +31,8 @@ for arg in "$@"; do
     --with-samba) want+=("${SAMBA_PACKAGES[@]}") ;;
     --with-bench) want+=("${BENCH_PACKAGES[@]}") ;;
     --with-packaging) want+=("${PACKAGING_PACKAGES[@]}") ;;
-    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench, --with-packaging)" >&2; exit 2 ;;
+    --with-browser) want+=("${BROWSER_PACKAGES[@]}") ;;
+    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench, --with-packaging, --with-browser)" >&2; exit 2 ;;
   esac
 done
 

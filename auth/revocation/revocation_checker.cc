@@ -147,6 +147,7 @@ std::shared_ptr<RevocationChecker> RevocationChecker::create(const config::TlsCo
     std::string error;
     if (!read_bounded(path, tls.revocation.max_crl_bytes, bytes, error) || !checker->accept(source, bytes, error))
       throw config::ConfigError(path, "tls.crl[" + std::to_string(i) + "]", error);
+    checker->note_attempt(source.name, "crl_file", error);
   }
   if (tls.revocation.fetch_cdp) {
     // A CA certificate's CDP names where its own issuer publishes: the CRL that covers that CA.
@@ -219,11 +220,13 @@ bool RevocationChecker::load_file(Source& source, bool force) {
   source.signature = signature;
   std::string bytes;
   std::string error;
-  if (!read_bounded(source.name, config_.max_crl_bytes, bytes, error)) {
+  bool taken = false;
+  if (!read_bounded(source.name, config_.max_crl_bytes, bytes, error))
     counters_.crl_load_failures.fetch_add(1, std::memory_order_relaxed);
-  } else if (accept(source, bytes, error)) {
-    return true;
-  }
+  else
+    taken = accept(source, bytes, error);
+  note_attempt(source.name, "crl_file", error);
+  if (taken) return true;
   if (!error.empty()) {
     source.last_error = error;
     spdlog::warn("revocation: {}: {}; keeping the last good CRL", source.name, error);
@@ -254,6 +257,7 @@ void RevocationChecker::on_fetched(const std::string& name, const std::string& b
     store_in_cache(name, bytes);
     publish();
   }
+  note_attempt(name, "crl_url", error);
   if (error.empty()) {
     source.last_error.clear();
     // Honour nextUpdate when it comes before the next refresh round.
@@ -498,6 +502,7 @@ void RevocationChecker::query_ocsp(SharedX509 leaf, SharedX509 issuer, Waiter wa
     } else {
       error = result.error;
     }
+    note_attempt(url, "ocsp", error);
     if (!error.empty()) {
       error = "OCSP responder " + url + ": " + error;
       counters_.ocsp_failures.fetch_add(1, std::memory_order_relaxed);
@@ -556,6 +561,24 @@ std::vector<std::string> RevocationChecker::stale(SystemTime now) const {
                          format_time(*info.next_update));
   }
   return problems;
+}
+
+void RevocationChecker::note_attempt(const std::string& name, const char* kind, const std::string& error) {
+  std::lock_guard lock(attempts_mutex_);
+  auto& attempt = attempts_[name];
+  attempt.name = name;
+  attempt.kind = kind;
+  attempt.time = std::chrono::system_clock::now();
+  attempt.error = error;
+  ++attempt.attempts;
+  if (!error.empty()) ++attempt.failures;
+}
+
+std::vector<SourceAttempt> RevocationChecker::attempts() const {
+  std::lock_guard lock(attempts_mutex_);
+  std::vector<SourceAttempt> out;
+  for (const auto& [name, attempt] : attempts_) out.push_back(attempt);
+  return out;
 }
 
 RevocationStats RevocationChecker::stats() const {

@@ -50,6 +50,16 @@ struct CrlInfo {
   bool delta = false;
 };
 
+// The last attempt at one revocation source, for the operator console.
+struct SourceAttempt {
+  std::string name;            // file path or URL
+  std::string kind;            // "crl_file" | "crl_url" | "ocsp"
+  SystemTime time;             // of the last attempt
+  std::string error;           // empty: the last attempt succeeded (unchanged bytes count as success)
+  std::uint64_t attempts = 0;
+  std::uint64_t failures = 0;
+};
+
 // Monotonic counters for /metrics.
 struct RevocationStats {
   std::uint64_t crl_loads = 0;           // CRLs (files or downloads) accepted
@@ -106,6 +116,9 @@ public:
 
   RevocationStats stats() const;
 
+  // Every CRL file, CRL URL and OCSP responder tried since start, by name.
+  std::vector<SourceAttempt> attempts() const;
+
 private:
   struct Source;
   struct OcspEntry;
@@ -120,6 +133,7 @@ private:
   explicit RevocationChecker(const config::TlsConfig& tls);
   void publish();
   bool needs_worker() const;
+  void note_attempt(const std::string& name, const char* kind, const std::string& error);
 
   // Worker thread only.
   Source& add_source(const std::string& name, bool is_file);
@@ -143,6 +157,9 @@ private:
   std::atomic<std::shared_ptr<const CrlSet>> snapshot_;
   std::atomic<std::uint64_t> generation_{0};
   mutable Counters counters_;
+
+  mutable std::mutex attempts_mutex_;
+  std::map<std::string, SourceAttempt> attempts_;  // guarded by attempts_mutex_
 
   mutable std::mutex ocsp_mutex_;
   mutable std::unordered_map<std::string, OcspEntry> ocsp_cache_;  // key: issuer SHA-1 + serial; `used` set by check()

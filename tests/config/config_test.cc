@@ -227,6 +227,34 @@ TEST_F(ConfigTest, KerberosAuthNeedsItsSection) {
   EXPECT_NE(message.find("upstream.kerberos"), std::string::npos) << message;
 }
 
+TEST_F(ConfigTest, AdminOffLoopbackNeedsAToken) {
+  auto loopback = load_config(write(minimal() + "admin: {listen: \"127.0.0.1:9901\"}\n"));
+  ASSERT_TRUE(loopback.admin);
+  EXPECT_EQ(loopback.admin->auth, AdminAuth::none);
+  EXPECT_EQ(loopback.admin->explain_max_bytes, 64u * 1024);
+
+  auto open = error_of(minimal() + "admin: {listen: \"0.0.0.0:9901\"}\n");
+  EXPECT_NE(open.find("admin.auth"), std::string::npos) << open;
+  EXPECT_NE(open.find("easedge.yaml"), std::string::npos) << open;
+
+  auto missing = error_of(minimal() + "admin: {listen: \"10.0.0.5:9901\", auth: token, token_file: nope.token}\n");
+  EXPECT_NE(missing.find("admin.token_file"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("nope.token"), std::string::npos) << missing;
+
+  std::ofstream(dir_ / "short.token") << "abc\n";
+  auto short_token = error_of(minimal() + "admin: {listen: \"10.0.0.5:9901\", auth: token, token_file: short.token}\n");
+  EXPECT_NE(short_token.find("at least 16 characters"), std::string::npos) << short_token;
+
+  std::ofstream(dir_ / "admin.token") << "0123456789abcdef-token \n";
+  auto token = load_config(write(minimal() + "admin: {listen: \"10.0.0.5:9901\", auth: token, token_file: admin.token, "
+                                             "explain_max_bytes: 4096}\n"));
+  EXPECT_EQ(token.admin->auth, AdminAuth::token);
+  EXPECT_EQ(token.admin->token, "0123456789abcdef-token");
+  EXPECT_EQ(token.admin->explain_max_bytes, 4096u);
+  EXPECT_NE(error_of(minimal() + "admin: {listen: \"127.0.0.1:9901\", auth: maybe}\n").find("admin.auth"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, YamlSyntaxErrorsGiveTheLine) {
   auto message = error_of("listen: [\"127.0.0.1:8443\"\ntls: {\n");
   EXPECT_NE(message.find("line"), std::string::npos) << message;

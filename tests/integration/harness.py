@@ -80,7 +80,7 @@ class Lab:
 class Child:
     """A child process whose stderr is drained (and kept) by a thread; ready when a regex matches a line."""
 
-    def __init__(self, argv, ready_regex, log_path, cwd=None):
+    def __init__(self, argv, ready_regex, log_path, cwd=None, startup_timeout=STARTUP_TIMEOUT):
         self.argv = argv
         self.log_path = log_path
         self.lines = []
@@ -93,7 +93,7 @@ class Child:
         _children.append(self)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        deadline = time.monotonic() + startup_timeout
         while not self._ready.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self._reader.join(1)

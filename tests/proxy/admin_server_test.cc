@@ -140,6 +140,66 @@ TEST_F(AdminServerTest, BindFailureNamesTheKey) {
   }
 }
 
+// A server with admin.auth: token and a route under /api/ and one outside it, as the console adds them.
+class AdminAuthTest : public AdminServerTest {
+protected:
+  AdminAuthTest() {
+    config::AdminConfig admin{"127.0.0.1", 0};
+    admin.auth = config::AdminAuth::token;
+    admin.token = "s3cret-token-0123456789";
+    admin.explain_max_bytes = 2048;
+    guarded_ = AdminServer::create(io_, admin, registry_, {}, 5s, [](const AdminRequest& request, auto done) {
+      if (request.target != "/api/echo" && request.target != "/page") return false;
+      done(AdminAnswer{200, "text/plain", std::string(request.method) + " " + std::string(request.body)});
+      return true;
+    });
+    guarded_->start();
+  }
+  ~AdminAuthTest() override { guarded_->stop(); }
+
+  http::response<http::string_body> send(http::verb method, const std::string& target, std::string authorization,
+                                         std::string body = {}) {
+    tcp::socket socket(client_io_);
+    socket.connect(guarded_->local_endpoint());
+    http::request<http::string_body> request{method, target, 11};
+    request.set(http::field::host, "localhost");
+    if (!authorization.empty()) request.set(http::field::authorization, authorization);
+    request.body() = std::move(body);
+    request.prepare_payload();
+    http::write(socket, request);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(socket, buffer, response);
+    return response;
+  }
+
+  std::shared_ptr<AdminServer> guarded_;
+};
+
+TEST_F(AdminAuthTest, ApiNeedsTheBearerToken) {
+  EXPECT_EQ(send(http::verb::get, "/api/echo", "").result_int(), 401);
+  EXPECT_EQ(send(http::verb::get, "/api/echo", "").at(http::field::www_authenticate), "Bearer realm=\"easedge-admin\"");
+  EXPECT_EQ(send(http::verb::get, "/api/echo", "Bearer wrong").result_int(), 401);
+  EXPECT_EQ(send(http::verb::get, "/api/echo", "Bearer s3cret-token-012345678").result_int(), 401);
+  EXPECT_EQ(send(http::verb::get, "/api/echo", "Basic s3cret-token-0123456789").result_int(), 401);
+  auto ok = send(http::verb::post, "/api/echo", "Bearer s3cret-token-0123456789", "pem");
+  EXPECT_EQ(ok.result_int(), 200);
+  EXPECT_EQ(ok.body(), "POST pem");
+  // Static pages and the monitoring endpoints carry no data worth a credential and stay open.
+  EXPECT_EQ(send(http::verb::get, "/page", "").result_int(), 200);
+  EXPECT_EQ(send(http::verb::get, "/healthz", "").result_int(), 200);
+  EXPECT_EQ(send(http::verb::get, "/metrics", "").result_int(), 200);
+}
+
+TEST_F(AdminAuthTest, BodiesAreLimitedAndAnswersCarryTheSecurityHeaders) {
+  auto big = send(http::verb::post, "/api/echo", "Bearer s3cret-token-0123456789", std::string(4096, 'x'));
+  EXPECT_EQ(big.result_int(), 413);
+  auto page = send(http::verb::get, "/page", "");
+  EXPECT_NE(std::string(page["Content-Security-Policy"]).find("script-src 'self'"), std::string::npos);
+  EXPECT_EQ(page["X-Content-Type-Options"], "nosniff");
+  EXPECT_EQ(send(http::verb::post, "/healthz", "").result_int(), 405);
+}
+
 TEST(RevocationReadiness, FailsWhileACrlIsExpired) {
   auth::testing::TempDir dir;
   auth::testing::TestCa ca("Ready CA");
