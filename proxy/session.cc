@@ -683,13 +683,13 @@ void Session::finish_request() {
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record_.started);
   context_.shared.metrics().requests.with({std::to_string(record_.status), command_label()}).inc();
+  const auto& eas = verdict_.eas;
+  std::string_view command = eas.command ? eas::command_name(*eas.command) : std::string_view();
   if (auto* log = runtime_->access_log.get()) {
     std::string_view target = record_.target;
     auto question = target.find('?');
     std::string_view user_agent;
     if (request_) user_agent = request_->get()[http::field::user_agent];
-    const auto& eas = verdict_.eas;
-    std::string_view command = eas.command ? eas::command_name(*eas.command) : std::string_view();
     AccessLogRecord entry{
         .time = std::chrono::system_clock::now(),
         .server_ip = server_address_,
@@ -722,14 +722,14 @@ void Session::finish_request() {
                                          .subject = certificate_ ? std::string_view(certificate_->subject) : "",
                                          .cert_sha256 = certificate_ ? std::string_view(certificate_->sha256_hex) : "",
                                          .user = record_.user,
-                                         .device_id = eas_.device_id,
-                                         .device_type = eas_.device_type,
-                                         .command = eas_.command ? eas::command_name(*eas_.command) : "",
+                                         .device_id = eas.device_id,
+                                         .device_type = eas.device_type,
+                                         .command = command,
                                          .status = record_.status,
                                          .substatus = record_.substatus,
                                          .refusal = record_.refusal,
                                          .detail = record_.detail,
-                                         .request_id = record_.id});
+                                         .request_id = request_id()});
   // ---- end operator console ----
   record_.status = 0;
 }
