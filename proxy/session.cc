@@ -366,6 +366,10 @@ void Session::on_identity(const std::optional<mapping::MappedAccount>& account) 
     if (!is_safe_header_value(account->user_principal_name))
       return refuse(Refusal::certificate_unmappable, "account name contains control bytes");
     identity_.user = account->user_principal_name;
+    // issue 17: the name in upstream.identity_format, e.g. SOGo's uid
+    identity_.forwarded_user = forwarded_user_name(*account, runtime_->header_policy.form().identity_format);
+    if (identity_.forwarded_user.empty())
+      return refuse(Refusal::certificate_unmappable, "the account has no usable name for upstream.identity_format");
     record_.user = identity_.user;
     names = eas::AccountNames{account->user_principal_name, account->sam_account_name};
   }
@@ -720,7 +724,8 @@ void Session::on_write_response_body(error_code ec, std::size_t bytes) {
 }
 
 void Session::finish_exchange() {
-  bool upstream_reusable = response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
+  bool upstream_reusable =
+      forwarded_->keep_alive() && response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
   if (upstream_reusable)
     worker_.pool().put(std::move(*upstream_), runtime_);
   else
