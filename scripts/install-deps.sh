@@ -19,13 +19,18 @@ BUILD_PACKAGES=(
 SAMBA_PACKAGES=(samba samba-ad-dc samba-ad-provision libsasl2-modules-gssapi-mit python3-gssapi)
 # The peers bench/compare measures easedge against, and perf, strace and heaptrack to find where easedge falls short.
 BENCH_PACKAGES=(nginx-light haproxy linux-perf strace heaptrack)
+# SOGo 5.8, a real ActiveSync server, with its PostgreSQL, Dovecot IMAP and memcached, for the SOGo tests and
+# `scripts/demo.sh sogo` (tests/integration/sogo/sogo-lab.sh runs them on loopback); libwbxml2-utils encodes and
+# decodes ActiveSync WBXML for the test client.
+SOGO_PACKAGES=(sogo sogo-activesync postgresql-15 postgresql-client-15 dovecot-imapd memcached libwbxml2-utils)
 
 want=("${BUILD_PACKAGES[@]}")
 for arg in "$@"; do
   case "$arg" in
     --with-samba) want+=("${SAMBA_PACKAGES[@]}") ;;
     --with-bench) want+=("${BENCH_PACKAGES[@]}") ;;
-    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench)" >&2; exit 2 ;;
+    --with-sogo) want+=("${SOGO_PACKAGES[@]}") ;;
+    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench, --with-sogo)" >&2; exit 2 ;;
   esac
 done
 
@@ -42,7 +47,18 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Packages whose own services would start at install (sogo on :20000, dovecot on :143, postgresql on :5432,
+# memcached on :11211): the tests and the demo start their own on loopback, so keep the packaged ones from
+# starting (policy-rc.d), unless the machine already has a policy.
+made_policy=""
+if printf '%s\n' "${missing[@]}" | grep -qE '^(sogo|dovecot-imapd|postgresql-15|memcached)$' && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  made_policy=1
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$made_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # The Debian samba package starts its daemons at install: the tests start their own DC on loopback.
 if printf '%s\n' "${missing[@]}" | grep -qx samba; then
   for svc in samba-ad-dc smbd nmbd winbind; do $SUDO systemctl stop "$svc" 2>/dev/null || true; done
