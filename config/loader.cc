@@ -284,6 +284,17 @@ void parse_upstream_identity(const Section& upstream, UpstreamConfig& out) {
   };
   if (canonical(out.identity_header) == canonical(out.client_cert_header))
     upstream.fail(upstream.key_of("client_cert_header"), "must differ from identity_header");
+  // Fields easedge writes for framing, routing and its other identity headers: a user name there would
+  // re-frame or re-route the forwarded request.
+  static constexpr std::string_view written_by_easedge[]{
+      "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te",
+      "trailer", "upgrade", "expect", "authorization", "proxy-authorization", "x-forwarded-for",
+      "x-forwarded-proto", "x-request-id"};
+  for (const char* key : {"identity_header", "client_cert_header"}) {
+    auto name = canonical(key == std::string_view("identity_header") ? out.identity_header : out.client_cert_header);
+    if (std::find(std::begin(written_by_easedge), std::end(written_by_easedge), name) != std::end(written_by_easedge))
+      upstream.fail(upstream.key_of(key), "'" + name + "' is a field easedge writes itself");
+  }
 }
 
 KerberosConfig parse_kerberos(const Section& s) {

@@ -38,7 +38,7 @@ private:
   std::chrono::seconds idle_timeout_;
   std::deque<Idle> idle_;  // back = most recently returned
   // The runtime whose server closed a pooled connection before the idle timeout without saying so (SOGo closes
-  // after every answer; others close idle connections sooner than upstream.timeouts.upstream_idle_seconds).
+  // after every answer; others close idle connections sooner than timeouts.upstream_idle_seconds).
   // Its connections are no longer pooled: one the server closes as the next request goes out would fail it.
   std::shared_ptr<const Runtime> closes_silently_;
 };

@@ -211,7 +211,9 @@ TEST_F(ConfigTest, UpstreamIdentityKeys) {
   EXPECT_FALSE(sogo.upstream.keepalive);
   for (const char* bad : {"identity_header: \"X User\"", "identity_header: \"\"", "identity_format: uid",
                           "client_cert_header: \"X:Cert\"", "client_cert_header: x_forwarded_user",
-                          "keepalive: sometimes"}) {
+                          "keepalive: sometimes", "identity_header: Content-Length", "identity_header: HOST",
+                          "identity_header: transfer_encoding", "client_cert_header: Connection",
+                          "identity_header: X-Forwarded-For", "client_cert_header: authorization"}) {
     auto message = error_of(minimal_with("", bad));
     EXPECT_NE(message.find("upstream."), std::string::npos) << bad << ": " << message;
   }
