@@ -218,6 +218,9 @@ class SogoThroughEasedge(unittest.TestCase):
 
     def test_twenty_requests_on_one_device_connection(self):
         twenty_in_a_row(self, self.proxy)
+        # sogod closed a pooled connection on its own: easedge noticed before using it, and stopped pooling.
+        self.assertTrue(any("connections to it are no longer reused" in line for line in self.proxy.child.lines),
+                        "\n".join(self.proxy.child.lines[-20:]))
 
     def test_held_ping_status_2_on_new_mail_and_1_without(self):
         # Each Ping holds one sogod worker for its heartbeat: both run at once, bob's without new mail.
