@@ -62,6 +62,9 @@ struct TlsConfig {
 
 enum class UpstreamAuth { forward_headers, kerberos };
 
+// Which name of the mapped account goes in upstream.identity_header.
+enum class IdentityFormat { upn, sam_account_name, upn_local_part, mail };
+
 struct KerberosConfig {
   std::filesystem::path keytab;
   std::string principal;                        // the proxy's service account, user@REALM
@@ -76,13 +79,20 @@ struct UpstreamConfig {
   std::string scheme;           // "http" | "https"
   std::string host;
   std::uint16_t port = 0;
+  std::string path_prefix;      // the url's path without a trailing '/' ("/SOGo"); "" = none
   std::filesystem::path ca;     // verifies an https upstream; empty = system store
   std::string server_name;      // SNI and name check for https; defaults to host
   UpstreamAuth auth = UpstreamAuth::forward_headers;
   std::optional<KerberosConfig> kerberos;
   std::size_t max_idle_connections = 1024;  // kept per I/O thread for reuse
-  // Header names never forwarded from a device, on top of the built-in strip list (proxy/header_policy.h).
+  // Header names never forwarded from a device, on top of the built-in strip list (proxy/forwarded_headers.h).
   std::vector<std::string> strip_headers;
+  // Where the backend reads who the user is and which certificate was presented; both names join the strip
+  // list. An empty client_cert_header sends none.
+  std::string identity_header = "X-Forwarded-User";
+  IdentityFormat identity_format = IdentityFormat::upn;
+  std::string client_cert_header = "X-Forwarded-Client-Cert";
+  bool keepalive = true;        // false: a fresh connection per request (Connection: close)
 };
 
 struct LimitsConfig {

@@ -211,6 +211,28 @@ ListenerConfig parse_listener(const Section& root, const YAML::Node& item, std::
   return listener;
 }
 
+// Why `path` cannot prefix every forwarded target, if it cannot: it must be "/segment[/segment...]" of plain
+// characters, so what the backend routes on is exactly what the operator wrote (no "..", no "//", no
+// percent-encoded bytes that a backend might decode into either).
+std::optional<std::string> path_prefix_problem(std::string_view path) {
+  if (path.empty()) return std::nullopt;
+  if (path.front() != '/') return "must be an absolute path";
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto end = std::min(path.find('/', start), path.size());
+    auto segment = path.substr(start, end - start);
+    if (segment.empty()) return "must not contain an empty segment ('//')";
+    if (segment == "." || segment == "..") return "must not contain '.' or '..' segments";
+    for (char c : segment) {
+      bool plain = std::isalnum(static_cast<unsigned char>(c)) ||
+                   std::string_view("-._~!$&'()*+,;=:@").find(c) != std::string_view::npos;
+      if (!plain) return "must not contain '" + std::string(1, c) + "' (letters, digits and -._~!$&'()*+,;=:@ only)";
+    }
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 void parse_upstream_url(const Section& upstream, UpstreamConfig& out) {
   out.url = upstream.required_string("url");
   auto parsed = boost::urls::parse_absolute_uri(out.url);
@@ -220,13 +242,59 @@ void parse_upstream_url(const Section& upstream, UpstreamConfig& out) {
     upstream.fail(upstream.key_of("url"), "scheme must be http or https, got '" + out.scheme + "'");
   if (!parsed->has_authority() || parsed->host().empty())
     upstream.fail(upstream.key_of("url"), "has no host: '" + out.url + "'");
-  if (!parsed->encoded_path().empty() && parsed->encoded_path() != "/")
-    upstream.fail(upstream.key_of("url"),
-                  "must not carry a path: requests keep their own /Microsoft-Server-ActiveSync path");
+  if (parsed->has_userinfo()) upstream.fail(upstream.key_of("url"), "must not carry a user or password");
+  if (parsed->has_query() || parsed->has_fragment())
+    upstream.fail(upstream.key_of("url"), "must not carry a query or fragment: requests keep their own query");
+  std::string path(parsed->encoded_path());
+  if (path == "/")
+    path.clear();
+  else if (path.size() > 1 && path.back() == '/')
+    path.pop_back();  // "/SOGo/" is "/SOGo"; "//" stays a problem
+  if (auto problem = path_prefix_problem(path))
+    upstream.fail(upstream.key_of("url"), "the path '" + std::string(parsed->encoded_path()) + "' " + *problem);
+  out.path_prefix = path;
   out.host = std::string(parsed->host_address());
   if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);
   out.port = parsed->has_port() ? parsed->port_number() : (out.scheme == "https" ? 443 : 80);
   if (parsed->has_port() && out.port == 0) upstream.fail(upstream.key_of("url"), "port 0 is not a valid upstream port");
+}
+
+bool is_header_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+
+// upstream.identity_header, identity_format and client_cert_header: how the backend learns who the user is.
+void parse_upstream_identity(const Section& upstream, UpstreamConfig& out) {
+  out.identity_header = upstream.string("identity_header", out.identity_header);
+  if (!is_header_name(out.identity_header))
+    upstream.fail(upstream.key_of("identity_header"), "'" + out.identity_header + "' is not a header field name");
+  out.identity_format = upstream.choice("identity_format", out.identity_format,
+                                        {{"upn", IdentityFormat::upn},
+                                         {"sam_account_name", IdentityFormat::sam_account_name},
+                                         {"upn_local_part", IdentityFormat::upn_local_part},
+                                         {"mail", IdentityFormat::mail}});
+  out.client_cert_header = upstream.string("client_cert_header", out.client_cert_header);
+  if (!out.client_cert_header.empty() && !is_header_name(out.client_cert_header))
+    upstream.fail(upstream.key_of("client_cert_header"), "'" + out.client_cert_header + "' is not a header field name");
+  auto canonical = [](std::string name) {
+    for (auto& c : name) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+  };
+  if (canonical(out.identity_header) == canonical(out.client_cert_header))
+    upstream.fail(upstream.key_of("client_cert_header"), "must differ from identity_header");
+  // Fields easedge writes for framing, routing and its other identity headers: a user name there would
+  // re-frame or re-route the forwarded request.
+  static constexpr std::string_view written_by_easedge[]{
+      "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te",
+      "trailer", "upgrade", "expect", "authorization", "proxy-authorization", "x-forwarded-for",
+      "x-forwarded-proto", "x-request-id"};
+  for (const char* key : {"identity_header", "client_cert_header"}) {
+    auto name = canonical(key == std::string_view("identity_header") ? out.identity_header : out.client_cert_header);
+    if (std::find(std::begin(written_by_easedge), std::end(written_by_easedge), name) != std::end(written_by_easedge))
+      upstream.fail(upstream.key_of(key), "'" + name + "' is a field easedge writes itself");
+  }
 }
 
 KerberosConfig parse_kerberos(const Section& s) {
@@ -393,7 +461,7 @@ Config load_config(const std::filesystem::path& file_in) {
   auto upstream = root.section("upstream");
   if (!upstream) root.fail("upstream", "is required");
   upstream->only({"url", "ca", "server_name", "auth", "kerberos", "max_idle_connections",
-                   "strip_headers"});
+                   "strip_headers", "identity_header", "identity_format", "client_cert_header", "keepalive"});
   parse_upstream_url(*upstream, config.upstream);
   config.upstream.ca = upstream->path("ca");
   config.upstream.server_name = upstream->string("server_name", config.upstream.host);
@@ -407,11 +475,11 @@ Config load_config(const std::filesystem::path& file_in) {
       upstream->number("max_idle_connections", config.upstream.max_idle_connections, 0, 1000000);
   config.upstream.strip_headers = upstream->strings("strip_headers");
   for (const auto& name : config.upstream.strip_headers) {
-    bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-      return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    });
-    if (!token) upstream->fail(upstream->key_of("strip_headers"), "'" + name + "' is not a header field name");
+    if (!is_header_name(name))
+      upstream->fail(upstream->key_of("strip_headers"), "'" + name + "' is not a header field name");
   }
+  parse_upstream_identity(*upstream, config.upstream);
+  config.upstream.keepalive = upstream->boolean("keepalive", config.upstream.keepalive);
 
   // limits
   if (auto limits = root.section("limits")) {
@@ -453,6 +521,9 @@ Config load_config(const std::filesystem::path& file_in) {
 
   if (auto mapping = root.section("mapping")) config.mapping = parse_mapping(*mapping);
   if (auto eas = root.section("eas")) config.eas = parse_eas(*eas);
+  if ((config.upstream.identity_format == IdentityFormat::sam_account_name ||
+       config.upstream.identity_format == IdentityFormat::mail) && !config.mapping)
+    root.fail("upstream.identity_format", "sam_account_name and mail come from the directory: set mapping");
   if (config.eas.require_user_match && config.tls.client_certificate == ClientCertificateMode::off)
     root.fail("eas.require_user_match", "needs client certificates (tls.client_certificate is off)");
 

@@ -40,7 +40,7 @@ std::string sha256_key(X509* cert) {
 }
 
 MappedAccount mapped_account_of(const Account& account) {
-  return {account.dn, account.sam_account_name, account.user_principal_name, account.object_sid};
+  return {account.dn, account.sam_account_name, account.user_principal_name, account.object_sid, account.mail};
 }
 
 std::string name_of(const Account& account) {

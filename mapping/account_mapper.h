@@ -36,6 +36,7 @@ struct MappedAccount {
   std::string sam_account_name;
   std::string user_principal_name;
   std::string object_sid;  // "S-1-5-21-..."; "" when the directory has none
+  std::string mail;        // "" when the directory has none
 };
 
 struct MapResult {

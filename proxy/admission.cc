@@ -210,6 +210,10 @@ Admission::Progress Admission::take_account(const mapping::MappedAccount& accoun
     return refuse(Refusal::certificate_unmappable, "account name contains control bytes");
   account_ = account;
   outcome_.identity.user = account.user_principal_name;
+  // The name in upstream.identity_format, e.g. SOGo's uid (issue 17)
+  outcome_.identity.forwarded_user = forwarded_user_name(account, context_.config.upstream.identity_format);
+  if (outcome_.identity.forwarded_user.empty())
+    return refuse(Refusal::certificate_unmappable, "the account has no usable name for upstream.identity_format");
   return Progress::next;
 }
 

@@ -32,10 +32,10 @@ void copy_end_to_end(const http::fields& from, http::fields& to, Keep keep) {
   }
 }
 
-void add_identity(http::fields& fields, const ForwardedIdentity& identity) {
-  if (!identity.user.empty()) fields.set("X-Forwarded-User", identity.user);
-  if (identity.certificate != nullptr && identity.certificate->leaf)
-    fields.set("X-Forwarded-Client-Cert", client_cert_header_value(*identity.certificate));
+void add_identity(http::fields& fields, const ForwardedIdentity& identity, const UpstreamForm& form) {
+  if (!identity.forwarded_user.empty()) fields.set(form.identity_header, identity.forwarded_user);
+  if (identity.certificate != nullptr && identity.certificate->leaf && !form.client_cert_header.empty())
+    fields.set(form.client_cert_header, client_cert_header_value(*identity.certificate));
   if (!identity.client_address.empty()) fields.set("X-Forwarded-For", identity.client_address);
   fields.set("X-Forwarded-Proto", "https");
   if (!identity.authorization.empty()) fields.set(http::field::authorization, identity.authorization);
@@ -43,8 +43,10 @@ void add_identity(http::fields& fields, const ForwardedIdentity& identity) {
 
 }  // namespace
 
-HeaderPolicy::HeaderPolicy(const std::vector<std::string>& extra_strip) {
+HeaderPolicy::HeaderPolicy(const std::vector<std::string>& extra_strip, UpstreamForm form) : form_(std::move(form)) {
   for (const auto& name : extra_strip) extra_strip_.push_back(canonical_header_name(name));
+  for (const auto* name : {&form_.identity_header, &form_.client_cert_header})
+    if (!name->empty()) extra_strip_.push_back(canonical_header_name(*name));
 }
 
 bool HeaderPolicy::strips_request_header(const std::string& name) const {
@@ -54,10 +56,14 @@ bool HeaderPolicy::strips_request_header(const std::string& name) const {
 
 ForwardedRequest forwarded_request(const http::request_header<>& parsed, const Framing& framing,
                                    const HeaderPolicy& policy, const ForwardedIdentity& identity) {
+  const auto& form = policy.form();
   ForwardedRequest out;
   out.version(11);
   out.method_string(parsed.method_string());  // never throws, unlike method() for a verb Beast does not know
-  out.target(parsed.target());
+  if (form.path_prefix.empty())
+    out.target(parsed.target());
+  else
+    out.target(form.path_prefix + std::string(parsed.target()));  // origin form: the target starts with '/'
   out.set(http::field::host, parsed[http::field::host]);
   copy_end_to_end(parsed, out, [&](const std::string& name) { return !policy.strips_request_header(name); });
   switch (framing.kind) {
@@ -68,7 +74,8 @@ ForwardedRequest forwarded_request(const http::request_header<>& parsed, const F
       if (parsed.method() == http::verb::post) out.content_length(0);  // IIS answers 411 to a POST without one
       break;
   }
-  add_identity(out, identity);
+  if (!form.keep_alive) out.keep_alive(false);
+  add_identity(out, identity, form);
   return out;
 }
 
@@ -92,6 +99,19 @@ DeviceResponse device_response(const http::response_header<>& parsed, const Fram
   }
   out.keep_alive(keep_alive);
   return out;
+}
+
+std::string forwarded_user_name(const mapping::MappedAccount& account, config::IdentityFormat format) {
+  std::string name;
+  switch (format) {
+    case config::IdentityFormat::upn: name = account.user_principal_name; break;
+    case config::IdentityFormat::sam_account_name: name = account.sam_account_name; break;
+    case config::IdentityFormat::upn_local_part:
+      name = account.user_principal_name.substr(0, account.user_principal_name.rfind('@'));
+      break;
+    case config::IdentityFormat::mail: name = account.mail; break;
+  }
+  return is_safe_header_value(name) ? name : std::string();
 }
 
 std::string client_cert_header_value(const auth::ClientCertificate& certificate) {

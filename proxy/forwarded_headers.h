@@ -3,6 +3,8 @@
 #pragma once
 
 #include "auth/client_certificate.h"
+#include "config/config.h"
+#include "mapping/account_mapper.h"
 #include "proxy/message_framing.h"
 
 #include <boost/beast/http/buffer_body.hpp>
@@ -17,8 +19,9 @@ namespace easedge::proxy {
 namespace http = boost::beast::http;
 
 struct ForwardedIdentity {
-  std::string user;                                // X-Forwarded-User; empty = not sent
-  const auth::ClientCertificate* certificate = nullptr;  // X-Forwarded-Client-Cert when present
+  std::string user;                                // the UPN (Kerberos, logs)
+  std::string forwarded_user;                      // upstream.identity_header's value; empty = not sent
+  const auth::ClientCertificate* certificate = nullptr;  // upstream.client_cert_header when present
   std::string client_address;                      // X-Forwarded-For
   std::string authorization;                       // Authorization to send (Kerberos); the device's never goes
 };
@@ -35,26 +38,44 @@ inline constexpr std::string_view identity_and_routing_headers[]{
     "x-ssl-client-cert", "client-cert", "client-cert-chain", "x-http-method-override", "x-http-method",
     "x-method-override"};
 
-// Which of a device's request headers easedge never forwards: the list above, upstream.strip_headers,
-// hop-by-hop and framing fields (easedge writes its own), Authorization (the identity easedge vouches for
-// is the only one Exchange may see) and the method override some frameworks honour.
+// How one backend wants its requests (upstream.* keys): the headers it reads the user and the certificate
+// from, where its ActiveSync endpoint lives, whether it keeps connections.
+struct UpstreamForm {
+  std::string identity_header = "X-Forwarded-User";
+  config::IdentityFormat identity_format = config::IdentityFormat::upn;
+  std::string client_cert_header = "X-Forwarded-Client-Cert";  // "" = not sent
+  std::string path_prefix;  // "" or a clean absolute path ("/SOGo") put before the device's target
+  bool keep_alive = true;   // false: every forwarded request says Connection: close
+};
+
+// Which of a device's request headers easedge never forwards, and the form the backend gets: the list above,
+// upstream.strip_headers, the form's identity and certificate headers (so a device can never send its own in
+// any spelling), hop-by-hop and framing fields (easedge writes its own), Authorization (the identity easedge
+// vouches for is the only one the backend may see) and the method override some frameworks honour.
 class HeaderPolicy {
 public:
-  explicit HeaderPolicy(const std::vector<std::string>& extra_strip = {});
+  explicit HeaderPolicy(const std::vector<std::string>& extra_strip = {}, UpstreamForm form = {});
 
   // `name` in canonical form (canonical_header_name).
   bool strips_request_header(const std::string& name) const;
+  const UpstreamForm& form() const { return form_; }
 
 private:
   std::vector<std::string> extra_strip_;  // canonical
+  UpstreamForm form_;
 };
+
+// The name of `account` that `format` asks for; "" when the account has none (no UPN, no mail in the
+// directory) or it could not go into a header as is.
+std::string forwarded_user_name(const mapping::MappedAccount& account, config::IdentityFormat format);
 
 using ForwardedRequest = http::request<http::buffer_body>;
 using DeviceResponse = http::response<http::buffer_body>;
 
-// The request easedge sends upstream for a device's checked head: HTTP/1.1, the same method, target and
-// Host, the fields `policy` lets through, `framing` as Content-Length or chunked (a bodiless POST says
-// Content-Length: 0), then the identity headers. Trailers never cross: they belong to the parser's message.
+// The request easedge sends upstream for a device's checked head: HTTP/1.1, the same method, the target
+// after the form's path prefix (query byte-identical), Host, the fields `policy` lets through, `framing` as
+// Content-Length or chunked (a bodiless POST says Content-Length: 0), then the identity headers in the form's
+// names. Trailers never cross: they belong to the parser's message.
 ForwardedRequest forwarded_request(const http::request_header<>& parsed, const Framing& framing,
                                    const HeaderPolicy& policy, const ForwardedIdentity& identity);
 

@@ -66,7 +66,13 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config, const Runti
     }
   }
   runtime->eas_policy = std::make_unique<eas::Policy>(config.eas);
-  runtime->header_policy = HeaderPolicy(config.upstream.strip_headers);
+  const auto& upstream = config.upstream;
+  runtime->header_policy = HeaderPolicy(upstream.strip_headers,
+                                        {.identity_header = upstream.identity_header,
+                                         .identity_format = upstream.identity_format,
+                                         .client_cert_header = upstream.client_cert_header,
+                                         .path_prefix = upstream.path_prefix,
+                                         .keep_alive = upstream.keepalive});
   if (!config.log.access.empty()) {
     bool same_log = previous != nullptr && previous->access_log && previous->config.log.access == config.log.access &&
                     previous->config.log.format == config.log.format;
@@ -117,7 +123,8 @@ std::vector<std::string> Runtime::describe() const {
     upstream += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   upstream += kerberos ? " (identity: Kerberos delegation as " + config.upstream.kerberos->principal + " to " +
                              config.upstream.kerberos->service + ")"
-                       : std::string(" (identity: X-Forwarded-User)");
+                       : " (identity: " + config.upstream.identity_header + ")";
+  if (!config.upstream.keepalive) upstream += " (a fresh connection per request)";
   lines.push_back(upstream);
   lines.push_back("upload limit: " + std::to_string(config.limits.upload_read_ahead_bytes) +
                   " bytes; upstream response timeout " + std::to_string(config.timeouts.upstream_response.count()) +

@@ -268,6 +268,7 @@ void Session::forward() {
   if (auto pooled = context_.pool.take(runtime_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
+    reused_mark_ = delivery_mark(*upstream_);  // issue 17: what a replay must prove
     return start_upstream_request();
   }
   do_connect_upstream();
@@ -462,10 +463,11 @@ void Session::continue_read_response_header() {
 
 void Session::on_read_response_header(error_code ec) {
   if (ec) {
-    // A reused keep-alive connection the upstream closed just as we sent on it: safe to replay once when
-    // no body was consumed from the device.
+    // A reused keep-alive connection the upstream had closed before the request reached it: replayed once on
+    // a fresh connection when no body was consumed from the device and the kernel proves the server never
+    // took a byte of it (issue 17: never a request the server may have processed).
     if (upstream_reused_ && !request_body_started_ && !timed_out_ && upstream_buffer_.size() == 0 &&
-        (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset)) {
+        head_bytes_ == 0 && never_reached_server(*upstream_, reused_mark_)) {
       upstream_->close();
       return do_connect_upstream();
     }
@@ -572,7 +574,8 @@ void Session::on_write_response_body(error_code ec, std::size_t bytes) {
 }
 
 void Session::finish_exchange() {
-  bool upstream_reusable = response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
+  bool upstream_reusable =
+      forwarded_->keep_alive() && response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
   if (upstream_reusable)
     context_.pool.put(std::move(*upstream_), runtime_);
   else

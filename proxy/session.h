@@ -9,6 +9,7 @@
 #include "proxy/refusal.h"
 #include "proxy/runtime.h"
 #include "proxy/thread_context.h"
+#include "proxy/upstream_pool.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -178,6 +179,7 @@ private:
   std::optional<boost::asio::ip::tcp::socket> connecting_;
   std::optional<auth::TlsStream> upstream_;
   bool upstream_reused_ = false;
+  DeliveryMark reused_mark_;                   // taken before a request goes out on a reused connection
   boost::beast::flat_buffer upstream_buffer_;
   std::unique_ptr<response_parser> response_;
   std::unique_ptr<DeviceResponse> device_response_;  // what the device gets: built from the upstream's parse

@@ -1,9 +1,14 @@
-// Upstream connection reuse with a liveness check before each reuse.
+// Upstream connection reuse with a liveness check before each reuse, and the proof a replay needs.
 #include "proxy/upstream_pool.h"
 
+#include "proxy/runtime.h"
+
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstddef>
 
 namespace easedge::proxy {
 
@@ -19,6 +24,23 @@ bool looks_alive(auth::TlsStream& stream) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+// Linux's tcp_info goes on past glibc's copy of it; the fields up to tcpi_bytes_acked (Linux 4.1).
+struct TcpInfo {
+  tcp_info base;
+  std::uint64_t pacing_rate;
+  std::uint64_t max_pacing_rate;
+  std::uint64_t bytes_acked;
+};
+
+std::optional<TcpInfo> tcp_info_of(auth::TlsStream& stream) {
+  TcpInfo info{};
+  socklen_t length = sizeof info;
+  if (::getsockopt(stream.socket().native_handle(), SOL_TCP, TCP_INFO, &info, &length) != 0 ||
+      length < offsetof(TcpInfo, bytes_acked) + sizeof info.bytes_acked)
+    return std::nullopt;
+  return info;
+}
+
 }  // namespace
 
 std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime) {
@@ -26,14 +48,22 @@ std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Ru
   while (!idle_.empty()) {
     Idle idle = std::move(idle_.back());
     idle_.pop_back();
-    if (idle.runtime == runtime && now - idle.since < idle_timeout_ && looks_alive(idle.stream))
-      return std::move(idle.stream);
+    bool current = idle.runtime == runtime && now - idle.since < idle_timeout_;
+    if (current && looks_alive(idle.stream)) return std::move(idle.stream);
+    if (current && closes_silently_ != runtime) {
+      closes_silently_ = runtime;
+      spdlog::warn("upstream {} closed an idle connection on its own within {} s: connections to it are no longer "
+                   "reused (set upstream.keepalive: false for a server that closes after every answer, or lower "
+                   "timeouts.upstream_idle_seconds below its keep-alive timeout)",
+                   runtime->config.upstream.url, idle_timeout_.count());
+    }
     idle.stream.close();
   }
   return std::nullopt;
 }
 
 void UpstreamPool::put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime) {
+  if (runtime == closes_silently_) return stream.close();
   if (idle_.size() >= max_idle_) {
     if (idle_.empty()) return stream.close();
     idle_.front().stream.close();
@@ -49,11 +79,23 @@ void UpstreamPool::sweep(const std::shared_ptr<const Runtime>& current) {
     if (drop) idle.stream.close();
     return drop;
   });
+  if (closes_silently_ != current) closes_silently_.reset();
 }
 
 void UpstreamPool::clear() {
   for (auto& idle : idle_) idle.stream.close();
   idle_.clear();
+}
+
+DeliveryMark delivery_mark(auth::TlsStream& stream) {
+  auto info = tcp_info_of(stream);
+  return info ? DeliveryMark{info->bytes_acked, true} : DeliveryMark{};
+}
+
+bool never_reached_server(auth::TlsStream& stream, const DeliveryMark& before) {
+  if (!before.known || !stream.is_open()) return false;
+  auto info = tcp_info_of(stream);
+  return info && info->base.tcpi_state == TCP_CLOSE && info->bytes_acked == before.bytes_acked;
 }
 
 }  // namespace easedge::proxy

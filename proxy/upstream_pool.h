@@ -4,6 +4,7 @@
 #include "auth/tls_stream.h"
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -19,7 +20,8 @@ public:
 
   // The most recently used idle connection made under `runtime` that still looks alive, if any.
   std::optional<auth::TlsStream> take(const std::shared_ptr<const Runtime>& runtime);
-  // Keeps `stream` for reuse (closes it when the pool is full).
+  // Keeps `stream` for reuse (closes it when the pool is full, or when this runtime's server was seen closing
+  // pooled connections on its own: see take()).
   void put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime);
   // Closes connections idle for longer than the idle timeout, and those of replaced runtimes.
   void sweep(const std::shared_ptr<const Runtime>& current);
@@ -35,6 +37,22 @@ private:
   std::size_t max_idle_;
   std::chrono::seconds idle_timeout_;
   std::deque<Idle> idle_;  // back = most recently returned
+  // The runtime whose server closed a pooled connection before the idle timeout without saying so (SOGo closes
+  // after every answer; others close idle connections sooner than timeouts.upstream_idle_seconds).
+  // Its connections are no longer pooled: one the server closes as the next request goes out would fail it.
+  std::shared_ptr<const Runtime> closes_silently_;
 };
+
+// Whether a request sent on a reused connection provably never reached the server's application, so it can be
+// sent again on a fresh connection. Mark the connection before the request goes out; after it failed without
+// a byte of answer, the proof is that the server's TCP reset the connection without acknowledging any byte
+// of the request: data that arrives at a socket the server has closed is answered with a reset, never
+// acknowledged. Anything else (an acknowledgement, or no verdict yet) means it may have been processed.
+struct DeliveryMark {
+  std::uint64_t bytes_acked = 0;
+  bool known = false;  // TCP_INFO answered
+};
+DeliveryMark delivery_mark(auth::TlsStream& stream);
+bool never_reached_server(auth::TlsStream& stream, const DeliveryMark& before);
 
 }  // namespace easedge::proxy

@@ -24,6 +24,10 @@ BENCH_PACKAGES=(nginx-light haproxy linux-perf strace heaptrack)
 PACKAGING_PACKAGES=(dpkg-dev fakeroot lintian binutils chrpath systemd)
 # Debian's headless Chromium: the operator console's browser tests load its pages and read the rendered DOM.
 BROWSER_PACKAGES=(chromium fonts-dejavu-core)
+# SOGo 5.8, a real ActiveSync server, with its PostgreSQL, Dovecot IMAP and memcached, for the SOGo tests and
+# `scripts/demo.sh sogo` (tests/integration/sogo/sogo-lab.sh runs them on loopback); libwbxml2-utils encodes and
+# decodes ActiveSync WBXML for the test client.
+SOGO_PACKAGES=(sogo sogo-activesync postgresql-15 postgresql-client-15 dovecot-imapd memcached libwbxml2-utils)
 
 want=("${BUILD_PACKAGES[@]}")
 for arg in "$@"; do
@@ -32,7 +36,8 @@ for arg in "$@"; do
     --with-bench) want+=("${BENCH_PACKAGES[@]}") ;;
     --with-packaging) want+=("${PACKAGING_PACKAGES[@]}") ;;
     --with-browser) want+=("${BROWSER_PACKAGES[@]}") ;;
-    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench, --with-packaging, --with-browser)" >&2; exit 2 ;;
+    --with-sogo) want+=("${SOGO_PACKAGES[@]}") ;;
+    *) echo "install-deps.sh: unknown option '$arg' (use --with-samba, --with-bench, --with-packaging, --with-browser, --with-sogo)" >&2; exit 2 ;;
   esac
 done
 
@@ -48,9 +53,19 @@ echo "install-deps: installing ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-# Other work on the machine may hold the dpkg lock (another apt-get, a package test): wait for it, do not fail.
 $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+# Packages whose own services would start at install (sogo on :20000, dovecot on :143, postgresql on :5432,
+# memcached on :11211): the tests and the demo start their own on loopback, so keep the packaged ones from
+# starting (policy-rc.d), unless the machine already has a policy.
+made_policy=""
+if printf '%s\n' "${missing[@]}" | grep -qE '^(sogo|dovecot-imapd|postgresql-15|memcached)$' && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  made_policy=1
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$made_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
 # The Debian samba package starts its daemons at install: the tests start their own DC on loopback.
 if printf '%s\n' "${missing[@]}" | grep -qx samba; then
   for svc in samba-ad-dc smbd nmbd winbind; do $SUDO systemctl stop "$svc" 2>/dev/null || true; done

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=${EASEDGE_TEST_BUILD:-$ROOT/build-test}
 
-bash scripts/install-deps.sh --with-samba --with-bench --with-packaging --with-browser
+bash scripts/install-deps.sh --with-samba --with-bench --with-packaging --with-browser --with-sogo
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEASEDGE_BUILD_TESTS=ON >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 if [ -x scripts/run-fuzzers.sh ]; then

@@ -199,6 +199,51 @@ TEST_F(ConfigTest, UpstreamUrlIsParsedAndChecked) {
             std::string::npos);
 }
 
+// issue 17: upstream.url may carry a path prefix, but only a clean absolute one; the query stays the device's.
+TEST_F(ConfigTest, UpstreamUrlPathPrefixMustBeClean) {
+  auto url = [](const std::string& u) { return "listen: [\"127.0.0.1:1\"]\n"
+                                               "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+                                               "upstream: {url: \"" + u + "\"}\n"; };
+  for (auto [written, prefix] : {std::pair{"http://127.0.0.1:20000/SOGo", "/SOGo"}, {"http://h/SOGo/", "/SOGo"},
+                                 {"http://h/", ""}, {"http://h", ""}, {"http://h/a/b-c_d.e~f", "/a/b-c_d.e~f"}})
+    EXPECT_EQ(load_config(write(url(written))).upstream.path_prefix, prefix) << written;
+  for (const char* bad : {"http://h/SOGo/../ecp", "http://h/./x", "http://h/a//b", "http://h//", "http://h/%2e%2e/x",
+                          "http://h/SOGo%2fecp", "http://h/a?x=1", "http://h/a#f", "http://u:p@h/a", "http://h/a\\b",
+                          "http://h/a%00b"}) {
+    auto message = error_of(url(bad));
+    EXPECT_NE(message.find("upstream.url"), std::string::npos) << bad << ": " << message;
+    EXPECT_NE(message.find("easedge.yaml"), std::string::npos) << bad << ": " << message;
+  }
+}
+
+TEST_F(ConfigTest, UpstreamIdentityKeys) {
+  auto defaults = load_config(write(minimal()));
+  EXPECT_EQ(defaults.upstream.identity_header, "X-Forwarded-User");
+  EXPECT_EQ(defaults.upstream.identity_format, IdentityFormat::upn);
+  EXPECT_EQ(defaults.upstream.client_cert_header, "X-Forwarded-Client-Cert");
+  EXPECT_TRUE(defaults.upstream.keepalive);
+  auto sogo = load_config(write(minimal_with("", "identity_header: x-webobjects-remote-user, identity_format: "
+                                                 "upn_local_part, client_cert_header: \"\", keepalive: false")));
+  EXPECT_EQ(sogo.upstream.identity_header, "x-webobjects-remote-user");
+  EXPECT_EQ(sogo.upstream.identity_format, IdentityFormat::upn_local_part);
+  EXPECT_EQ(sogo.upstream.client_cert_header, "");
+  EXPECT_FALSE(sogo.upstream.keepalive);
+  for (const char* bad : {"identity_header: \"X User\"", "identity_header: \"\"", "identity_format: uid",
+                          "client_cert_header: \"X:Cert\"", "client_cert_header: x_forwarded_user",
+                          "keepalive: sometimes", "identity_header: Content-Length", "identity_header: HOST",
+                          "identity_header: transfer_encoding", "client_cert_header: Connection",
+                          "identity_header: X-Forwarded-For", "client_cert_header: authorization"}) {
+    auto message = error_of(minimal_with("", bad));
+    EXPECT_NE(message.find("upstream."), std::string::npos) << bad << ": " << message;
+  }
+  // sam_account_name and mail exist only in a directory.
+  auto message = error_of(minimal_with("", "identity_format: sam_account_name"));
+  EXPECT_NE(message.find("upstream.identity_format"), std::string::npos) << message;
+  EXPECT_EQ(load_config(write(minimal_with("", "identity_format: mail") + "mapping: {directory: {ldif: users.ldif}}\n"))
+                .upstream.identity_format,
+            IdentityFormat::mail);
+}
+
 TEST_F(ConfigTest, ListenerMayAskForProxyProtocol) {
   auto c = load_config(write(
       "listen: [\"127.0.0.1:8443\", {address: \"0.0.0.0:443\", proxy_protocol: true}]\n"

@@ -150,7 +150,7 @@ std::optional<std::string> forward(std::string_view input, std::string& body) {
   auto shape = check_request_shape(parser.get(), parser.chunked(), parser.content_length(), max_fields);
   if (shape.refusal) return std::nullopt;
   HeaderPolicy policy({"x-site-extra"});
-  ForwardedIdentity identity{.user = forwarded_user, .client_address = "192.0.2.1"};
+  ForwardedIdentity identity{.user = forwarded_user, .forwarded_user = forwarded_user, .client_address = "192.0.2.1"};
   auto head = forwarded_request(parser.get(), shape.framing, policy, identity);
   // The body: everything after the head, parsed as the session would (eagerly, to its end).
   parser.eager(true);

@@ -201,11 +201,13 @@ TEST_F(AccountMapperTest, UpnWithMatchingSidExtensionIsStrong) {
   CertSpec spec;
   spec.upn = "alice@corp.example.test";
   spec.sid_extension = domain_sid + "-1104";
-  auto r = map(user("alice", 1104), issue(spec));
+  auto r = map(user("alice", 1104, "mail: alice.smith@example.org\n"), issue(spec));
   EXPECT_EQ(r.status, MapStatus::mapped) << r.reason;
   EXPECT_EQ(r.method, "upn");
   EXPECT_TRUE(r.strong);
   EXPECT_EQ(r.account->user_principal_name, "alice@corp.example.test");
+  EXPECT_EQ(r.account->sam_account_name, "alice");
+  EXPECT_EQ(r.account->mail, "alice.smith@example.org");  // for upstream.identity_format: mail
 }
 
 TEST_F(AccountMapperTest, UpnWithSidUriIsStrong) {

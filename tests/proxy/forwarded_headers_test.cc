@@ -111,6 +111,7 @@ TEST(ForwardedRequest, SetsOnlyTheProxysIdentity) {
   cert.subject = "CN=WorkspaceONEUEM.alice,O=Quote\"Back\\slash";
   auto out = forward(hostile_request(), {BodyFraming::none, 0}, HeaderPolicy(),
                      {.user = "alice@corp.example.test",
+                      .forwarded_user = "alice@corp.example.test",
                       .certificate = &cert,
                       .client_address = "192.0.2.7",
                       .authorization = "Negotiate YIIG"});
@@ -121,6 +122,95 @@ TEST(ForwardedRequest, SetsOnlyTheProxysIdentity) {
   EXPECT_EQ(out["X-Forwarded-Proto"], "https");
   EXPECT_EQ(out.count(http::field::authorization), 1u);
   EXPECT_EQ(out[http::field::authorization], "Negotiate YIIG");
+}
+
+// issue 17: a backend's own identity header names join the strip list in any spelling, easedge's values go in
+// them, and an empty certificate header name sends none.
+UpstreamForm sogo_form() {
+  return {.identity_header = "x-webobjects-remote-user",
+          .identity_format = config::IdentityFormat::upn_local_part,
+          .client_cert_header = "",
+          .path_prefix = "/SOGo",
+          .keep_alive = false};
+}
+
+TEST(ForwardedRequest, ConfiguredIdentityHeadersAreStrippedInAnySpellingAndSetByEasedge) {
+  auto head = hostile_request();
+  for (const char* name : {"X-Site-User", "x-site-user", "X_SITE_USER", "x_Site-user", "X-Site-Cert", "x_site_cert"})
+    head.insert(name, "spoofed");
+  HeaderPolicy policy({}, {.identity_header = "X-Site-User", .client_cert_header = "x-site-cert"});
+  auth::ClientCertificate cert;
+  cert.leaf = auth::X509Ptr(X509_new(), X509_free);
+  cert.sha256_hex = "ab12";
+  auto out = forward(head, {BodyFraming::none, 0}, policy,
+                     {.user = "alice@corp.example.test", .forwarded_user = "alice", .certificate = &cert});
+  for (const auto& field : out) EXPECT_NE(field.value(), "spoofed") << field.name_string();
+  EXPECT_EQ(out.count("X-Site-User"), 1u);
+  EXPECT_EQ(out["X-Site-User"], "alice");
+  EXPECT_EQ(out.count("X-Site-Cert"), 1u);
+  EXPECT_EQ(out["X-Site-Cert"].substr(0, 10), "Hash=ab12;");
+  // The built-in names stay stripped, and easedge no longer speaks in them.
+  EXPECT_EQ(out.count("X-Forwarded-User"), 0u);
+  EXPECT_EQ(out.count("X-Forwarded-Client-Cert"), 0u);
+}
+
+TEST(ForwardedRequest, SogoFormStripsSpoofedUsersAndSendsNoCertificateHeader) {
+  auto head = hostile_request();
+  head.insert("x-webobjects-remote-user", "bob");
+  head.insert("X_WEBOBJECTS_REMOTE_USER", "bob");
+  auth::ClientCertificate cert;
+  cert.leaf = auth::X509Ptr(X509_new(), X509_free);
+  auto out = forward(head, {BodyFraming::none, 0}, HeaderPolicy({}, sogo_form()),
+                     {.user = "alice@corp.example.test", .forwarded_user = "alice", .certificate = &cert});
+  EXPECT_EQ(out.count("x-webobjects-remote-user"), 1u);
+  EXPECT_EQ(out["x-webobjects-remote-user"], "alice");
+  EXPECT_EQ(out.count("X_WEBOBJECTS_REMOTE_USER"), 0u);
+  EXPECT_EQ(out.count(http::field::authorization), 0u);
+  EXPECT_EQ(out.count("X-Forwarded-Client-Cert"), 0u);
+  for (const auto& field : out) EXPECT_NE(field.value(), "bob") << field.name_string();
+}
+
+TEST(ForwardedRequest, PathPrefixGoesBeforeTheTargetAndTheQueryIsByteIdentical) {
+  auto head = hostile_request();
+  for (const char* target : {"/Microsoft-Server-ActiveSync", "/Microsoft-Server-ActiveSync?Cmd=Sync&User=a%40b&x=%2F..%2F",
+                             "/Microsoft-Server-ActiveSync?jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob25l+/==",
+                             "/Microsoft-Server-ActiveSync/?Cmd=Ping&&;=?#"}) {
+    head.target(target);
+    EXPECT_EQ(forward(head, {BodyFraming::none, 0}, HeaderPolicy({}, sogo_form())).target(),
+              std::string("/SOGo") + target);
+    EXPECT_EQ(forward(head, {BodyFraming::none, 0}).target(), target);
+  }
+}
+
+TEST(ForwardedRequest, WithoutKeepaliveEveryRequestSaysConnectionClose) {
+  auto head = hostile_request();  // the device asked for keep-alive: that is between it and easedge
+  auto out = forward(head, {BodyFraming::none, 0}, HeaderPolicy({}, sogo_form()));
+  EXPECT_FALSE(out.keep_alive());
+  EXPECT_EQ(out[http::field::connection], "close");
+  EXPECT_TRUE(forward(head, {BodyFraming::none, 0}).keep_alive());
+  EXPECT_EQ(forward(head, {BodyFraming::none, 0}).count(http::field::connection), 0u);
+}
+
+TEST(ForwardedUserName, EachFormatAndNeverAnUnsafeValue) {
+  mapping::MappedAccount account{.sam_account_name = "alice", .user_principal_name = "Alice.Smith@corp.example.test",
+                                 .mail = "alice.smith@example.org"};
+  using config::IdentityFormat;
+  EXPECT_EQ(forwarded_user_name(account, IdentityFormat::upn), "Alice.Smith@corp.example.test");
+  EXPECT_EQ(forwarded_user_name(account, IdentityFormat::sam_account_name), "alice");
+  EXPECT_EQ(forwarded_user_name(account, IdentityFormat::upn_local_part), "Alice.Smith");
+  EXPECT_EQ(forwarded_user_name(account, IdentityFormat::mail), "alice.smith@example.org");
+  account.user_principal_name = "odd@name@corp.example.test";  // the realm follows the last '@'
+  EXPECT_EQ(forwarded_user_name(account, IdentityFormat::upn_local_part), "odd@name");
+  // What the directory lacks, or what would split the head, is "" (the session refuses the request).
+  EXPECT_EQ(forwarded_user_name(mapping::MappedAccount{.user_principal_name = "a@b"}, IdentityFormat::mail), "");
+  EXPECT_EQ(forwarded_user_name(mapping::MappedAccount{.user_principal_name = "@corp"}, IdentityFormat::upn_local_part), "");
+  for (const std::string& hostile : {std::string("alice\r\nX-Forwarded-User: ceo"), std::string("alice\n"),
+                                     std::string("al\0ice", 6), std::string("a\x7f")}) {
+    mapping::MappedAccount bad{.sam_account_name = hostile, .user_principal_name = hostile + "@corp", .mail = hostile};
+    for (auto format : {IdentityFormat::upn, IdentityFormat::sam_account_name, IdentityFormat::upn_local_part,
+                        IdentityFormat::mail})
+      EXPECT_EQ(forwarded_user_name(bad, format), "");
+  }
 }
 
 // The trailer bug: trailers land in the parser's message after the head was read. The forwarded message

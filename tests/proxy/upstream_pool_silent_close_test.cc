@@ -1,0 +1,128 @@
+// The upstream pool never hands out a connection its server closed, learns servers that close silently, and
+// a replay is allowed only when the kernel proves the server never took a byte of the request (issue 17).
+#include "proxy/upstream_pool.h"
+
+#include "proxy/runtime.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include <poll.h>
+
+#include <string>
+#include <thread>
+
+namespace easedge::proxy {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// A loopback connection: `client` is easedge's end (plain TCP), `server` the backend's.
+struct Pair {
+  std::optional<auth::TlsStream> client;
+  tcp::socket server;
+};
+
+class SilentCloseTest : public ::testing::Test {
+protected:
+  Pair connect() {
+    tcp::socket client(io_), server(io_);
+    client.connect(acceptor_.local_endpoint());
+    acceptor_.accept(server);
+    Pair pair{std::nullopt, std::move(server)};
+    pair.client.emplace(std::move(client));
+    return pair;
+  }
+
+  // Waits until the peer's FIN (or anything) is readable on `stream`.
+  static void wait_readable(auth::TlsStream& stream) {
+    pollfd fd{stream.socket().native_handle(), POLLIN, 0};
+    ASSERT_EQ(::poll(&fd, 1, 5000), 1);
+  }
+
+  static void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
+
+  net::io_context io_;
+  tcp::acceptor acceptor_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
+  std::shared_ptr<const Runtime> runtime_ = std::make_shared<Runtime>();
+  UpstreamPool pool_{8, std::chrono::seconds(60)};
+};
+
+TEST_F(SilentCloseTest, HandsBackALiveConnection) {
+  auto pair = connect();
+  pool_.put(std::move(*pair.client), runtime_);
+  auto taken = pool_.take(runtime_);
+  ASSERT_TRUE(taken);
+  EXPECT_TRUE(taken->is_open());
+  EXPECT_FALSE(pool_.take(std::make_shared<Runtime>())) << "a connection belongs to the runtime that made it";
+}
+
+TEST_F(SilentCloseTest, NeverHandsOutAConnectionTheServerClosedAndStopsPoolingForThatServer) {
+  auto closed = connect();
+  pool_.put(std::move(*closed.client), runtime_);
+  closed.server.close();  // SOGo: closes after its answer, without Connection: close
+  settle();
+  EXPECT_FALSE(pool_.take(runtime_));
+  // Learned: a live connection of the same runtime is not kept, since the next one may close as a request
+  // goes out on it.
+  auto live = connect();
+  pool_.put(std::move(*live.client), runtime_);
+  EXPECT_FALSE(pool_.take(runtime_));
+  // A new configuration (SIGHUP) starts afresh once the sweep has seen it.
+  auto next = std::shared_ptr<const Runtime>(std::make_shared<Runtime>());
+  pool_.sweep(next);
+  auto again = connect();
+  pool_.put(std::move(*again.client), next);
+  EXPECT_TRUE(pool_.take(next));
+}
+
+TEST_F(SilentCloseTest, UnsolicitedBytesMakeAConnectionUnusable) {
+  auto pair = connect();
+  pool_.put(std::move(*pair.client), runtime_);
+  net::write(pair.server, net::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
+  settle();
+  EXPECT_FALSE(pool_.take(runtime_));
+}
+
+TEST_F(SilentCloseTest, ARequestThatHitAClosedSocketProvablyNeverReachedTheServer) {
+  auto pair = connect();
+  auto mark = delivery_mark(*pair.client);
+  pair.server.close();  // closed before the request arrives: its kernel answers the data with a reset
+  wait_readable(*pair.client);
+  net::write(pair.client->socket(), net::buffer(std::string("POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n")));
+  settle();
+  char byte;
+  boost::system::error_code ec;
+  pair.client->socket().read_some(net::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec) << "end of stream or reset";
+  EXPECT_TRUE(never_reached_server(*pair.client, mark));
+}
+
+TEST_F(SilentCloseTest, ARequestTheServerReadMayHaveBeenProcessed) {
+  auto pair = connect();
+  auto mark = delivery_mark(*pair.client);
+  std::string request = "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+  net::write(pair.client->socket(), net::buffer(request));
+  std::string got(request.size(), '\0');
+  net::read(pair.server, net::buffer(got));  // the server took it, then closed without answering
+  pair.server.close();
+  wait_readable(*pair.client);
+  settle();
+  EXPECT_FALSE(never_reached_server(*pair.client, mark));
+}
+
+TEST_F(SilentCloseTest, ARequestStillInFlightProvesNothing) {
+  auto pair = connect();
+  auto mark = delivery_mark(*pair.client);
+  net::write(pair.client->socket(), net::buffer(std::string("GET / HTTP/1.1\r\n\r\n")));
+  settle();  // acknowledged by the server's kernel, never answered
+  EXPECT_FALSE(never_reached_server(*pair.client, mark));
+  EXPECT_FALSE(never_reached_server(*pair.client, DeliveryMark{}));
+}
+
+}  // namespace
+}  // namespace easedge::proxy
