@@ -33,4 +33,15 @@ boost::beast::error_code parse_head_step(Parser& parser, boost::beast::flat_buff
   return ec;
 }
 
+// What the peer closing its side means while a head is awaited: end_of_stream before the first byte (an idle
+// keep-alive connection ended), partial_message after it. Beast's put_eof must not see a parser that got
+// nothing: it would mark the empty message complete and an empty request would be processed.
+template <class Parser>
+boost::beast::error_code end_of_stream_in_head(Parser& parser) {
+  if (!parser.got_some()) return boost::beast::http::error::end_of_stream;
+  boost::beast::error_code ec;
+  parser.put_eof(ec);
+  return ec;
+}
+
 }  // namespace easedge::proxy

@@ -212,7 +212,7 @@ void Session::continue_read_header() {
   client_.async_read_some(client_buffer_.prepare(room), [self = shared_from_this()](error_code ec, std::size_t bytes) {
     self->client_buffer_.commit(bytes);
     if (!ec) return self->continue_read_header();
-    if (ec == net::error::eof) self->request_->put_eof(ec);  // end_of_stream, or partial_message mid-head
+    if (ec == net::error::eof) ec = end_of_stream_in_head(*self->request_);
     self->on_read_header(ec, 0);
   });
 }
@@ -456,7 +456,7 @@ void Session::continue_read_response_header() {
   upstream_->async_read_some(upstream_buffer_.prepare(room), [self = shared_from_this()](error_code ec, std::size_t bytes) {
     self->upstream_buffer_.commit(bytes);
     if (!ec) return self->continue_read_response_header();
-    if (ec == net::error::eof) self->response_->put_eof(ec);  // end_of_stream, or partial_message mid-head
+    if (ec == net::error::eof) ec = end_of_stream_in_head(*self->response_);
     self->on_read_response_header(ec);
   });
 }

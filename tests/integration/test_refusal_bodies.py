@@ -13,6 +13,7 @@ query's User= is a claim, never logged as the user.
 import json
 import os
 import sys
+import time
 import unittest
 import uuid
 
@@ -164,6 +165,18 @@ class OptionalCertificate(RefusalCase):
         entry = self.access_entry("query", query)
         self.assertEqual((entry["status"], entry["user"]), (200, ""))
         self.assertRegex(entry["request_id"], r"^[0-9a-f]{16}$")
+
+
+class DeviceClosingAfterItsAnswer(RefusalCase):
+    """A device that closes its connection after an answer sent no request: nothing is refused or logged."""
+
+    def test_closing_an_idle_connection_is_no_request(self):
+        r, query = self.send("alice", user="alice")
+        self.assertEqual(r.status, 200, r)
+        self.access_entry("query", query)
+        time.sleep(0.5)  # the close reaches easedge after curl's answer
+        self.assertEqual([e for e in self.entries() if e["status"] != 200], [],
+                         "an idle connection's close was taken for an empty request")
 
 if __name__ == "__main__":
     unittest.main()

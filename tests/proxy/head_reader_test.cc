@@ -1,5 +1,5 @@
 // parse_head_step: the byte limit holds for the whole head however it arrives, and a head within it parses
-// whatever the piece sizes.
+// whatever the piece sizes; end_of_stream_in_head: a close before any byte is no request.
 #include "proxy/head_reader.h"
 
 #include <boost/asio/buffer.hpp>
@@ -49,6 +49,25 @@ TEST(ParseHeadStep, AHeadWithinTheLimitParsesInAnyPieces) {
   auto head = head_of(60, 200);  // ~14 KB
   for (std::size_t piece : {1u, 13u, 4096u, 65536u})
     EXPECT_FALSE(feed(head, piece, 16384)) << "pieces of " << piece;
+}
+
+// The peer closing before a head: an idle keep-alive connection ending is not an (empty) request.
+TEST(EndOfStreamInHead, NothingReceivedIsTheEndOfTheStream) {
+  http::request_parser<http::empty_body> request;
+  EXPECT_EQ(end_of_stream_in_head(request), http::error::end_of_stream);
+  EXPECT_FALSE(request.is_header_done());
+  http::response_parser<http::empty_body> response;
+  EXPECT_EQ(end_of_stream_in_head(response), http::error::end_of_stream);
+}
+
+TEST(EndOfStreamInHead, APartHeadIsAPartialMessage) {
+  http::request_parser<http::empty_body> parser;
+  boost::beast::flat_buffer buffer;
+  std::size_t head_bytes = 0;
+  std::string part = "GET /Microsoft-Server-ActiveSync HTTP/1.1\r\nHo";
+  buffer.commit(boost::asio::buffer_copy(buffer.prepare(part.size()), boost::asio::buffer(part)));
+  ASSERT_EQ(parse_head_step(parser, buffer, 16384, head_bytes), http::error::need_more);
+  EXPECT_EQ(end_of_stream_in_head(parser), http::error::partial_message);
 }
 
 }  // namespace
