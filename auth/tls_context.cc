@@ -1,8 +1,6 @@
 // Builds the OpenSSL contexts once per configuration; every connection shares them.
 #include "auth/tls_context.h"
 
-#include "auth/revocation/crl.h"
-
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -44,20 +42,11 @@ void apply_common_options(SSL_CTX* ctx, const std::string& min_version) {
 
 }  // namespace
 
-std::string last_openssl_error() {
-  unsigned long error = ERR_get_error();
-  ERR_clear_error();
-  if (error == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(error, text, sizeof text);
-  return text;
-}
-
-SslCtxPtr make_server_context(const config::Config& config, const CertificateValidator& validator,
-                              ServerCertificateSummary* summary) {
+OwnedSslCtx make_server_context(const config::Config& config, const CertificateValidator& validator,
+                                ServerCertificateSummary* summary) {
   const auto& tls = config.tls;
   const auto& file = config.source_file;
-  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  OwnedSslCtx ctx(SSL_CTX_new(TLS_server_method()));
   apply_common_options(ctx.get(), tls.min_version);
   ERR_clear_error();
   // TLS 1.2 suites only; TLS 1.3 keeps OpenSSL's suites (all AEAD). The loader already checked the list.
@@ -99,14 +88,14 @@ SslCtxPtr make_server_context(const config::Config& config, const CertificateVal
     X509* cert = SSL_CTX_get0_certificate(ctx.get());
     summary->subject = rfc2253(X509_get_subject_name(cert));
     summary->issuer = rfc2253(X509_get_issuer_name(cert));
-    summary->not_after = format_time(to_system_time(X509_get0_notAfter(cert)));
+    summary->not_after = format_time(time_of(X509_get0_notAfter(cert)).value_or(SystemTime{}));
     summary->key_type = key_description(SSL_CTX_get0_privatekey(ctx.get()));
   }
   return ctx;
 }
 
-SslCtxPtr make_upstream_context(const config::Config& config) {
-  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+OwnedSslCtx make_upstream_context(const config::Config& config) {
+  OwnedSslCtx ctx(SSL_CTX_new(TLS_client_method()));
   apply_common_options(ctx.get(), "1.2");
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   if (!config.upstream.ca.empty()) {

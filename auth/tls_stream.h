@@ -6,6 +6,8 @@
 // SSL_MODE_RELEASE_BUFFERS, and Asio only reports readiness (async_wait), as nginx does with epoll.
 #pragma once
 
+#include "auth/openssl.h"
+
 #include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/compose.hpp>
@@ -26,11 +28,6 @@ namespace easedge::auth {
 namespace net = boost::asio;
 using boost::beast::error_code;
 
-struct SslDeleter {
-  void operator()(SSL* ssl) const { SSL_free(ssl); }
-};
-using SslPtr = std::unique_ptr<SSL, SslDeleter>;
-
 class TlsStream {
 public:
   using socket_type = net::ip::tcp::socket;
@@ -39,7 +36,7 @@ public:
   // A plain TCP stream (no TLS).
   explicit TlsStream(socket_type socket) : socket_(std::move(socket)) {}
   // A TLS stream; `ssl` must already be in accept or connect state. Takes ownership.
-  TlsStream(socket_type socket, SslPtr ssl) : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+  TlsStream(socket_type socket, OwnedSsl ssl) : socket_(std::move(socket)), ssl_(std::move(ssl)) {
     socket_.non_blocking(true);
     SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
   }
@@ -224,7 +221,7 @@ private:
   static inline thread_local int inline_completion_depth = 0;
 
   socket_type socket_;
-  SslPtr ssl_;
+  OwnedSsl ssl_;
 };
 
 }  // namespace easedge::auth

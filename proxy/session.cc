@@ -81,7 +81,7 @@ Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runti
         socket.set_option(tcp::no_delay(true), ignored);
         SSL* ssl = SSL_new(runtime_->server_context.get());
         SSL_set_accept_state(ssl);
-        return auth::TlsStream(std::move(socket), auth::SslPtr(ssl));
+        return auth::TlsStream(std::move(socket), auth::OwnedSsl(ssl));
       }()),
       timer_(client_.get_executor()) {
   auto remote = endpoint_of(client_.socket(), true);
@@ -440,7 +440,7 @@ void Session::on_connect_upstream(error_code ec) {
   connecting_->set_option(tcp::no_delay(true), ec);
   if (runtime_->upstream_context) {
     SSL* ssl = auth::make_upstream_ssl(runtime_->upstream_context.get(), runtime_->config.upstream.server_name);
-    upstream_.emplace(std::move(*connecting_), auth::SslPtr(ssl));
+    upstream_.emplace(std::move(*connecting_), auth::OwnedSsl(ssl));
   } else {
     upstream_.emplace(std::move(*connecting_));
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "auth/client_certificate.h"
+#include "auth/openssl.h"
 
 #include "bench/easbench/options.h"
 
@@ -18,13 +19,6 @@
 
 namespace easedge::bench {
 
-struct X509Deleter {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 // Keys are shared: RSA-2048 minting reuses a small pool of keys across devices (keygen is slow).
 using PkeyShared = std::shared_ptr<EVP_PKEY>;
 
@@ -32,7 +26,7 @@ struct DeviceIdentity {
   std::string user;       // value of User= (user<i>)
   std::string upn;        // UPN SAN (user<i>@domain)
   std::string device_id;  // EAS DeviceId, unique per device
-  X509Ptr cert;
+  auth::OwnedX509 cert;
   PkeyShared key;
 };
 

@@ -93,7 +93,7 @@ struct Shared {
   const Options& opt;
   std::vector<DeviceIdentity> ids;
   tcp::endpoint endpoint;
-  X509Ptr pinned_server_cert;  // the leaf the preflight verified; every later handshake must present it
+  auth::OwnedX509 pinned_server_cert;  // the leaf the preflight verified; every later handshake must present it
   std::string host_header;
   bool host_is_ip = false;
   const std::string sync = sync_body();

@@ -66,27 +66,33 @@ TEST(Wildcard, HostileInputIsLinear) {
   EXPECT_TRUE(p.matches(std::string(254, 'a') + "b"));
 }
 
-TEST(UserMatch, Forms) {
-  EXPECT_TRUE(user_matches("alice", kAlice));
-  EXPECT_TRUE(user_matches("ALICE", kAlice));
-  EXPECT_TRUE(user_matches("CORP\\alice", kAlice));
-  EXPECT_TRUE(user_matches("corp\\Alice", kAlice));
-  EXPECT_TRUE(user_matches("alice@corp.example.test", kAlice));
-  EXPECT_TRUE(user_matches("Alice@CORP.Example.Test", kAlice));
+struct UserCase {
+  const char* user;  // the User= value
+  bool matches;      // whether it names kAlice
+};
+
+class UserMatchTable : public ::testing::TestWithParam<UserCase> {};
+
+TEST_P(UserMatchTable, NamesAliceOrNot) {
+  EXPECT_EQ(user_matches(GetParam().user, kAlice), GetParam().matches) << GetParam().user;
 }
 
-TEST(UserMatch, Mismatches) {
-  EXPECT_FALSE(user_matches("", kAlice));
-  EXPECT_FALSE(user_matches("bob", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\bob", kAlice));
-  EXPECT_FALSE(user_matches("bob@corp.example.test", kAlice));
-  EXPECT_FALSE(user_matches("alice@other.example", kAlice));  // the UPN must match fully
-  EXPECT_FALSE(user_matches("alice@corp", kAlice));
-  EXPECT_FALSE(user_matches("alic", kAlice));
-  EXPECT_FALSE(user_matches("alice2", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\alice\\x", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\alice@corp.example.test", kAlice));
+INSTANTIATE_TEST_SUITE_P(Forms, UserMatchTable,
+                         ::testing::Values(UserCase{"alice", true}, UserCase{"ALICE", true},
+                                           UserCase{"CORP\\alice", true}, UserCase{"corp\\Alice", true},
+                                           UserCase{"alice@corp.example.test", true},
+                                           UserCase{"Alice@CORP.Example.Test", true}));
+
+INSTANTIATE_TEST_SUITE_P(Mismatches, UserMatchTable,
+                         ::testing::Values(UserCase{"", false}, UserCase{"bob", false}, UserCase{"CORP\\bob", false},
+                                           UserCase{"bob@corp.example.test", false},
+                                           UserCase{"alice@other.example", false},  // the UPN must match fully
+                                           UserCase{"alice@corp", false}, UserCase{"alic", false},
+                                           UserCase{"alice2", false}, UserCase{"CORP\\", false},
+                                           UserCase{"CORP\\alice\\x", false},
+                                           UserCase{"CORP\\alice@corp.example.test", false}));
+
+TEST(UserMatch, EmptyNamesNeverMatch) {
   EXPECT_FALSE(user_matches("@corp.example.test", AccountNames{"@corp.example.test", ""}));
 }
 

@@ -106,7 +106,7 @@ TEST(ForwardedRequest, StripsConfiguredHeadersInAnySpelling) {
 
 TEST(ForwardedRequest, SetsOnlyTheProxysIdentity) {
   auth::ClientCertificate cert;
-  cert.leaf = auth::X509Ptr(X509_new(), X509_free);
+  cert.leaf = auth::share(auth::OwnedX509(X509_new()));
   cert.sha256_hex = "ab12";
   cert.subject = "CN=WorkspaceONEUEM.alice,O=Quote\"Back\\slash";
   auto out = forward(hostile_request(), {BodyFraming::none, 0}, HeaderPolicy(),
