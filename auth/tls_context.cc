@@ -110,16 +110,22 @@ OwnedSslCtx make_upstream_context(const config::Config& config) {
   return ctx;
 }
 
-SSL* make_upstream_ssl(SSL_CTX* context, const std::string& server_name) {
-  SSL* ssl = SSL_new(context);
-  SSL_set_connect_state(ssl);
+OwnedSsl make_server_ssl(SSL_CTX* context) {
+  OwnedSsl ssl(SSL_new(context));
+  SSL_set_accept_state(ssl.get());
+  return ssl;
+}
+
+OwnedSsl make_upstream_ssl(SSL_CTX* context, const std::string& server_name) {
+  OwnedSsl ssl(SSL_new(context));
+  SSL_set_connect_state(ssl.get());
   ASN1_OCTET_STRING* ip = a2i_IPADDRESS(server_name.c_str());
   if (ip != nullptr) {
     ASN1_OCTET_STRING_free(ip);
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str());
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), server_name.c_str());
   } else {
-    SSL_set_tlsext_host_name(ssl, server_name.c_str());
-    SSL_set1_host(ssl, server_name.c_str());
+    SSL_set_tlsext_host_name(ssl.get(), server_name.c_str());
+    SSL_set1_host(ssl.get(), server_name.c_str());
   }
   return ssl;
 }

@@ -30,7 +30,10 @@ OwnedSslCtx make_server_context(const config::Config& config, const CertificateV
 // The Exchange-facing context: verifies the upstream against upstream.ca (or the system store).
 OwnedSslCtx make_upstream_context(const config::Config& config);
 
+// A server-side SSL for one device connection.
+OwnedSsl make_server_ssl(SSL_CTX* context);
+
 // A client-side SSL for one upstream connection: SNI and certificate name check against `server_name`.
-SSL* make_upstream_ssl(SSL_CTX* context, const std::string& server_name);
+OwnedSsl make_upstream_ssl(SSL_CTX* context, const std::string& server_name);
 
 }  // namespace easedge::auth

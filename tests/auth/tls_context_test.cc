@@ -105,9 +105,9 @@ TEST_F(TlsContextTest, UpstreamContextVerifiesAgainstTheConfiguredCa) {
 
 TEST_F(TlsContextTest, UpstreamSslSendsSniForNamesOnly) {
   auto ctx = make_upstream_context(config_);
-  OwnedSsl by_name(make_upstream_ssl(ctx.get(), "exchange.corp.example.test"));
+  auto by_name = make_upstream_ssl(ctx.get(), "exchange.corp.example.test");
   EXPECT_STREQ(SSL_get_servername(by_name.get(), TLSEXT_NAMETYPE_host_name), "exchange.corp.example.test");
-  OwnedSsl by_address(make_upstream_ssl(ctx.get(), "192.0.2.10"));
+  auto by_address = make_upstream_ssl(ctx.get(), "192.0.2.10");
   EXPECT_EQ(SSL_get_servername(by_address.get(), TLSEXT_NAMETYPE_host_name), nullptr);
 }
 

@@ -2,6 +2,7 @@
 // inline (so callers must initiate in tail position) no more than a few calls deep.
 #include "auth/tls_stream.h"
 
+#include "auth/tls_context.h"
 #include "tests/support/test_pki.h"
 
 #include <boost/asio/io_context.hpp>
@@ -33,14 +34,8 @@ protected:
     net::ip::tcp::socket client_socket(io_);
     client_socket.connect(acceptor.local_endpoint());
     auto server_socket = acceptor.accept();
-    server_.emplace(std::move(server_socket), ssl_for(server_ctx_.get(), false));
-    client_.emplace(std::move(client_socket), ssl_for(client_ctx_.get(), true));
-  }
-
-  static OwnedSsl ssl_for(SSL_CTX* ctx, bool client) {
-    OwnedSsl ssl(SSL_new(ctx));
-    client ? SSL_set_connect_state(ssl.get()) : SSL_set_accept_state(ssl.get());
-    return ssl;
+    server_.emplace(std::move(server_socket), make_server_ssl(server_ctx_.get()));
+    client_.emplace(std::move(client_socket), make_upstream_ssl(client_ctx_.get(), "localhost"));
   }
 
   void handshake() {
@@ -75,6 +70,26 @@ TEST_F(TlsStreamTest, CarriesBytesBothWays) {
   io_.run();
   EXPECT_FALSE(write_ec);
   EXPECT_EQ(std::string(received.data(), got), hello);
+}
+
+TEST_F(TlsStreamTest, PeekSeesAPipelinedRequestThenAPeerThatLeft) {
+  handshake();
+  std::string request = "GET / HTTP/1.1";
+  client_->async_write_some(net::buffer(request), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  io_.run();
+  io_.restart();
+  error_code ec;
+  server_->socket().wait(net::ip::tcp::socket::wait_read, ec);
+  EXPECT_EQ(server_->peek_peer(), TlsStream::PeerState::sent_data);
+  EXPECT_EQ(server_->peek_peer(), TlsStream::PeerState::sent_data);  // peeking consumes nothing
+
+  std::array<char, 64> received{};
+  server_->async_read_some(net::buffer(received), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  io_.run();
+  io_.restart();
+  client_->close();
+  server_->socket().wait(net::ip::tcp::socket::wait_read, ec);
+  EXPECT_EQ(server_->peek_peer(), TlsStream::PeerState::gone);
 }
 
 TEST_F(TlsStreamTest, ReadyResultsCompleteInlineAtMostFourCallsDeep) {
