@@ -363,7 +363,7 @@ TlsConfig parse_tls(const Section& tls) {
   t.session_tickets = tls.boolean("session_tickets", true);
   t.ciphers = tls.string("ciphers", t.ciphers);
   if (t.ciphers.empty()) tls.fail(tls.key_of("ciphers"), "must not be empty");
-  if (auto problem = cipher_list_problem(t.ciphers)) tls.fail(tls.key_of("ciphers"), *problem);
+  if (auto checked = check_cipher_list(t.ciphers); !checked) tls.fail(tls.key_of("ciphers"), checked.error());
   return t;
 }
 

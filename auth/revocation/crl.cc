@@ -47,28 +47,20 @@ std::vector<std::string> http_urls(STACK_OF(DIST_POINT)* points) {
 }
 
 // PEM first (the common case for files), then DER. Exactly one CRL, nothing after it.
-OwnedCrl decode(std::string_view bytes, std::string& error) {
-  if (bytes.empty()) {
-    error = "empty";
-    return nullptr;
-  }
+boost::system::result<OwnedCrl, std::string> decode(std::string_view bytes) {
+  if (bytes.empty()) return std::string("empty");
   static constexpr std::string_view pem_marker = "-----BEGIN X509 CRL-----";
   if (bytes.find(pem_marker) != std::string_view::npos) {
     OwnedBio bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
     OwnedCrl crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
-    if (!crl) error = "PEM block is not a valid X.509 CRL";
+    if (!crl) return std::string("PEM block is not a valid X.509 CRL");
     return crl;
   }
   auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   OwnedCrl crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size())));
-  if (!crl) {
-    error = "not a CRL (neither PEM nor DER)";
-    return nullptr;
-  }
-  if (p != reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size()) {
-    error = "trailing bytes after the DER CRL";
-    return nullptr;
-  }
+  if (!crl) return std::string("not a CRL (neither PEM nor DER)");
+  if (p != reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size())
+    return std::string("trailing bytes after the DER CRL");
   return crl;
 }
 
@@ -110,24 +102,20 @@ std::vector<std::string> crl_urls(X509* cert) {
   return urls;
 }
 
-std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std::string& error) {
-  auto crl = decode(bytes, error);
+boost::system::result<std::shared_ptr<Crl>, std::string> Crl::parse(std::string_view bytes, std::string source) {
+  auto decoded = decode(bytes);
   ERR_clear_error();
-  if (!crl) return nullptr;
+  if (!decoded) return decoded.error();
+  OwnedCrl crl = std::move(*decoded);
 
   // A CRL that covers only some reasons, only CAs, or other issuers' certificates (indirect) would
   // wrongly answer "good" for a device certificate it does not cover: refuse it rather than trust it.
   int critical = 0;
   IdpPtr idp(static_cast<ISSUING_DIST_POINT*>(
       X509_CRL_get_ext_d2i(crl.get(), NID_issuing_distribution_point, &critical, nullptr)));
-  if (!idp && critical >= 0) {
-    error = "unreadable issuingDistributionPoint extension";
-    return nullptr;
-  }
-  if (idp && (idp->indirectCRL || idp->onlysomereasons || idp->onlyCA || idp->onlyattr)) {
-    error = "partitioned or indirect CRL (issuingDistributionPoint scope) is not supported";
-    return nullptr;
-  }
+  if (!idp && critical >= 0) return std::string("unreadable issuingDistributionPoint extension");
+  if (idp && (idp->indirectCRL || idp->onlysomereasons || idp->onlyCA || idp->onlyattr))
+    return std::string("partitioned or indirect CRL (issuingDistributionPoint scope) is not supported");
 
   std::shared_ptr<Crl> out(new Crl());
   out->issuer_ = rfc2253(X509_CRL_get_issuer(crl.get()));
@@ -160,7 +148,7 @@ std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std:
   return out;
 }
 
-std::string Crl::verify(const std::vector<OwnedX509>& trusted_cas) {
+boost::system::result<void, std::string> Crl::verify(const std::vector<OwnedX509>& trusted_cas) {
   bool issuer_known = false;
   for (const auto& ca : trusted_cas) {
     if (X509_NAME_cmp(X509_get_subject_name(ca.get()), issuer_name()) != 0) continue;

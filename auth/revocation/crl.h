@@ -3,6 +3,7 @@
 
 #include "auth/openssl.h"
 
+#include <boost/system/result.hpp>
 #include <openssl/x509.h>
 
 #include <chrono>
@@ -26,13 +27,13 @@ struct RevokedEntry {
 // An immutable, parsed and signature-checked CRL. Shared between snapshots, never modified.
 class Crl {
 public:
-  // Parses PEM or DER bytes. Returns nullptr and sets `error` when the bytes are not one usable CRL
-  // (garbage, trailing bytes, or a scope easedge cannot apply: indirect or reason-partitioned).
-  static std::shared_ptr<Crl> parse(std::string_view bytes, std::string source, std::string& error);
+  // Parses PEM or DER bytes: the CRL, or why the bytes are not one usable CRL (garbage, trailing bytes, or a
+  // scope easedge cannot apply: indirect or reason-partitioned).
+  static boost::system::result<std::shared_ptr<Crl>, std::string> parse(std::string_view bytes, std::string source);
 
   // Checks the signature against each CA whose subject is the CRL's issuer and which may sign CRLs;
-  // on success remembers that CA's key (signer_key()). Returns an empty string or the problem.
-  std::string verify(const std::vector<OwnedX509>& trusted_cas);
+  // on success remembers that CA's key (signer_key()). Nothing, or the problem.
+  boost::system::result<void, std::string> verify(const std::vector<OwnedX509>& trusted_cas);
 
   const X509_NAME* issuer_name() const { return X509_CRL_get_issuer(crl_.get()); }
   const std::string& issuer() const { return issuer_; }  // RFC 2253 text, for logs

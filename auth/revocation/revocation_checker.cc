@@ -170,12 +170,15 @@ bool RevocationChecker::accept(Source& source, const std::string& bytes, std::st
   auto digest = sha256_hex(bytes);
   if (source.crl && digest == source.digest) return false;
   source.digest = std::move(digest);
-  auto crl = Crl::parse(bytes, source.name, error);
-  if (crl) error = crl->verify(trusted_cas_);
-  if (!crl || !error.empty()) {
+  auto parsed = Crl::parse(bytes, source.name);
+  if (parsed)
+    if (auto verified = (*parsed)->verify(trusted_cas_); !verified) parsed = verified.error();
+  if (!parsed) {
+    error = parsed.error();
     counters_.crl_load_failures.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  auto crl = std::move(*parsed);
   // Plain HTTP guarantees integrity (signature) but not freshness: never step back to an older CRL.
   if (source.crl && !source.is_file && source.crl->number() && crl->number() &&
       compare_numbers(*crl->number(), *source.crl->number()) < 0) {
