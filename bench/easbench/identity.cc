@@ -85,7 +85,7 @@ auth::OwnedX509 mint_cert(X509* ca, EVP_PKEY* ca_key, EVP_PKEY* key, KeyType key
   add_ext(cert.get(), ca, NID_subject_key_identifier, "hash");
   add_ext(cert.get(), ca, NID_authority_key_identifier, "keyid");
   add_ext(cert.get(), ca, NID_subject_alt_name,
-          std::string("otherName:") + kUpnOid + ";UTF8:" + upn + ",email:" + upn);
+          std::string("otherName:") + upn_oid + ";UTF8:" + upn + ",email:" + upn);
   if (X509_sign(cert.get(), ca_key, EVP_sha256()) == 0) {
     throw IdentityError("signing a device certificate failed (" + auth::last_openssl_error() + ")");
   }
@@ -131,7 +131,7 @@ std::vector<DeviceIdentity> mint_identities(const std::filesystem::path& ca_cert
     throw IdentityError("--device-ca '" + ca_cert_path.string() + "' is not a CA certificate");
   }
   threads = std::max(1u, threads);
-  std::vector<PkeyShared> rsa_pool(key_type == KeyType::rsa2048 ? std::min(count, kRsaKeyPool) : 0);
+  std::vector<PkeyShared> rsa_pool(key_type == KeyType::rsa2048 ? std::min(count, rsa_key_pool) : 0);
   std::vector<DeviceIdentity> ids(count);
   std::atomic<std::uint32_t> done{0};
   std::atomic<bool> failed{false};

@@ -255,7 +255,7 @@ TEST(RequestsTest, HeadCarriesActiveSyncIdentity) {
 }
 
 TEST(RequestsTest, BodiesAreWbxml) {
-  EXPECT_EQ(sync_body().size(), kSyncBodyBytes);
+  EXPECT_EQ(sync_body().size(), sync_body_bytes);
   EXPECT_EQ(sync_body().substr(0, 4), std::string("\x03\x01\x6a\x00", 4));
   const std::string ping = ping_body(540);
   EXPECT_EQ(ping, std::string("\x03\x01\x6a\x00\x00\x0d\x45\x48\x03" "540\x00\x01\x01", 15));
@@ -318,12 +318,12 @@ TEST(IdentityTest, MintsWorkspaceOneShapedDevices) {
 
 TEST(IdentityTest, Rsa2048KeysComeFromAPool) {
   TempPki pki;
-  const std::uint32_t n = kRsaKeyPool + 3;
+  const std::uint32_t n = rsa_key_pool + 3;
   auto ids = mint_identities(pki.ca_pem(), pki.ca_key(), n, "d.test", KeyType::rsa2048, 2, [](std::uint32_t) {});
   ASSERT_EQ(ids.size(), n);
   EXPECT_EQ(EVP_PKEY_get_base_id(ids[0].key.get()), EVP_PKEY_RSA);
   EXPECT_EQ(EVP_PKEY_get_bits(ids[0].key.get()), 2048);
-  EXPECT_EQ(ids[0].key.get(), ids[kRsaKeyPool].key.get());
+  EXPECT_EQ(ids[0].key.get(), ids[rsa_key_pool].key.get());
   EXPECT_NE(ids[0].key.get(), ids[1].key.get());
   EXPECT_TRUE(verifies(ids[n - 1].cert.get(), pki.ca()));
   EXPECT_EQ(X509_check_private_key(ids[n - 1].cert.get(), ids[n - 1].key.get()), 1);

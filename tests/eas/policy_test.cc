@@ -8,7 +8,7 @@
 namespace easedge::eas {
 namespace {
 
-const AccountNames kAlice{"alice@corp.example.test", "alice"};
+const AccountNames alice_account{"alice@corp.example.test", "alice"};
 
 EasRequest request(std::string user, std::string device_id = "ABC123", std::string device_type = "iPhone") {
   EasRequest r;
@@ -68,13 +68,13 @@ TEST(Wildcard, HostileInputIsLinear) {
 
 struct UserCase {
   const char* user;  // the User= value
-  bool matches;      // whether it names kAlice
+  bool matches;      // whether it names alice_account
 };
 
 class UserMatchTable : public ::testing::TestWithParam<UserCase> {};
 
 TEST_P(UserMatchTable, NamesAliceOrNot) {
-  EXPECT_EQ(user_matches(GetParam().user, kAlice), GetParam().matches) << GetParam().user;
+  EXPECT_EQ(user_matches(GetParam().user, alice_account), GetParam().matches) << GetParam().user;
 }
 
 INSTANTIATE_TEST_SUITE_P(Forms, UserMatchTable,
@@ -110,7 +110,7 @@ TEST(UserMatch, SamAccountNameDiffersFromUpn) {
 
 TEST(Policy, DefaultsAllowEverything) {
   Policy policy(config::EasConfig{});
-  auto decision = policy.evaluate(request("bob"), kAlice);
+  auto decision = policy.evaluate(request("bob"), alice_account);
   EXPECT_TRUE(decision.allowed);
   EXPECT_TRUE(static_cast<bool>(decision));
   EXPECT_TRUE(policy.evaluate(request(""), std::nullopt));
@@ -120,12 +120,12 @@ TEST(Policy, RequireUserMatch) {
   config::EasConfig config;
   config.require_user_match = true;
   Policy policy(config);
-  EXPECT_TRUE(policy.evaluate(request("CORP\\alice"), kAlice));
-  auto other = policy.evaluate(request("bob"), kAlice);
+  EXPECT_TRUE(policy.evaluate(request("CORP\\alice"), alice_account));
+  auto other = policy.evaluate(request("bob"), alice_account);
   EXPECT_FALSE(other.allowed);
   EXPECT_EQ(other.reason, PolicyRefusal::user_mismatch);
   EXPECT_NE(other.text.find("alice@corp.example.test"), std::string::npos);
-  auto missing = policy.evaluate(request(""), kAlice);
+  auto missing = policy.evaluate(request(""), alice_account);
   EXPECT_EQ(missing.reason, PolicyRefusal::user_mismatch);
   EXPECT_FALSE(missing.allowed);
   auto unmapped = policy.evaluate(request("alice"), std::nullopt);
@@ -141,16 +141,16 @@ TEST(Policy, DeviceRules) {
   config.devices.block = {"BLOCKED*"};
   config.devices.block_types = {"TestDevice*"};
   Policy policy(config);
-  EXPECT_TRUE(policy.evaluate(request("alice", "GOOD1", "iPhone"), kAlice));
-  auto blocked = policy.evaluate(request("alice", "blocked7", "iPhone"), kAlice);
+  EXPECT_TRUE(policy.evaluate(request("alice", "GOOD1", "iPhone"), alice_account));
+  auto blocked = policy.evaluate(request("alice", "blocked7", "iPhone"), alice_account);
   EXPECT_FALSE(blocked.allowed);
   EXPECT_EQ(blocked.reason, PolicyRefusal::device_blocked);
   EXPECT_NE(blocked.text.find("BLOCKED*"), std::string::npos);
-  auto type = policy.evaluate(request("alice", "GOOD1", "TESTDEVICE2"), kAlice);
+  auto type = policy.evaluate(request("alice", "GOOD1", "TESTDEVICE2"), alice_account);
   EXPECT_FALSE(type.allowed);
   EXPECT_EQ(type.reason, PolicyRefusal::device_type_blocked);
   // Both blocked: the DeviceId rule is reported.
-  EXPECT_EQ(policy.evaluate(request("alice", "BLOCKED1", "TestDevice"), kAlice).reason, PolicyRefusal::device_blocked);
+  EXPECT_EQ(policy.evaluate(request("alice", "BLOCKED1", "TestDevice"), alice_account).reason, PolicyRefusal::device_blocked);
 }
 
 TEST(Policy, AllowListAndBlockWins) {
@@ -158,18 +158,18 @@ TEST(Policy, AllowListAndBlockWins) {
   config.devices.allow = {"Appl*", "android*"};
   config.devices.block = {"ApplBAD*"};
   Policy policy(config);
-  EXPECT_TRUE(policy.evaluate(request("alice", "ApplF17XYZ"), kAlice));
-  EXPECT_TRUE(policy.evaluate(request("alice", "ANDROIDc1234"), kAlice));
-  auto other = policy.evaluate(request("alice", "WP8ABC"), kAlice);
+  EXPECT_TRUE(policy.evaluate(request("alice", "ApplF17XYZ"), alice_account));
+  EXPECT_TRUE(policy.evaluate(request("alice", "ANDROIDc1234"), alice_account));
+  auto other = policy.evaluate(request("alice", "WP8ABC"), alice_account);
   EXPECT_FALSE(other.allowed);
   EXPECT_EQ(other.reason, PolicyRefusal::device_not_allowed);
-  auto both = policy.evaluate(request("alice", "ApplBAD1"), kAlice);
+  auto both = policy.evaluate(request("alice", "ApplBAD1"), alice_account);
   EXPECT_FALSE(both.allowed);
   EXPECT_EQ(both.reason, PolicyRefusal::device_blocked);
   // An empty allow list allows nothing.
   config.devices.allow.clear();
   config.devices.block.clear();
-  EXPECT_EQ(Policy(config).evaluate(request("alice", "ApplF17XYZ"), kAlice).reason, PolicyRefusal::device_not_allowed);
+  EXPECT_EQ(Policy(config).evaluate(request("alice", "ApplF17XYZ"), alice_account).reason, PolicyRefusal::device_not_allowed);
 }
 
 TEST(Policy, UserCheckedBeforeDevice) {
@@ -177,8 +177,8 @@ TEST(Policy, UserCheckedBeforeDevice) {
   config.require_user_match = true;
   config.devices.block = {"*"};
   Policy policy(config);
-  EXPECT_EQ(policy.evaluate(request("bob", "X"), kAlice).reason, PolicyRefusal::user_mismatch);
-  EXPECT_EQ(policy.evaluate(request("alice", "X"), kAlice).reason, PolicyRefusal::device_blocked);
+  EXPECT_EQ(policy.evaluate(request("bob", "X"), alice_account).reason, PolicyRefusal::user_mismatch);
+  EXPECT_EQ(policy.evaluate(request("alice", "X"), alice_account).reason, PolicyRefusal::device_blocked);
 }
 
 TEST(Policy, OptionsWithoutDeviceIdSkipsDeviceRules) {
@@ -188,7 +188,7 @@ TEST(Policy, OptionsWithoutDeviceIdSkipsDeviceRules) {
   EasRequest options;
   options.form = QueryForm::plain;
   options.user = "alice";
-  EXPECT_TRUE(policy.evaluate(options, kAlice));
+  EXPECT_TRUE(policy.evaluate(options, alice_account));
 }
 
 TEST(Policy, RefusalNames) {
