@@ -30,33 +30,31 @@ TEST(Wildcard, Literals) {
   EXPECT_TRUE(WildcardPattern("").matches(""));
 }
 
-TEST(Wildcard, Stars) {
-  EXPECT_TRUE(WildcardPattern("*").matches(""));
-  EXPECT_TRUE(WildcardPattern("*").matches("anything"));
-  EXPECT_TRUE(WildcardPattern("**").matches("x"));
-  WildcardPattern prefix("BLOCKED*");
-  EXPECT_TRUE(prefix.matches("BLOCKED"));
-  EXPECT_TRUE(prefix.matches("blocked42"));
-  EXPECT_FALSE(prefix.matches("XBLOCKED"));
-  WildcardPattern suffix("*Device");
-  EXPECT_TRUE(suffix.matches("TestDEVICE"));
-  EXPECT_FALSE(suffix.matches("DeviceX"));
-  WildcardPattern inner("a*b*c");
-  EXPECT_TRUE(inner.matches("abc"));
-  EXPECT_TRUE(inner.matches("aXXbYYc"));
-  EXPECT_TRUE(inner.matches("abbbc"));
-  EXPECT_FALSE(inner.matches("acb"));
-  EXPECT_FALSE(inner.matches("ab"));
-  WildcardPattern overlap("ab*ba");
-  EXPECT_FALSE(overlap.matches("aba"));
-  EXPECT_TRUE(overlap.matches("abba"));
-  WildcardPattern middle("*Test*");
-  EXPECT_TRUE(middle.matches("MyTESTDevice"));
-  EXPECT_FALSE(middle.matches("Tes"));
-  // '?' and other glob syntax are literal: Exchange's lists only know '*'.
-  EXPECT_FALSE(WildcardPattern("A?C").matches("ABC"));
-  EXPECT_TRUE(WildcardPattern("A?C").matches("a?c"));
+struct WildcardCase {
+  const char* pattern;
+  const char* text;
+  bool matches;
+};
+
+class WildcardTable : public ::testing::TestWithParam<WildcardCase> {};
+
+TEST_P(WildcardTable, Matches) {
+  const auto& c = GetParam();
+  EXPECT_EQ(WildcardPattern(c.pattern).matches(c.text), c.matches) << c.pattern << " ~ " << c.text;
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Stars, WildcardTable,
+    ::testing::Values(WildcardCase{"*", "", true}, WildcardCase{"*", "anything", true}, WildcardCase{"**", "x", true},
+                      WildcardCase{"BLOCKED*", "BLOCKED", true}, WildcardCase{"BLOCKED*", "blocked42", true},
+                      WildcardCase{"BLOCKED*", "XBLOCKED", false}, WildcardCase{"*Device", "TestDEVICE", true},
+                      WildcardCase{"*Device", "DeviceX", false}, WildcardCase{"a*b*c", "abc", true},
+                      WildcardCase{"a*b*c", "aXXbYYc", true}, WildcardCase{"a*b*c", "abbbc", true},
+                      WildcardCase{"a*b*c", "acb", false}, WildcardCase{"a*b*c", "ab", false},
+                      WildcardCase{"ab*ba", "aba", false}, WildcardCase{"ab*ba", "abba", true},
+                      WildcardCase{"*Test*", "MyTESTDevice", true}, WildcardCase{"*Test*", "Tes", false},
+                      // '?' and other glob syntax are literal: Exchange's lists only know '*'.
+                      WildcardCase{"A?C", "ABC", false}, WildcardCase{"A?C", "a?c", true}));
 
 TEST(Wildcard, HostileInputIsLinear) {
   // A pattern that makes a backtracking matcher explode: many stars against a long near-miss. This asserts
