@@ -1,8 +1,6 @@
 // Chain, validity and EKU checks for device certificates, with a verdict cache.
 #include "auth/certificate_validator.h"
 
-#include "auth/revocation/crl.h"
-
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -25,34 +23,27 @@ ChainStatus status_for(int error) {
   }
 }
 
-std::chrono::system_clock::time_point not_after(X509* cert) { return to_system_time(X509_get0_notAfter(cert)); }
+SystemTime not_after(X509* cert) { return time_of(X509_get0_notAfter(cert)).value_or(SystemTime{}); }
 
 }  // namespace
-
-std::vector<X509Ptr> load_certificates(const std::filesystem::path& pem, const std::filesystem::path& config_file,
-                                       const std::string& key) {
-  try {
-    std::vector<X509Ptr> out;
-    for (auto& cert : read_certificates(pem.string())) out.push_back(adopt_x509(cert.release()));
-    return out;
-  } catch (const std::runtime_error& e) {
-    throw config::ConfigError(config_file, key, e.what());
-  }
-}
 
 CertificateValidator::CertificateValidator(const config::TlsConfig& tls, const std::filesystem::path& config_file,
                                            std::size_t cache_entries)
     : store_(X509_STORE_new()), cache_entries_(cache_entries) {
-  if (!tls.client_ca.empty()) trusted_ = load_certificates(tls.client_ca, config_file, "tls.client_ca");
+  if (!tls.client_ca.empty()) {
+    try {
+      trusted_ = read_pem_certificates(tls.client_ca);
+    } catch (const std::runtime_error& e) {
+      throw config::ConfigError(config_file, "tls.client_ca", e.what());
+    }
+  }
   for (const auto& cert : trusted_) {
-    X509_STORE_add_cert(store_, cert.get());
+    X509_STORE_add_cert(store_.get(), cert.get());
     trusted_subjects_.push_back(rfc2253(X509_get_subject_name(cert.get())));
   }
   // Intermediates in client_ca are trust anchors too (IIS trusts what is in its store); chains may end there.
-  X509_STORE_set_flags(store_, X509_V_FLAG_PARTIAL_CHAIN);
+  X509_STORE_set_flags(store_.get(), X509_V_FLAG_PARTIAL_CHAIN);
 }
-
-CertificateValidator::~CertificateValidator() { X509_STORE_free(store_); }
 
 STACK_OF(X509_NAME)* CertificateValidator::client_ca_names() const {
   STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
@@ -74,29 +65,29 @@ std::shared_ptr<const ClientCertificate> CertificateValidator::verify(X509* leaf
   if (auto cached = lookup(sha256)) return cached;
 
   auto verdict = std::make_shared<ClientCertificate>();
-  verdict->leaf = share_x509(leaf);
+  verdict->leaf = share(leaf);
   verdict->sha256_hex = sha256;
   verdict->subject = rfc2253(X509_get_subject_name(leaf));
   verdict->upn = upn_of(leaf);
 
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  X509_STORE_CTX_init(ctx, store_, leaf, untrusted);
-  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-  int ok = X509_verify_cert(ctx);
-  int error = ok == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+  OwnedX509StoreCtx ctx(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(ctx.get(), store_.get(), leaf, untrusted);
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  int ok = X509_verify_cert(ctx.get());
+  int error = ok == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx.get());
   if (ok != 1 && error == X509_V_OK) error = X509_V_ERR_UNSPECIFIED;
   verdict->status = status_for(error);
   if (error != X509_V_OK) {
     verdict->detail = std::string(X509_verify_cert_error_string(error)) + " at depth " +
-                      std::to_string(X509_STORE_CTX_get_error_depth(ctx));
+                      std::to_string(X509_STORE_CTX_get_error_depth(ctx.get()));
   }
-  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
   auto valid_until = not_after(leaf);
   for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i)
     valid_until = std::min(valid_until, not_after(sk_X509_value(chain, i)));
   verdict->valid_until = valid_until;
-  if (chain != nullptr && sk_X509_num(chain) > 1) verdict->issuer = share_x509(sk_X509_value(chain, 1));
-  X509_STORE_CTX_free(ctx);
+  if (chain != nullptr && sk_X509_num(chain) > 1) verdict->issuer = share(sk_X509_value(chain, 1));
+  ctx.reset();
   ERR_clear_error();
 
   remember(verdict);

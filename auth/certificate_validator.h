@@ -23,9 +23,6 @@ public:
   // Loads tls.client_ca; throws config::ConfigError naming the key on unreadable or empty files.
   CertificateValidator(const config::TlsConfig& tls, const std::filesystem::path& config_file,
                        std::size_t cache_entries);
-  ~CertificateValidator();
-  CertificateValidator(const CertificateValidator&) = delete;
-  CertificateValidator& operator=(const CertificateValidator&) = delete;
 
   // The verdict for the certificate the peer of `ssl` presented (absent when none). Thread-safe.
   std::shared_ptr<const ClientCertificate> verdict_for(SSL* ssl);
@@ -41,8 +38,8 @@ private:
   std::shared_ptr<const ClientCertificate> lookup(const std::string& sha256);
   void remember(const std::shared_ptr<const ClientCertificate>& verdict);
 
-  X509_STORE* store_ = nullptr;
-  std::vector<X509Ptr> trusted_;
+  OwnedX509Store store_;
+  std::vector<OwnedX509> trusted_;
   std::vector<std::string> trusted_subjects_;
   std::size_t cache_entries_;
 
@@ -56,9 +53,5 @@ private:
   std::unordered_map<std::string, CacheEntry> cache_;
   std::list<std::string> lru_;
 };
-
-// Reads every certificate from a PEM file; throws config::ConfigError(file, key) if none can be read.
-std::vector<X509Ptr> load_certificates(const std::filesystem::path& pem, const std::filesystem::path& config_file,
-                                       const std::string& key);
 
 }  // namespace easedge::auth

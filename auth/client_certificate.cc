@@ -1,20 +1,11 @@
 // Identity fields read from a device certificate.
 #include "auth/client_certificate.h"
 
-#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
 
 namespace easedge::auth {
-
-X509Ptr adopt_x509(X509* cert) { return X509Ptr(cert, X509_free); }
-
-X509Ptr share_x509(X509* cert) {
-  if (cert == nullptr) return nullptr;
-  X509_up_ref(cert);
-  return adopt_x509(cert);
-}
 
 std::string upn_of(X509* cert) {
   static const ASN1_OBJECT* upn_oid = OBJ_txt2obj("1.3.6.1.4.1.311.20.2.3", 1);
@@ -33,17 +24,6 @@ std::string upn_of(X509* cert) {
   }
   GENERAL_NAMES_free(names);
   return upn;
-}
-
-std::string rfc2253(const X509_NAME* name) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  // RFC 2253 order and escaping; ESC_MSB keeps the result 7-bit clean for header use.
-  X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<std::size_t>(size));
-  BIO_free(bio);
-  return out;
 }
 
 std::string sha256_hex_of(X509* cert) {

@@ -1,6 +1,8 @@
 // What the proxy knows about a device's certificate once the TLS handshake is done: verdict and identity.
 #pragma once
 
+#include "auth/openssl.h"
+
 #include <openssl/x509.h>
 
 #include <chrono>
@@ -8,12 +10,6 @@
 #include <string>
 
 namespace easedge::auth {
-
-using X509Ptr = std::shared_ptr<X509>;
-// Wraps an X509 the caller already owns a reference to.
-X509Ptr adopt_x509(X509* cert);
-// Takes a new reference on `cert`.
-X509Ptr share_x509(X509* cert);
 
 // The chain verdict, before revocation (revocation data changes; the chain verdict does not).
 enum class ChainStatus {
@@ -29,8 +25,8 @@ enum class ChainStatus {
 struct ClientCertificate {
   ChainStatus status = ChainStatus::absent;
   std::string detail;              // why, in OpenSSL's words, for the log and the refusal body
-  X509Ptr leaf;
-  X509Ptr issuer;                  // the CA that signed the leaf (from the verified chain); may be null
+  SharedX509 leaf;
+  SharedX509 issuer;                 // the CA that signed the leaf (from the verified chain); may be null
   std::string sha256_hex;          // of the DER certificate, lower-case hex
   std::string subject;             // RFC 2253
   std::string upn;                 // SAN otherName 1.3.6.1.4.1.311.20.2.3; empty if none
@@ -39,8 +35,6 @@ struct ClientCertificate {
 
 // SAN otherName UPN (1.3.6.1.4.1.311.20.2.3, UTF8String) of `cert`, or "" when there is none.
 std::string upn_of(X509* cert);
-// RFC 2253 form of a name, with control and non-ASCII bytes escaped (safe inside an HTTP header).
-std::string rfc2253(const X509_NAME* name);
 std::string sha256_hex_of(X509* cert);
 
 }  // namespace easedge::auth

@@ -1,7 +1,6 @@
 // Builds the OpenSSL contexts once per configuration; every connection shares them.
 #include "auth/tls_context.h"
 
-#include "auth/revocation/crl.h"
 #include "auth/session_ticket_keys.h"
 
 #include <openssl/err.h>
@@ -65,20 +64,11 @@ void apply_common_options(SSL_CTX* ctx, const std::string& min_version) {
 
 }  // namespace
 
-std::string last_openssl_error() {
-  unsigned long error = ERR_get_error();
-  ERR_clear_error();
-  if (error == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(error, text, sizeof text);
-  return text;
-}
-
-SslCtxPtr make_server_context(const config::Config& config, const CertificateValidator& validator,
-                              ServerCertificateSummary* summary) {
+OwnedSslCtx make_server_context(const config::Config& config, const CertificateValidator& validator,
+                                ServerCertificateSummary* summary) {
   const auto& tls = config.tls;
   const auto& file = config.source_file;
-  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  OwnedSslCtx ctx(SSL_CTX_new(TLS_server_method()));
   apply_common_options(ctx.get(), tls.min_version);
   ERR_clear_error();
   // TLS 1.2 suites only; TLS 1.3 keeps OpenSSL's suites (all AEAD). The loader already checked the list.
@@ -122,14 +112,14 @@ SslCtxPtr make_server_context(const config::Config& config, const CertificateVal
     X509* cert = SSL_CTX_get0_certificate(ctx.get());
     summary->subject = rfc2253(X509_get_subject_name(cert));
     summary->issuer = rfc2253(X509_get_issuer_name(cert));
-    summary->not_after = format_time(to_system_time(X509_get0_notAfter(cert)));
+    summary->not_after = format_time(time_of(X509_get0_notAfter(cert)).value_or(SystemTime{}));
     summary->key_type = key_description(SSL_CTX_get0_privatekey(ctx.get()));
   }
   return ctx;
 }
 
-SslCtxPtr make_upstream_context(const config::Config& config) {
-  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+OwnedSslCtx make_upstream_context(const config::Config& config) {
+  OwnedSslCtx ctx(SSL_CTX_new(TLS_client_method()));
   apply_common_options(ctx.get(), "1.2");
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   if (!config.upstream.ca.empty()) {
@@ -144,16 +134,22 @@ SslCtxPtr make_upstream_context(const config::Config& config) {
   return ctx;
 }
 
-SSL* make_upstream_ssl(SSL_CTX* context, const std::string& server_name) {
-  SSL* ssl = SSL_new(context);
-  SSL_set_connect_state(ssl);
+OwnedSsl make_server_ssl(SSL_CTX* context) {
+  OwnedSsl ssl(SSL_new(context));
+  SSL_set_accept_state(ssl.get());
+  return ssl;
+}
+
+OwnedSsl make_upstream_ssl(SSL_CTX* context, const std::string& server_name) {
+  OwnedSsl ssl(SSL_new(context));
+  SSL_set_connect_state(ssl.get());
   ASN1_OCTET_STRING* ip = a2i_IPADDRESS(server_name.c_str());
   if (ip != nullptr) {
     ASN1_OCTET_STRING_free(ip);
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name.c_str());
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), server_name.c_str());
   } else {
-    SSL_set_tlsext_host_name(ssl, server_name.c_str());
-    SSL_set1_host(ssl, server_name.c_str());
+    SSL_set_tlsext_host_name(ssl.get(), server_name.c_str());
+    SSL_set1_host(ssl.get(), server_name.c_str());
   }
   return ssl;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "auth/certificate_validator.h"
+#include "auth/openssl.h"
 #include "config/config.h"
 
 #include <openssl/ssl.h>
@@ -10,11 +11,6 @@
 #include <string>
 
 namespace easedge::auth {
-
-struct SslCtxDeleter {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 
 // What the start-up report says about the server certificate.
 struct ServerCertificateSummary {
@@ -28,16 +24,16 @@ struct ServerCertificateSummary {
 // requested per tls.client_certificate but never enforced in the handshake (the proxy refuses per request, with a
 // reason).
 // Throws config::ConfigError naming the key for unreadable files or a key that does not match the certificate.
-SslCtxPtr make_server_context(const config::Config& config, const CertificateValidator& validator,
-                              ServerCertificateSummary* summary);
+OwnedSslCtx make_server_context(const config::Config& config, const CertificateValidator& validator,
+                                ServerCertificateSummary* summary);
 
 // The Exchange-facing context: verifies the upstream against upstream.ca (or the system store).
-SslCtxPtr make_upstream_context(const config::Config& config);
+OwnedSslCtx make_upstream_context(const config::Config& config);
+
+// A server-side SSL for one device connection.
+OwnedSsl make_server_ssl(SSL_CTX* context);
 
 // A client-side SSL for one upstream connection: SNI and certificate name check against `server_name`.
-SSL* make_upstream_ssl(SSL_CTX* context, const std::string& server_name);
-
-// The last OpenSSL error as text (clears the queue).
-std::string last_openssl_error();
+OwnedSsl make_upstream_ssl(SSL_CTX* context, const std::string& server_name);
 
 }  // namespace easedge::auth

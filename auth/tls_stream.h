@@ -6,6 +6,8 @@
 // SSL_MODE_RELEASE_BUFFERS, and Asio only reports readiness (async_wait), as nginx does with epoll.
 #pragma once
 
+#include "auth/openssl.h"
+
 #include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/compose.hpp>
@@ -26,11 +28,6 @@ namespace easedge::auth {
 namespace net = boost::asio;
 using boost::beast::error_code;
 
-struct SslDeleter {
-  void operator()(SSL* ssl) const { SSL_free(ssl); }
-};
-using SslPtr = std::unique_ptr<SSL, SslDeleter>;
-
 class TlsStream {
 public:
   using socket_type = net::ip::tcp::socket;
@@ -39,7 +36,7 @@ public:
   // A plain TCP stream (no TLS).
   explicit TlsStream(socket_type socket) : socket_(std::move(socket)) {}
   // A TLS stream; `ssl` must already be in accept or connect state. Takes ownership.
-  TlsStream(socket_type socket, SslPtr ssl) : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+  TlsStream(socket_type socket, OwnedSsl ssl) : socket_(std::move(socket)), ssl_(std::move(ssl)) {
     socket_.non_blocking(true);
     SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
   }
@@ -135,6 +132,41 @@ public:
         handler, socket_);
   }
 
+  // What a peer that is not expected to send anything is doing, for a connection with nothing to read pending
+  // (a held request): peeks without consuming, so a pipelined request stays for the next read.
+  enum class PeerState {
+    sent_data,       // a whole record (TLS) or bytes (plain): a pipelined request
+    partial_record,  // part of a TLS record: wait for the rest
+    busy,            // TLS housekeeping wants to write: still there
+    gone,            // closed or reset the connection
+  };
+  PeerState peek_peer() {
+    char byte;
+    if (!ssl_) {
+      error_code ec;
+      socket_.non_blocking(true, ec);
+      std::size_t n = socket_.receive(net::buffer(&byte, 1), socket_type::message_peek, ec);
+      if (ec == net::error::would_block) return PeerState::partial_record;
+      return !ec && n > 0 ? PeerState::sent_data : PeerState::gone;
+    }
+    ERR_clear_error();
+    int n = SSL_peek(ssl_.get(), &byte, 1);
+    if (n > 0) return PeerState::sent_data;
+    int error = SSL_get_error(ssl_.get(), n);
+    ERR_clear_error();
+    if (error == SSL_ERROR_WANT_READ) return PeerState::partial_record;
+    if (error == SSL_ERROR_WANT_WRITE) return PeerState::busy;
+    return PeerState::gone;
+  }
+
+  // Sends close_notify (TLS) and shuts the sending side, leaving the receiving side open: the peer reads the
+  // answer and an end of stream instead of a reset while what it still sends is read and dropped.
+  void shutdown_send() {
+    if (ssl_) SSL_shutdown(ssl_.get());
+    error_code ignored;
+    socket_.shutdown(socket_type::shutdown_send, ignored);
+  }
+
   // Sends close_notify if it fits without waiting, then closes the socket. Never blocks.
   void close() {
     if (ssl_ && socket_.is_open() && SSL_is_init_finished(ssl_.get())) {
@@ -224,7 +256,7 @@ private:
   static inline thread_local int inline_completion_depth = 0;
 
   socket_type socket_;
-  SslPtr ssl_;
+  OwnedSsl ssl_;
 };
 
 }  // namespace easedge::auth

@@ -19,7 +19,7 @@ bool selects_a_tls12_suite(SSL_CTX* ctx, const std::string& list) {
 
 }  // namespace
 
-std::optional<std::string> cipher_list_problem(const std::string& list) {
+boost::system::result<void, std::string> check_cipher_list(const std::string& list) {
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) return "OpenSSL cannot make a TLS context to check it";
   // OpenSSL separates elements by ':', ',', ' ' or ';'.
@@ -34,7 +34,7 @@ std::optional<std::string> cipher_list_problem(const std::string& list) {
       return "'" + element + "' names no TLS 1.2 cipher suite this OpenSSL knows (TLS 1.3 suites are not set here)";
   }
   if (!selects_a_tls12_suite(ctx.get(), list)) return "selects no TLS 1.2 cipher suite";
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace easedge::config

@@ -396,129 +396,181 @@ EasConfig parse_eas(const Section& s) {
   return e;
 }
 
+std::vector<ListenerConfig> parse_listen(const Section& root) {
+  if (!root.has("listen")) root.fail("listen", "is required (a list of host:port)");
+  std::vector<ListenerConfig> listeners;
+  auto listen = root.raw("listen");
+  if (listen.IsScalar()) {
+    listeners.push_back(parse_listener(root, listen, 0));
+  } else if (listen.IsSequence() && listen.size() > 0) {
+    for (std::size_t i = 0; i < listen.size(); ++i) listeners.push_back(parse_listener(root, listen[i], i));
+  } else {
+    root.fail("listen", "expected a non-empty list of host:port");
+  }
+  return listeners;
+}
+
+TlsConfig parse_tls(const Section& tls) {
+  tls.only({"certificate", "private_key", "client_ca", "client_certificate", "crl", "revocation", "min_version",
+            "session_tickets", "session_ticket_keys", "ciphers"});
+  TlsConfig t;
+  t.certificate = tls.required_path("certificate");
+  t.private_key = tls.required_path("private_key");
+  t.client_certificate = tls.choice("client_certificate", ClientCertificateMode::required,
+                                    {{"required", ClientCertificateMode::required},
+                                     {"optional", ClientCertificateMode::optional},
+                                     {"off", ClientCertificateMode::off}});
+  t.client_ca = tls.path("client_ca");
+  if (t.client_ca.empty() && t.client_certificate != ClientCertificateMode::off)
+    tls.fail(tls.key_of("client_ca"), "is required unless client_certificate is off");
+  t.crl = tls.paths("crl");
+  if (auto revocation = tls.section("revocation")) t.revocation = parse_revocation(*revocation);
+  t.min_version = tls.string("min_version", "1.2");
+  if (t.min_version != "1.2" && t.min_version != "1.3")
+    tls.fail(tls.key_of("min_version"), "expected 1.2 or 1.3, got '" + t.min_version + "'");
+  t.session_tickets = tls.boolean("session_tickets", true);
+  t.session_ticket_keys = tls.path("session_ticket_keys");
+  if (!t.session_ticket_keys.empty() && !t.session_tickets)
+    tls.fail(tls.key_of("session_ticket_keys"), "needs session_tickets: true");
+  t.ciphers = tls.string("ciphers", t.ciphers);
+  if (t.ciphers.empty()) tls.fail(tls.key_of("ciphers"), "must not be empty");
+  if (auto checked = check_cipher_list(t.ciphers); !checked) tls.fail(tls.key_of("ciphers"), checked.error());
+  return t;
+}
+
+UpstreamConfig parse_upstream(const Section& upstream) {
+  upstream.only({"url", "ca", "server_name", "auth", "kerberos", "max_idle_connections", "strip_headers",
+                 "identity_header", "identity_format", "client_cert_header", "keepalive"});
+  UpstreamConfig u;
+  parse_upstream_url(upstream, u);
+  u.ca = upstream.path("ca");
+  u.server_name = upstream.string("server_name", u.host);
+  u.auth = upstream.choice("auth", UpstreamAuth::forward_headers,
+                           {{"forward-headers", UpstreamAuth::forward_headers}, {"kerberos", UpstreamAuth::kerberos}});
+  if (auto kerberos = upstream.section("kerberos")) u.kerberos = parse_kerberos(*kerberos);
+  if (u.auth == UpstreamAuth::kerberos && !u.kerberos)
+    upstream.fail(upstream.key_of("kerberos"), "is required when auth is kerberos");
+  u.max_idle_connections = upstream.number("max_idle_connections", u.max_idle_connections, 0, 1000000);
+  u.strip_headers = upstream.strings("strip_headers");
+  for (const auto& name : u.strip_headers) {
+    if (!is_header_name(name))
+      upstream.fail(upstream.key_of("strip_headers"), "'" + name + "' is not a header field name");
+  }
+  parse_upstream_identity(upstream, u);
+  u.keepalive = upstream.boolean("keepalive", u.keepalive);
+  return u;
+}
+
+LimitsConfig parse_limits(const Section& limits) {
+  limits.only({"upload_read_ahead_bytes", "max_request_header_bytes", "max_response_header_bytes",
+               "max_request_headers", "relay_buffer_bytes", "max_connections", "verified_certificate_cache_entries"});
+  LimitsConfig l;
+  l.upload_read_ahead_bytes = limits.number("upload_read_ahead_bytes", l.upload_read_ahead_bytes, 0, 1ULL << 40);
+  l.max_request_header_bytes = limits.number("max_request_header_bytes", l.max_request_header_bytes, 1024, 1 << 20);
+  l.max_response_header_bytes =
+      limits.number("max_response_header_bytes", l.max_response_header_bytes, 1024, 1 << 20);
+  l.max_request_headers = limits.number("max_request_headers", l.max_request_headers, 8, 10000);
+  l.relay_buffer_bytes = limits.number("relay_buffer_bytes", l.relay_buffer_bytes, 1024, 16 << 20);
+  l.max_connections = limits.number("max_connections", l.max_connections, 0, 10000000);
+  l.verified_certificate_cache_entries =
+      limits.number("verified_certificate_cache_entries", l.verified_certificate_cache_entries, 0, 100000000);
+  return l;
+}
+
+TimeoutsConfig parse_timeouts(const Section& timeouts) {
+  timeouts.only({"handshake_seconds", "request_header_seconds", "authorization_seconds", "client_idle_seconds",
+                 "client_body_seconds", "client_write_seconds", "upstream_connect_seconds",
+                 "upstream_response_seconds", "upstream_idle_seconds", "drain_delay_seconds", "drain_seconds",
+                 "retry_after_seconds"});
+  TimeoutsConfig t;
+  t.handshake = timeouts.seconds("handshake_seconds", t.handshake, 1);
+  t.request_header = timeouts.seconds("request_header_seconds", t.request_header, 1);
+  t.authorization = timeouts.seconds("authorization_seconds", t.authorization, 1);
+  t.client_idle = timeouts.seconds("client_idle_seconds", t.client_idle, 1);
+  t.client_body = timeouts.seconds("client_body_seconds", t.client_body, 1);
+  t.client_write = timeouts.seconds("client_write_seconds", t.client_write, 1);
+  t.upstream_connect = timeouts.seconds("upstream_connect_seconds", t.upstream_connect, 1);
+  t.upstream_response = timeouts.seconds("upstream_response_seconds", t.upstream_response, 1);
+  t.upstream_idle = timeouts.seconds("upstream_idle_seconds", t.upstream_idle, 1);
+  t.drain_delay = timeouts.seconds("drain_delay_seconds", t.drain_delay, 0, 3600);
+  t.drain = timeouts.seconds("drain_seconds", t.drain, 0);
+  t.retry_after = timeouts.seconds("retry_after_seconds", t.retry_after, 1, 86400);
+  return t;
+}
+
+LogConfig parse_log(const Section& log) {
+  log.only({"access", "format", "level"});
+  LogConfig l;
+  l.access = log.string("access");
+  if (l.access == "off") l.access.clear();
+  if (!l.access.empty() && l.access != "stdout") l.access = log.resolve("access", l.access, false).string();
+  l.format = log.choice("format", AccessLogFormat::w3c, {{"w3c", AccessLogFormat::w3c}, {"json", AccessLogFormat::json}});
+  l.level = log.choice<std::string>(
+      "level", "info", {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}});
+  return l;
+}
+
+AdminConfig parse_admin(const Section& admin) {
+  admin.only({"listen", "auth", "token_file", "explain_max_bytes"});
+  AdminConfig a;
+  try {
+    std::tie(a.host, a.port) = parse_host_port(admin.required_string("listen"));
+  } catch (const std::invalid_argument& e) {
+    admin.fail(admin.key_of("listen"), e.what());
+  }
+  a.auth = admin.choice("auth", AdminAuth::none, {{"none", AdminAuth::none}, {"token", AdminAuth::token}});
+  const bool loopback = a.host == "localhost" || a.host == "::1" || a.host.starts_with("127.");
+  if (a.auth == AdminAuth::none && !loopback)
+    admin.fail(admin.key_of("auth"), "admin.listen " + a.host + " is not a loopback address: set auth: token "
+                                     "and token_file, or listen on 127.0.0.1");
+  if (a.auth == AdminAuth::token) {
+    if (!admin.has("token_file")) admin.fail(admin.key_of("token_file"), "is required with auth: token");
+    a.token_file = admin.path("token_file", false);
+    std::ifstream in(a.token_file);
+    if (!in || !std::getline(in, a.token))
+      admin.fail(admin.key_of("token_file"), "cannot read '" + a.token_file.string() + "'");
+    while (!a.token.empty() && std::isspace(static_cast<unsigned char>(a.token.back()))) a.token.pop_back();
+    constexpr std::size_t min_token_length = 16;
+    if (a.token.size() < min_token_length)
+      admin.fail(admin.key_of("token_file"), "'" + a.token_file.string() + "' must hold a token of at least " +
+                                                 std::to_string(min_token_length) + " characters on its first line");
+  }
+  a.explain_max_bytes = admin.number("explain_max_bytes", a.explain_max_bytes, 1024, 1024 * 1024);
+  return a;
+}
+
+YAML::Node read_document(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(file, "", "cannot read the configuration file");
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(in);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file, "", "YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
+                                    std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (!doc.IsMap()) throw ConfigError(file, "", "expected a YAML mapping at the top level");
+  return doc;
+}
+
 }  // namespace
 
 Config load_config(const std::filesystem::path& file_in) {
   auto file = std::filesystem::absolute(file_in).lexically_normal();
-  YAML::Node doc;
-  {
-    std::ifstream in(file);
-    if (!in) throw ConfigError(file, "", "cannot read the configuration file");
-    try {
-      doc = YAML::Load(in);
-    } catch (const YAML::Exception& e) {
-      throw ConfigError(file, "", "YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
-                                      std::to_string(e.mark.column + 1) + ": " + e.msg);
-    }
-  }
-  if (!doc.IsMap()) throw ConfigError(file, "", "expected a YAML mapping at the top level");
-
-  Section root(file, doc, "");
+  Section root(file, read_document(file), "");
   root.only({"listen", "tls", "upstream", "limits", "timeouts", "mapping", "eas", "log", "admin", "user",
              "threads"});
   Config config;
   config.source_file = file;
-
-  // listen
-  if (!root.has("listen")) root.fail("listen", "is required (a list of host:port)");
-  auto listen = root.raw("listen");
-  if (listen.IsScalar()) {
-    config.listen.push_back(parse_listener(root, listen, 0));
-  } else if (listen.IsSequence() && listen.size() > 0) {
-    for (std::size_t i = 0; i < listen.size(); ++i) config.listen.push_back(parse_listener(root, listen[i], i));
-  } else {
-    root.fail("listen", "expected a non-empty list of host:port");
-  }
-
-  // tls
+  config.listen = parse_listen(root);
   auto tls = root.section("tls");
   if (!tls) root.fail("tls", "is required");
-  tls->only({"certificate", "private_key", "client_ca", "client_certificate", "crl", "revocation", "min_version",
-             "session_tickets", "session_ticket_keys", "ciphers"});
-  config.tls.certificate = tls->required_path("certificate");
-  config.tls.private_key = tls->required_path("private_key");
-  config.tls.client_certificate = tls->choice("client_certificate", ClientCertificateMode::required,
-                                              {{"required", ClientCertificateMode::required},
-                                               {"optional", ClientCertificateMode::optional},
-                                               {"off", ClientCertificateMode::off}});
-  config.tls.client_ca = tls->path("client_ca");
-  if (config.tls.client_ca.empty() && config.tls.client_certificate != ClientCertificateMode::off)
-    tls->fail(tls->key_of("client_ca"), "is required unless client_certificate is off");
-  config.tls.crl = tls->paths("crl");
-  if (auto revocation = tls->section("revocation")) config.tls.revocation = parse_revocation(*revocation);
-  config.tls.min_version = tls->string("min_version", "1.2");
-  if (config.tls.min_version != "1.2" && config.tls.min_version != "1.3")
-    tls->fail(tls->key_of("min_version"), "expected 1.2 or 1.3, got '" + config.tls.min_version + "'");
-  config.tls.session_tickets = tls->boolean("session_tickets", true);
-  config.tls.session_ticket_keys = tls->path("session_ticket_keys");
-  if (!config.tls.session_ticket_keys.empty() && !config.tls.session_tickets)
-    tls->fail(tls->key_of("session_ticket_keys"), "needs session_tickets: true");
-  config.tls.ciphers = tls->string("ciphers", config.tls.ciphers);
-  if (config.tls.ciphers.empty()) tls->fail(tls->key_of("ciphers"), "must not be empty");
-  if (auto problem = cipher_list_problem(config.tls.ciphers)) tls->fail(tls->key_of("ciphers"), *problem);
-
-  // upstream
+  config.tls = parse_tls(*tls);
   auto upstream = root.section("upstream");
   if (!upstream) root.fail("upstream", "is required");
-  upstream->only({"url", "ca", "server_name", "auth", "kerberos", "max_idle_connections",
-                   "strip_headers", "identity_header", "identity_format", "client_cert_header", "keepalive"});
-  parse_upstream_url(*upstream, config.upstream);
-  config.upstream.ca = upstream->path("ca");
-  config.upstream.server_name = upstream->string("server_name", config.upstream.host);
-  config.upstream.auth = upstream->choice("auth", UpstreamAuth::forward_headers,
-                                          {{"forward-headers", UpstreamAuth::forward_headers},
-                                           {"kerberos", UpstreamAuth::kerberos}});
-  if (auto kerberos = upstream->section("kerberos")) config.upstream.kerberos = parse_kerberos(*kerberos);
-  if (config.upstream.auth == UpstreamAuth::kerberos && !config.upstream.kerberos)
-    upstream->fail(upstream->key_of("kerberos"), "is required when auth is kerberos");
-  config.upstream.max_idle_connections =
-      upstream->number("max_idle_connections", config.upstream.max_idle_connections, 0, 1000000);
-  config.upstream.strip_headers = upstream->strings("strip_headers");
-  for (const auto& name : config.upstream.strip_headers) {
-    if (!is_header_name(name))
-      upstream->fail(upstream->key_of("strip_headers"), "'" + name + "' is not a header field name");
-  }
-  parse_upstream_identity(*upstream, config.upstream);
-  config.upstream.keepalive = upstream->boolean("keepalive", config.upstream.keepalive);
-
-  // limits
-  if (auto limits = root.section("limits")) {
-    limits->only({"upload_read_ahead_bytes", "max_request_header_bytes", "max_response_header_bytes",
-                  "max_request_headers", "relay_buffer_bytes", "max_connections", "verified_certificate_cache_entries"});
-    auto& l = config.limits;
-    l.upload_read_ahead_bytes = limits->number("upload_read_ahead_bytes", l.upload_read_ahead_bytes, 0,
-                                               1ULL << 40);
-    l.max_request_header_bytes = limits->number("max_request_header_bytes", l.max_request_header_bytes, 1024,
-                                                1 << 20);
-    l.max_response_header_bytes = limits->number("max_response_header_bytes", l.max_response_header_bytes,
-                                                 1024, 1 << 20);
-    l.max_request_headers = limits->number("max_request_headers", l.max_request_headers, 8, 10000);
-    l.relay_buffer_bytes = limits->number("relay_buffer_bytes", l.relay_buffer_bytes, 1024, 16 << 20);
-    l.max_connections = limits->number("max_connections", l.max_connections, 0, 10000000);
-    l.verified_certificate_cache_entries = limits->number(
-        "verified_certificate_cache_entries", l.verified_certificate_cache_entries, 0, 100000000);
-  }
-
-  // timeouts
-  if (auto timeouts = root.section("timeouts")) {
-    timeouts->only({"handshake_seconds", "request_header_seconds", "authorization_seconds", "client_idle_seconds", "client_body_seconds",
-                    "client_write_seconds", "upstream_connect_seconds", "upstream_response_seconds",
-                    "upstream_idle_seconds", "drain_delay_seconds", "drain_seconds", "retry_after_seconds"});
-    auto& t = config.timeouts;
-    t.handshake = timeouts->seconds("handshake_seconds", t.handshake, 1);
-    t.request_header = timeouts->seconds("request_header_seconds", t.request_header, 1);
-    t.authorization = timeouts->seconds("authorization_seconds", t.authorization, 1);
-    t.client_idle = timeouts->seconds("client_idle_seconds", t.client_idle, 1);
-    t.client_body = timeouts->seconds("client_body_seconds", t.client_body, 1);
-    t.client_write = timeouts->seconds("client_write_seconds", t.client_write, 1);
-    t.upstream_connect = timeouts->seconds("upstream_connect_seconds", t.upstream_connect, 1);
-    t.upstream_response = timeouts->seconds("upstream_response_seconds", t.upstream_response, 1);
-    t.upstream_idle = timeouts->seconds("upstream_idle_seconds", t.upstream_idle, 1);
-    t.drain_delay = timeouts->seconds("drain_delay_seconds", t.drain_delay, 0, 3600);
-    t.drain = timeouts->seconds("drain_seconds", t.drain, 0);
-    t.retry_after = timeouts->seconds("retry_after_seconds", t.retry_after, 1, 86400);
-  }
-
+  config.upstream = parse_upstream(*upstream);
+  if (auto limits = root.section("limits")) config.limits = parse_limits(*limits);
+  if (auto timeouts = root.section("timeouts")) config.timeouts = parse_timeouts(*timeouts);
   if (auto mapping = root.section("mapping")) config.mapping = parse_mapping(*mapping);
   if (auto eas = root.section("eas")) config.eas = parse_eas(*eas);
   if ((config.upstream.identity_format == IdentityFormat::sam_account_name ||
@@ -526,48 +578,8 @@ Config load_config(const std::filesystem::path& file_in) {
     root.fail("upstream.identity_format", "sam_account_name and mail come from the directory: set mapping");
   if (config.eas.require_user_match && config.tls.client_certificate == ClientCertificateMode::off)
     root.fail("eas.require_user_match", "needs client certificates (tls.client_certificate is off)");
-
-  if (auto log = root.section("log")) {
-    log->only({"access", "format", "level"});
-    config.log.access = log->string("access");
-    if (config.log.access == "off") config.log.access.clear();
-    if (!config.log.access.empty() && config.log.access != "stdout")
-      config.log.access = log->resolve("access", config.log.access, false).string();
-    config.log.format = log->choice("format", AccessLogFormat::w3c,
-                                    {{"w3c", AccessLogFormat::w3c}, {"json", AccessLogFormat::json}});
-    config.log.level = log->choice<std::string>(
-        "level", "info", {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}});
-  }
-
-  if (auto admin = root.section("admin")) {
-    admin->only({"listen", "auth", "token_file", "explain_max_bytes"});
-    AdminConfig a;
-    try {
-      std::tie(a.host, a.port) = parse_host_port(admin->required_string("listen"));
-    } catch (const std::invalid_argument& e) {
-      admin->fail(admin->key_of("listen"), e.what());
-    }
-    a.auth = admin->choice("auth", AdminAuth::none, {{"none", AdminAuth::none}, {"token", AdminAuth::token}});
-    const bool loopback = a.host == "localhost" || a.host == "::1" || a.host.starts_with("127.");
-    if (a.auth == AdminAuth::none && !loopback)
-      admin->fail(admin->key_of("auth"), "admin.listen " + a.host + " is not a loopback address: set auth: token "
-                                         "and token_file, or listen on 127.0.0.1");
-    if (a.auth == AdminAuth::token) {
-      if (!admin->has("token_file")) admin->fail(admin->key_of("token_file"), "is required with auth: token");
-      a.token_file = admin->path("token_file", false);
-      std::ifstream in(a.token_file);
-      if (!in || !std::getline(in, a.token))
-        admin->fail(admin->key_of("token_file"), "cannot read '" + a.token_file.string() + "'");
-      while (!a.token.empty() && std::isspace(static_cast<unsigned char>(a.token.back()))) a.token.pop_back();
-      constexpr std::size_t min_token_length = 16;
-      if (a.token.size() < min_token_length)
-        admin->fail(admin->key_of("token_file"), "'" + a.token_file.string() + "' must hold a token of at least " +
-                                                     std::to_string(min_token_length) + " characters on its first line");
-    }
-    a.explain_max_bytes = admin->number("explain_max_bytes", a.explain_max_bytes, 1024, 1024 * 1024);
-    config.admin = a;
-  }
-
+  if (auto log = root.section("log")) config.log = parse_log(*log);
+  if (auto admin = root.section("admin")) config.admin = parse_admin(*admin);
   config.user = root.string("user");
   config.threads = root.number("threads", 0, 0, 256);
   return config;

@@ -13,7 +13,7 @@ struct CommandEntry {
   std::string_view name;
 };
 
-constexpr std::array kCommands{
+constexpr std::array command_table{
     CommandEntry{Command::sync, "Sync"},
     CommandEntry{Command::send_mail, "SendMail"},
     CommandEntry{Command::smart_forward, "SmartForward"},
@@ -39,19 +39,19 @@ constexpr std::array kCommands{
 }  // namespace
 
 std::string_view command_name(Command command) {
-  for (const auto& entry : kCommands)
+  for (const auto& entry : command_table)
     if (entry.command == command) return entry.name;
   return {};  // unreachable for values produced by this file's lookups
 }
 
 std::optional<Command> command_from_name(std::string_view name) {
-  for (const auto& entry : kCommands)
+  for (const auto& entry : command_table)
     if (boost::urls::grammar::ci_is_equal(name, entry.name)) return entry.command;
   return std::nullopt;
 }
 
 std::optional<Command> command_from_code(std::uint8_t code) {
-  for (const auto& entry : kCommands)
+  for (const auto& entry : command_table)
     if (static_cast<std::uint8_t>(entry.command) == code) return entry.command;
   return std::nullopt;
 }

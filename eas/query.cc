@@ -38,7 +38,7 @@ struct ParamEntry {
   bool plain;       // may appear as a parameter in the plain form
 };
 
-constexpr std::array kParams{
+constexpr std::array param_table{
     ParamEntry{Param::attachment_name, "AttachmentName", true, true},
     ParamEntry{Param::collection_id, "CollectionId", true, true},
     ParamEntry{Param::item_id, "ItemId", true, true},
@@ -54,32 +54,32 @@ constexpr std::array kParams{
 
 // Base64 Options flags (MS-ASHTTP 2.2.1.1.1.1.3). Other bits are undefined; they are ignored so a newer
 // client still works (the query reaches Exchange unchanged, which decides what they mean).
-constexpr std::uint8_t kOptionSaveInSent = 0x01;
-constexpr std::uint8_t kOptionAcceptMultiPart = 0x02;
+constexpr std::uint8_t option_save_in_sent = 0x01;
+constexpr std::uint8_t option_accept_multi_part = 0x02;
 
 // The PolicyKey field is either absent (length 0) or a 32-bit little-endian integer.
-constexpr std::size_t kPolicyKeyBytes = 4;
+constexpr std::size_t policy_key_bytes = 4;
 
 // A binary device GUID as some base64-form clients send it; rendered as hex to fit the plain-form rule.
-constexpr std::size_t kBinaryDeviceIdBytes = 16;
+constexpr std::size_t binary_device_id_bytes = 16;
 
 struct VersionEntry {
   std::uint8_t code;
   std::string_view text;
 };
-constexpr std::array kVersions{VersionEntry{121, "12.1"}, VersionEntry{140, "14.0"}, VersionEntry{141, "14.1"},
+constexpr std::array version_table{VersionEntry{121, "12.1"}, VersionEntry{140, "14.0"}, VersionEntry{141, "14.1"},
                                VersionEntry{160, "16.0"}, VersionEntry{161, "16.1"}};
 
 QueryError fail(QueryErrc code, std::string reason) { return QueryError{code, std::move(reason)}; }
 
 const ParamEntry* param_by_name(std::string_view name) {
-  for (const auto& entry : kParams)
+  for (const auto& entry : param_table)
     if (entry.plain && urls::grammar::ci_is_equal(name, entry.name)) return &entry;
   return nullptr;
 }
 
 const ParamEntry* param_by_tag(std::uint8_t tag) {
-  for (const auto& entry : kParams)
+  for (const auto& entry : param_table)
     if (entry.base64_tag && static_cast<std::uint8_t>(entry.param) == tag) return &entry;
   return nullptr;
 }
@@ -87,7 +87,7 @@ const ParamEntry* param_by_tag(std::uint8_t tag) {
 // Boost.URL 1.81 reads past the end of a view that is not NUL-terminated: parse_query (which params_view
 // uses) validates the given bytes but builds its result from the bare pointer, measured again with strlen,
 // so a query inside an HTTP request line would run on into " HTTP/1.1\r\n...". Every view handed to
-// Boost.URL is therefore a NUL-terminated copy (at most kMaxQueryBytes).
+// Boost.URL is therefore a NUL-terminated copy (at most max_query_bytes).
 std::string terminated(std::string_view text) { return std::string(text); }
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
@@ -103,20 +103,20 @@ bool all_alnum(std::string_view text) {
 // Shared value checks for both forms: non-empty, bounded, no control characters (which no ActiveSync value
 // needs and which would only serve log or header injection).
 QueryError value_too_long(std::string_view name) {
-  return fail(QueryErrc::too_long, std::string(name) + " is longer than " + std::to_string(kMaxValueBytes) + " bytes");
+  return fail(QueryErrc::too_long, std::string(name) + " is longer than " + std::to_string(max_value_bytes) + " bytes");
 }
 
 std::optional<QueryError> check_value(std::string_view name, std::string_view value) {
   if (value.empty()) return fail(QueryErrc::bad_value, std::string(name) + " is empty");
-  if (value.size() > kMaxValueBytes) return value_too_long(name);
+  if (value.size() > max_value_bytes) return value_too_long(name);
   for (unsigned char c : value)
     if (is_control(c)) return fail(QueryErrc::bad_value, std::string(name) + " contains a control character");
   return std::nullopt;
 }
 
 std::optional<QueryError> check_device_id(std::string_view value) {
-  if (value.empty() || value.size() > kMaxDeviceIdChars || !all_alnum(value))
-    return fail(QueryErrc::bad_value, "DeviceId must be 1 to " + std::to_string(kMaxDeviceIdChars) + " letters or digits");
+  if (value.empty() || value.size() > max_device_id_chars || !all_alnum(value))
+    return fail(QueryErrc::bad_value, "DeviceId must be 1 to " + std::to_string(max_device_id_chars) + " letters or digits");
   return std::nullopt;
 }
 
@@ -199,7 +199,7 @@ QueryResult parse_plain(std::string_view method, std::string_view query_view) {
     if (!seen.insert(entry->param))
       return fail(QueryErrc::duplicate_parameter, std::string(entry->name) + " is given more than once");
     if (!p.has_value) return fail(QueryErrc::bad_value, std::string(entry->name) + " has no value");
-    if (p.value.size() > kMaxValueBytes) return value_too_long(entry->name);  // before copying it
+    if (p.value.size() > max_value_bytes) return value_too_long(entry->name);  // before copying it
     if (auto error = assign(request, entry->param, entry->name, std::string(p.value))) return *error;
   }
   if (method == "POST") {
@@ -260,12 +260,12 @@ bool is_canonical_base64(std::string_view text) {
 }
 
 std::string hex_upper(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
+  static constexpr char hex_digits[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(bytes.size() * 2);
   for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0x0f]);
+    out.push_back(hex_digits[c >> 4]);
+    out.push_back(hex_digits[c & 0x0f]);
   }
   return out;
 }
@@ -277,7 +277,7 @@ QueryResult parse_base64_bytes(std::span<const unsigned char> data) {
 
   std::uint8_t version = 0;
   if (!reader.byte(version)) return truncated("protocol version", reader.offset());
-  for (const auto& entry : kVersions)
+  for (const auto& entry : version_table)
     if (entry.code == version) request.protocol_version = entry.text;
   if (request.protocol_version.empty())
     return fail(QueryErrc::unknown_version, "protocol version " + std::to_string(version) + " is not supported");
@@ -294,7 +294,7 @@ QueryResult parse_base64_bytes(std::span<const unsigned char> data) {
 
   std::string_view device_id;
   if (!reader.counted(device_id)) return truncated("DeviceId", reader.offset());
-  if (device_id.size() == kBinaryDeviceIdBytes && !all_alnum(device_id)) {
+  if (device_id.size() == binary_device_id_bytes && !all_alnum(device_id)) {
     request.device_id = hex_upper(device_id);
   } else {
     if (auto error = check_device_id(device_id)) return *error;
@@ -303,9 +303,9 @@ QueryResult parse_base64_bytes(std::span<const unsigned char> data) {
 
   std::string_view policy_key;
   if (!reader.counted(policy_key)) return truncated("PolicyKey", reader.offset());
-  if (policy_key.size() == kPolicyKeyBytes) {
+  if (policy_key.size() == policy_key_bytes) {
     std::uint32_t key = 0;
-    for (std::size_t i = 0; i < kPolicyKeyBytes; ++i)
+    for (std::size_t i = 0; i < policy_key_bytes; ++i)
       key |= std::uint32_t{static_cast<unsigned char>(policy_key[i])} << (8 * i);
     request.policy_key = key;
   } else if (!policy_key.empty()) {
@@ -332,8 +332,8 @@ QueryResult parse_base64_bytes(std::span<const unsigned char> data) {
     if (entry->param == Param::options) {
       if (value.size() != 1) return fail(QueryErrc::bad_value, "Options must be one byte");
       auto flags = static_cast<unsigned char>(value[0]);
-      request.save_in_sent = flags & kOptionSaveInSent;
-      request.accept_multipart = flags & kOptionAcceptMultiPart;
+      request.save_in_sent = flags & option_save_in_sent;
+      request.accept_multipart = flags & option_accept_multi_part;
       continue;
     }
     if (auto error = assign(request, entry->param, entry->name, std::string(value))) return *error;
@@ -372,8 +372,8 @@ QueryResult parse_query(std::string_view method, std::string_view query) {
   bool post = method == "POST";
   if (!post && method != "OPTIONS" && method != "GET")
     return fail(QueryErrc::unsupported_method, "ActiveSync uses POST, OPTIONS and GET only");
-  if (query.size() > kMaxQueryBytes)
-    return fail(QueryErrc::too_long, "query is longer than " + std::to_string(kMaxQueryBytes) + " bytes");
+  if (query.size() > max_query_bytes)
+    return fail(QueryErrc::too_long, "query is longer than " + std::to_string(max_query_bytes) + " bytes");
   if (query.empty()) {
     if (post) return fail(QueryErrc::missing_parameter, "a POST needs a query naming the command");
     return EasRequest{};

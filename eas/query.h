@@ -15,15 +15,15 @@ namespace easedge::eas {
 // Longest raw query accepted, in bytes. IIS in front of Exchange rejects queries longer than 2048 bytes by
 // default (requestFiltering maxQueryString); twice that leaves room for escaping while keeping hostile input
 // from costing more than a few KB of work. Checked before anything else.
-inline constexpr std::size_t kMaxQueryBytes = 4096;
+inline constexpr std::size_t max_query_bytes = 4096;
 
 // Longest decoded parameter value. The base64 form carries each value behind a one-byte length, so 255 is
 // its hard limit; the plain form gets the same bound so both forms accept the same requests.
-inline constexpr std::size_t kMaxValueBytes = 255;
+inline constexpr std::size_t max_value_bytes = 255;
 
 // MS-ASHTTP 2.2.1.1.1.2: device-id = 1*32(ALPHA / DIGIT). A 16-byte binary GUID in the base64 form is
 // rendered as 32 upper-case hex digits, which fits the same rule.
-inline constexpr std::size_t kMaxDeviceIdChars = 32;
+inline constexpr std::size_t max_device_id_chars = 32;
 
 enum class QueryForm { none, plain, base64 };
 

@@ -1,6 +1,5 @@
 #include "mapping/account_mapper.h"
 
-#include "auth/revocation/crl.h"
 #include "mapping/certificate_bindings.h"
 #include "mapping/ldap_directory.h"
 #include "mapping/ldif_directory.h"
@@ -66,7 +65,7 @@ Choice single(const std::vector<const Account*>& matches, std::string method, bo
 class DirectoryAccountMapper final : public AccountMapper {
 public:
   DirectoryAccountMapper(const config::MappingConfig& config, std::shared_ptr<Directory> directory,
-                         std::vector<std::shared_ptr<X509>> ntauth, std::size_t worker_threads)
+                         std::vector<auth::SharedX509> ntauth, std::size_t worker_threads)
       : config_(config), directory_(std::move(directory)), ntauth_(std::move(ntauth)), cache_(config.cache) {
     if (directory_->blocking()) pool_.emplace(std::max<std::size_t>(worker_threads, 1));
   }
@@ -215,7 +214,7 @@ private:
       return result;
     }
     BindingEvidence evidence{choice.method, choice.strong_method, sid_of(leaf), account.object_sid,
-                             time_point_of(X509_get0_notBefore(leaf)), account.when_created};
+                             auth::time_of(X509_get0_notBefore(leaf)), account.when_created};
     BindingVerdict verdict = check_strong_binding(config_.strong_binding, evidence, config_.backdating_compensation);
     result.strong = verdict.strong;
     result.reason = verdict.reason;
@@ -239,7 +238,7 @@ private:
 
   const config::MappingConfig config_;
   const std::shared_ptr<Directory> directory_;
-  const std::vector<std::shared_ptr<X509>> ntauth_;
+  const std::vector<auth::SharedX509> ntauth_;
   MappingCache cache_;
   mutable MappingStatsRecorder stats_;  // recorded from const decisions; atomics only
   std::optional<boost::asio::thread_pool> pool_;  // only for a blocking directory
@@ -256,19 +255,11 @@ const char* to_string(MapStatus status) {
   return "not_mapped";
 }
 
-std::vector<std::shared_ptr<X509>> read_pem_certificates(const std::filesystem::path& file) {
-  std::vector<std::shared_ptr<X509>> certs;
-  for (auto& cert : auth::read_certificates(file.string())) certs.push_back(auth::adopt_x509(cert.release()));
-  return certs;
-}
-
 std::shared_ptr<AccountMapper> make_account_mapper(const config::MappingConfig& config,
                                                    std::shared_ptr<Directory> directory, std::size_t worker_threads) {
-  std::vector<std::shared_ptr<X509>> ntauth;
-  for (const auto& file : config.ntauth) {
-    auto certs = read_pem_certificates(file);
-    ntauth.insert(ntauth.end(), certs.begin(), certs.end());
-  }
+  std::vector<auth::SharedX509> ntauth;
+  for (const auto& file : config.ntauth)
+    for (auto& cert : auth::read_pem_certificates(file)) ntauth.push_back(auth::share(std::move(cert)));
   return std::make_shared<DirectoryAccountMapper>(config, std::move(directory), std::move(ntauth), worker_threads);
 }
 

@@ -2,6 +2,7 @@
 // KB5014754), against an LDIF or LDAP directory, with a cache in front.
 #pragma once
 
+#include "auth/openssl.h"
 #include "config/config.h"
 #include "mapping/directory.h"
 #include "mapping/mapping_stats.h"
@@ -20,8 +21,8 @@ namespace easedge::mapping {
 // The certificate to map: the verified leaf and the CA that issued it (from the verified chain; may be
 // null, which rules out implicit mapping). Both are shared references (X509_up_ref'd).
 struct CertificateRef {
-  std::shared_ptr<X509> leaf;
-  std::shared_ptr<X509> issuer;
+  auth::SharedX509 leaf;
+  auth::SharedX509 issuer;
 };
 
 enum class MapStatus {
@@ -61,10 +62,6 @@ public:
   // Cache and directory counters since this mapper was made; lock-free, cheap enough for every scrape.
   virtual MappingStats stats() const = 0;
 };
-
-// Every certificate in a PEM file (a CA bundle). Throws std::runtime_error when the file cannot be read
-// or holds none. Used for `ntauth` and, in map-cert, for tls.client_ca.
-std::vector<std::shared_ptr<X509>> read_pem_certificates(const std::filesystem::path& file);
 
 // Builds the mapper the configuration describes: LDIF or LDAP directory, NTAuth CAs, cache. Throws at
 // start-up (config::ConfigError, LdifError, std::runtime_error) when a file cannot be used.

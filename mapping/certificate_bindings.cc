@@ -1,6 +1,5 @@
 #include "mapping/certificate_bindings.h"
 
-#include "auth/revocation/crl.h"
 #include "mapping/sid.h"
 
 #include <openssl/asn1.h>
@@ -11,7 +10,6 @@
 
 #include <algorithm>
 #include <array>
-#include <ctime>
 #include <functional>
 #include <memory>
 
@@ -180,12 +178,6 @@ std::string hex_of(const unsigned char* data, std::size_t size) {
   hex.resize(written > 0 ? written - 1 : 0);  // written counts the terminating NUL
   std::transform(hex.begin(), hex.end(), hex.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return hex;
-}
-
-std::optional<std::chrono::system_clock::time_point> time_point_of(const ASN1_TIME* time) {
-  std::tm tm{};
-  if (time == nullptr || ASN1_TIME_to_tm(time, &tm) != 1) return std::nullopt;
-  return auth::clamped_time(timegm(&tm));
 }
 
 std::string ad_dn(const X509_NAME* name) {

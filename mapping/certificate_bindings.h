@@ -77,9 +77,6 @@ CertificateSid sid_of(X509* cert);
 // with an OCTET STRING "S-1-..."): the canonical SID, or nullopt. Bounds-checked (OpenSSL d2i).
 std::optional<std::string> sid_from_extension(const unsigned char* der, long length);
 
-// An ASN1 time (UTCTime or GeneralizedTime, fractions and offsets allowed) as a time point.
-std::optional<std::chrono::system_clock::time_point> time_point_of(const ASN1_TIME* time);
-
 // Lower-case hex of bytes.
 std::string hex_of(const unsigned char* data, std::size_t size);
 

@@ -1,6 +1,6 @@
 #include "mapping/directory.h"
 
-#include "auth/revocation/crl.h"
+#include "auth/openssl.h"
 #include "mapping/certificate_bindings.h"
 #include "mapping/sid.h"
 
@@ -46,7 +46,7 @@ std::optional<std::chrono::system_clock::time_point> parse_generalized_time(std:
   std::string copy(text);  // OpenSSL wants a NUL-terminated string
   if (!time || copy.find('\0') != std::string::npos || ASN1_GENERALIZEDTIME_set_string(time.get(), copy.c_str()) != 1)
     return std::nullopt;
-  return time_point_of(time.get());
+  return auth::time_of(time.get());
 }
 
 std::string set_account_attribute(Account& account, std::string_view name, std::string_view value) {

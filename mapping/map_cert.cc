@@ -24,7 +24,8 @@ constexpr int exit_mapped = 0;
 constexpr int exit_not_mapped = 1;
 constexpr int exit_usage = 2;
 
-std::shared_ptr<X509> read_certificate(const std::filesystem::path& file) {
+// The device certificate to explain: the first of a PEM file, or a DER file.
+auth::SharedX509 read_certificate(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error(file.string() + ": cannot read the file");
   const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -34,11 +35,11 @@ std::shared_ptr<X509> read_certificate(const std::filesystem::path& file) {
 }
 
 // The CA in tls.client_ca that signed `leaf`, or null.
-std::shared_ptr<X509> issuer_of(X509* leaf, const config::Config& config) {
+auth::SharedX509 issuer_of(X509* leaf, const config::Config& config) {
   if (config.tls.client_ca.empty()) return nullptr;
-  for (auto& ca : read_pem_certificates(config.tls.client_ca))
+  for (auto& ca : auth::read_pem_certificates(config.tls.client_ca))
     if (X509_check_issued(ca.get(), leaf) == X509_V_OK && X509_verify(leaf, X509_get0_pubkey(ca.get())) == 1)
-      return ca;
+      return auth::share(std::move(ca));
   return nullptr;
 }
 
@@ -126,8 +127,8 @@ int run_map_cert(const config::Config& config, const std::filesystem::path& cert
     err << "map-cert: " << config.source_file.string() << " has no mapping section\n";
     return exit_usage;
   }
-  std::shared_ptr<X509> leaf;
-  std::shared_ptr<X509> issuer;
+  auth::SharedX509 leaf;
+  auth::SharedX509 issuer;
   std::shared_ptr<AccountMapper> mapper;
   try {
     leaf = read_certificate(cert_file);

@@ -1,21 +1,12 @@
 #include "mapping/strong_binding.h"
 
-#include <ctime>
+#include "auth/openssl.h"
 
 namespace easedge::mapping {
 namespace {
 
 using config::StrongBinding;
 using State = CertificateSid::State;
-
-std::string utc_text(std::chrono::system_clock::time_point when) {
-  std::time_t t = std::chrono::system_clock::to_time_t(when);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // A SID in the certificate that cannot be trusted to agree with the account denies in both enforcing modes.
 std::string sid_problem(const BindingEvidence& e) {
@@ -65,8 +56,8 @@ BindingVerdict check_strong_binding(StrongBinding mode, const BindingEvidence& e
   // Compatibility: a weak mapping is refused for a certificate issued before the account existed.
   if (e.not_before && e.when_created && *e.not_before + backdating_compensation < *e.when_created)
     return {false, false,
-            "weak mapping (" + e.method + ") refused: the certificate (notBefore " + utc_text(*e.not_before) +
-                ") predates the account (whenCreated " + utc_text(*e.when_created) + ")"};
+            "weak mapping (" + e.method + ") refused: the certificate (notBefore " + auth::format_time(*e.not_before) +
+                ") predates the account (whenCreated " + auth::format_time(*e.when_created) + ")"};
   verdict.reason = "weak mapping (" + e.method + ") allowed in compatibility mode; full enforcement will refuse it";
   return verdict;
 }

@@ -12,7 +12,7 @@
 namespace easedge::proxy {
 namespace {
 
-constexpr char kHexDigits[] = "0123456789ABCDEF";
+constexpr char hex_digits[] = "0123456789ABCDEF";
 
 // Length of the well-formed UTF-8 sequence starting at TEXT[I] (2..4 bytes, per RFC 3629: no overlongs,
 // no surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one.
@@ -81,8 +81,8 @@ void append_date_time(std::string& out, const UtcTime& t, char separator) {
 
 void append_percent(std::string& out, unsigned char c) {
   out += '%';
-  out += kHexDigits[c >> 4];
-  out += kHexDigits[c & 0x0f];
+  out += hex_digits[c >> 4];
+  out += hex_digits[c & 0x0f];
 }
 
 // Walks VALUE: copies each well-formed multi-byte UTF-8 sequence to OUT unchanged, hands each ASCII byte to
@@ -139,8 +139,8 @@ void append_json_string(std::string& out, std::string_view value) {
           out += "\\t";
         } else if (is_control(c)) {
           out += "\\u00";
-          out += kHexDigits[c >> 4];
-          out += kHexDigits[c & 0x0f];
+          out += hex_digits[c >> 4];
+          out += hex_digits[c & 0x0f];
         } else {
           out += static_cast<char>(c);
         }
@@ -174,7 +174,7 @@ void format_w3c_header(std::chrono::system_clock::time_point now, std::string& o
   out += "#Software: easedge\n#Version: 1.0\n#Date: ";
   append_date_time(out, utc(now), ' ');
   out += "\n#Fields: ";
-  out += kW3cFields;
+  out += w3c_fields;
   out += '\n';
 }
 

@@ -46,7 +46,7 @@ struct AccessLogRecord {
 
 // The #Fields line of the W3C format, in the order format_w3c writes them. sc(X-Request-Id) is IIS's naming
 // for a response header field; it is last so parsers of the IIS default field set keep working.
-inline constexpr std::string_view kW3cFields =
+inline constexpr std::string_view w3c_fields =
     "date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) sc-status "
     "sc-substatus sc-win32-status time-taken sc(X-Request-Id)";
 

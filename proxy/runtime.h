@@ -22,8 +22,8 @@ namespace easedge::proxy {
 struct Runtime {
   config::Config config;
   std::unique_ptr<auth::CertificateValidator> validator;
-  auth::SslCtxPtr server_context;
-  auth::SslCtxPtr upstream_context;  // null for an http:// upstream
+  auth::OwnedSslCtx server_context;
+  auth::OwnedSslCtx upstream_context;  // null for an http:// upstream
   auth::ServerCertificateSummary server_certificate;
   std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
   std::shared_ptr<auth::RevocationChecker> revocation;

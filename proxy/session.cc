@@ -14,8 +14,6 @@
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -63,9 +61,7 @@ Session::Session(ThreadContext& context, tcp::socket socket, std::shared_ptr<con
       client_([&]() -> auth::TlsStream {
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
-        SSL* ssl = SSL_new(runtime_->server_context.get());
-        SSL_set_accept_state(ssl);
-        return auth::TlsStream(std::move(socket), auth::SslPtr(ssl));
+        return auth::TlsStream(std::move(socket), auth::make_server_ssl(runtime_->server_context.get()));
       }()),
       timer_(client_.get_executor()) {
   auto remote = endpoint_of(client_.socket(), true);
@@ -292,8 +288,8 @@ void Session::on_connect_upstream(error_code ec) {
   }
   connecting_->set_option(tcp::no_delay(true), ec);
   if (runtime_->upstream_context) {
-    SSL* ssl = auth::make_upstream_ssl(runtime_->upstream_context.get(), runtime_->config.upstream.server_name);
-    upstream_.emplace(std::move(*connecting_), auth::SslPtr(ssl));
+    upstream_.emplace(std::move(*connecting_),
+                      auth::make_upstream_ssl(runtime_->upstream_context.get(), runtime_->config.upstream.server_name));
   } else {
     upstream_.emplace(std::move(*connecting_));
   }
@@ -411,14 +407,12 @@ void Session::watch_client() {
 void Session::on_client_activity(error_code ec) {
   if (!watching_client_ || ec || closed_) return;
   watching_client_ = false;
-  char byte;
-  ERR_clear_error();
-  int n = SSL_peek(client_.ssl(), &byte, 1);
-  if (n > 0) return;  // a pipelined request: it is read after this response
-  int error = SSL_get_error(client_.ssl(), n);
-  if (error == SSL_ERROR_WANT_READ) return watch_client();  // a partial record
-  if (error == SSL_ERROR_WANT_WRITE) return;                // still there, busy with TLS housekeeping
-  ERR_clear_error();
+  switch (client_.peek_peer()) {
+    case auth::TlsStream::PeerState::sent_data: return;  // a pipelined request: it is read after this response
+    case auth::TlsStream::PeerState::partial_record: return watch_client();
+    case auth::TlsStream::PeerState::busy: return;       // still there, busy with TLS housekeeping
+    case auth::TlsStream::PeerState::gone: break;
+  }
   spdlog::debug("{}: device left while its request was held upstream", client_address_);
   record_.detail = "device closed the connection while the request was held upstream";
   close();
@@ -658,9 +652,7 @@ void Session::on_refusal_written(error_code ec, bool close_after) {
 
 void Session::do_linger() {
   // Half-close, then discard what the device still sends for a moment: it reads our answer instead of a reset.
-  error_code ignored;
-  if (client_.ssl() != nullptr) SSL_shutdown(client_.ssl());
-  client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  client_.shutdown_send();
   lingered_bytes_ = 0;
   arm(lingering_close_time, Phase::lingering);
   do_linger_read();

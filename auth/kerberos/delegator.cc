@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <variant>
 
 namespace easedge::auth::kerberos {
 namespace {
@@ -52,10 +51,10 @@ Delegator::Delegator(const config::KerberosConfig& config)
       target_principal_(target_principal(config)),
       cache_(config.cache_max_entries),
       workers_(std::max<std::size_t>(config.worker_threads, 1)) {
-  if (auto problem = check_keytab(config.principal, config.keytab)) {
-    Diagnosis d = classify(Stage::keytab, problem->code, names_);
+  if (auto checked = check_keytab(config.principal, config.keytab); !checked) {
+    Diagnosis d = classify(Stage::keytab, checked.error().code, names_);
     throw std::runtime_error("upstream.kerberos.keytab " + config.keytab.string() + ": " + d.cause + " (" +
-                             problem->message + "); fix: " + d.fix);
+                             checked.error().message + "); fix: " + d.fix);
   }
 }
 
@@ -148,10 +147,10 @@ std::shared_ptr<ServiceCredential> Delegator::service_credential(TokenResult& fa
   if (service_ && now < service_refresh_at_) return service_;
 
   auto result = ServiceCredential::acquire(config_.principal, config_.keytab);
-  if (auto* acquired = std::get_if<std::shared_ptr<ServiceCredential>>(&result)) {
-    const TicketInfo& tgt = (*acquired)->tgt();
+  if (result) {
+    const TicketInfo& tgt = (*result)->tgt();
     auto lifetime = std::chrono::duration_cast<seconds>(tgt.end_time - std::chrono::system_clock::now());
-    service_ = *acquired;
+    service_ = *result;
     service_expires_at_ = now + lifetime;
     service_refresh_at_ = now + keep_for(lifetime, config_.credential_refresh_margin);
     spdlog::info("kerberos: TGT for {} obtained from {} ({}, {}forwardable), renewing in {} s", config_.principal,
@@ -160,7 +159,7 @@ std::shared_ptr<ServiceCredential> Delegator::service_credential(TokenResult& fa
     return service_;
   }
 
-  TokenResult problem = failure_result(std::get<Krb5Failure>(result), config_.principal);
+  TokenResult problem = failure_result(result.error(), config_.principal);
   if (service_ && now < service_expires_at_) {
     // Renewal is attempted early on purpose: keep serving with the current TGT while it lasts.
     spdlog::warn("{}; the current TGT stays in use for another {} s", problem.message,
@@ -173,10 +172,10 @@ std::shared_ptr<ServiceCredential> Delegator::service_credential(TokenResult& fa
 
 TokenResult Delegator::make_token(const DelegatedCredential& credential, const std::string& upn) const {
   auto header = negotiate_header(credential, target_principal_);
-  if (auto* failure = std::get_if<Krb5Failure>(&header)) return failure_result(*failure, upn + " to " + names_.spn);
+  if (!header) return failure_result(header.error(), upn + " to " + names_.spn);
   TokenResult result;
   result.ok = true;
-  result.header_value = std::move(std::get<std::string>(header));
+  result.header_value = std::move(*header);
   return result;
 }
 

@@ -93,11 +93,11 @@ void describe_krb5_conf(std::ostream& out) {
 bool check_keytab_step(Report& report, const config::KerberosConfig& k, const SetupNames& names, int& exit_code) {
   report.step(1, "keytab", k.keytab.string());
   auto read = read_keytab(k.keytab);
-  if (auto* failure = std::get_if<Krb5Failure>(&read)) {
-    exit_code = report.fail(*failure, names);
+  if (!read) {
+    exit_code = report.fail(read.error(), names);
     return false;
   }
-  const auto& entries = std::get<std::vector<KeytabEntry>>(read);
+  const auto& entries = *read;
   std::string principal = normalised_principal(k.principal);
   std::set<std::string> others;
   std::string keys;
@@ -186,8 +186,8 @@ int run_kcd_check(const config::Config& config, const std::string& user, std::os
 
   report.step(2, "service TGT", k.principal + " from the keytab (AS exchange)");
   auto acquired = ServiceCredential::acquire(k.principal, k.keytab);
-  if (auto* failure = std::get_if<Krb5Failure>(&acquired)) return report.fail(*failure, names);
-  const ServiceCredential& service = *std::get<std::shared_ptr<ServiceCredential>>(acquired);
+  if (!acquired) return report.fail(acquired.error(), names);
+  const ServiceCredential& service = **acquired;
   const TicketInfo& tgt = service.tgt();
   report.ok(tgt.server + ", " + (tgt.forwardable ? "forwardable" : "NOT forwardable") + ", ticket " +
             enctype_name(tgt.ticket_enctype) + ", valid until " + utc(tgt.end_time));
@@ -231,8 +231,8 @@ int run_kcd_check(const config::Config& config, const std::string& user, std::os
 
   report.step(5, "Negotiate token", "for " + k.service + ", what the proxy sends upstream");
   auto header = negotiate_header(*outcome.credential, target);
-  if (auto* failure = std::get_if<Krb5Failure>(&header)) return report.fail(*failure, names);
-  const std::string& value = std::get<std::string>(header);
+  if (!header) return report.fail(header.error(), names);
+  const std::string& value = *header;
   report.ok("Authorization: " + value.substr(0, std::min<std::size_t>(value.size(), 40)) + "... (" +
             std::to_string(value.size()) + " characters)");
 

@@ -144,8 +144,8 @@ DelegationOutcome delegate(const ServiceCredential& service, const std::string& 
   return out;
 }
 
-std::variant<std::string, Krb5Failure> negotiate_header(const DelegatedCredential& credential,
-                                                        const std::string& target) {
+boost::system::result<std::string, Krb5Failure> negotiate_header(const DelegatedCredential& credential,
+                                                                 const std::string& target) {
   GssName target_name;
   if (!import_name(target, GSS_KRB5_NT_PRINCIPAL_NAME, target_name)) {
     return Krb5Failure{Stage::token, KRB5_PARSE_MALFORMED, "'" + target + "' is not a valid principal name"};

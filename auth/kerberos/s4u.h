@@ -9,7 +9,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace easedge::auth::kerberos {
@@ -48,8 +47,8 @@ DelegationOutcome delegate(const ServiceCredential& service, const std::string& 
 
 // "Negotiate <base64 SPNEGO token>" for TARGET from CREDENTIAL's cached tickets: local crypto only, no KDC.
 // Each call builds a new context, so every token carries a fresh authenticator.
-std::variant<std::string, Krb5Failure> negotiate_header(const DelegatedCredential& credential,
-                                                        const std::string& target);
+boost::system::result<std::string, Krb5Failure> negotiate_header(const DelegatedCredential& credential,
+                                                                 const std::string& target);
 
 // The tickets in the ccache NAME (configuration entries skipped).
 std::vector<TicketInfo> list_tickets(const std::string& ccache_name);

@@ -17,14 +17,16 @@ Krb5Failure failure(const Krb5Context& context, Stage stage, krb5_error_code cod
 std::string keytab_name(const std::filesystem::path& keytab) { return "FILE:" + keytab.string(); }
 
 // Parses PRINCIPAL into ME and opens KEYTAB into KT; a parse failure is reported as STAGE.
-std::optional<Krb5Failure> open_keytab(const Krb5Context& context, Stage stage, const std::string& principal,
-                                       const std::filesystem::path& keytab, Krb5Principal& me, Krb5Keytab& kt) {
+boost::system::result<void, Krb5Failure> open_keytab(const Krb5Context& context, Stage stage,
+                                                     const std::string& principal,
+                                                     const std::filesystem::path& keytab, Krb5Principal& me,
+                                                     Krb5Keytab& kt) {
   if (context.init_error() != 0) return failure(context, stage, context.init_error());
   if (auto code = krb5_parse_name(context.get(), principal.c_str(), me.out())) return failure(context, stage, code);
   if (auto code = krb5_kt_resolve(context.get(), keytab_name(keytab).c_str(), kt.out())) {
     return failure(context, Stage::keytab, code);
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
@@ -56,7 +58,7 @@ TicketInfo describe_ticket(krb5_context context, const krb5_creds& creds) {
   return info;
 }
 
-std::variant<std::vector<KeytabEntry>, Krb5Failure> read_keytab(const std::filesystem::path& keytab) {
+boost::system::result<std::vector<KeytabEntry>, Krb5Failure> read_keytab(const std::filesystem::path& keytab) {
   Krb5Context context;
   if (context.init_error() != 0) return failure(context, Stage::keytab, context.init_error());
   Krb5Keytab kt(context.get());
@@ -75,16 +77,16 @@ std::variant<std::vector<KeytabEntry>, Krb5Failure> read_keytab(const std::files
   return entries;
 }
 
-std::optional<Krb5Failure> check_keytab(const std::string& principal, const std::filesystem::path& keytab) {
+boost::system::result<void, Krb5Failure> check_keytab(const std::string& principal, const std::filesystem::path& keytab) {
   Krb5Context context;
   krb5_context c = context.get();
   Krb5Principal me(c);
   Krb5Keytab kt(c);
-  if (auto problem = open_keytab(context, Stage::keytab, principal, keytab, me, kt)) return problem;
+  if (auto opened = open_keytab(context, Stage::keytab, principal, keytab, me, kt); !opened) return opened;
   krb5_keytab_entry entry;
   if (auto code = krb5_kt_get_entry(c, kt.get(), me.get(), 0, 0, &entry)) return failure(context, Stage::keytab, code);
   krb5_free_keytab_entry_contents(c, &entry);
-  return std::nullopt;
+  return {};
 }
 
 ServiceCredentialResult ServiceCredential::acquire(const std::string& principal, const std::filesystem::path& keytab) {
@@ -92,7 +94,8 @@ ServiceCredentialResult ServiceCredential::acquire(const std::string& principal,
   krb5_context c = context.get();
   Krb5Principal me(c);
   Krb5Keytab kt(c);
-  if (auto problem = open_keytab(context, Stage::service_ticket, principal, keytab, me, kt)) return *problem;
+  if (auto opened = open_keytab(context, Stage::service_ticket, principal, keytab, me, kt); !opened)
+    return opened.error();
   Krb5InitCredsOpt options(c);
   if (auto code = krb5_get_init_creds_opt_alloc(c, options.out())) return failure(context, Stage::service_ticket, code);
   // S4U2Self only yields a forwardable evidence ticket (needed for S4U2Proxy) from a forwardable TGT,

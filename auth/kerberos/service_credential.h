@@ -4,13 +4,13 @@
 #include "auth/kerberos/classify.h"
 #include "auth/kerberos/handles.h"
 
+#include <boost/system/result.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace easedge::auth::kerberos {
@@ -45,13 +45,13 @@ struct KeytabEntry {
 };
 
 // Every entry of KEYTAB, or the failure to read it (Stage::keytab).
-std::variant<std::vector<KeytabEntry>, Krb5Failure> read_keytab(const std::filesystem::path& keytab);
+boost::system::result<std::vector<KeytabEntry>, Krb5Failure> read_keytab(const std::filesystem::path& keytab);
 
 // Whether KEYTAB holds a key for PRINCIPAL (no KDC contact); the failure says what is wrong (Stage::keytab).
-std::optional<Krb5Failure> check_keytab(const std::string& principal, const std::filesystem::path& keytab);
+boost::system::result<void, Krb5Failure> check_keytab(const std::string& principal, const std::filesystem::path& keytab);
 
 class ServiceCredential;
-using ServiceCredentialResult = std::variant<std::shared_ptr<ServiceCredential>, Krb5Failure>;
+using ServiceCredentialResult = boost::system::result<std::shared_ptr<ServiceCredential>, Krb5Failure>;
 
 class ServiceCredential {
 public:

@@ -8,17 +8,13 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <ctime>
-#include <stdexcept>
 
 namespace easedge::auth {
 namespace {
 
-using BioPtr = std::unique_ptr<BIO, RevocationFree<BIO_free>>;
-using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, RevocationFree<ASN1_INTEGER_free>>;
-using Asn1EnumeratedPtr = std::unique_ptr<ASN1_ENUMERATED, RevocationFree<ASN1_ENUMERATED_free>>;
-using IdpPtr = std::unique_ptr<ISSUING_DIST_POINT, RevocationFree<ISSUING_DIST_POINT_free>>;
+using Asn1IntegerPtr = Owned<ASN1_INTEGER, ASN1_INTEGER_free>;
+using Asn1EnumeratedPtr = Owned<ASN1_ENUMERATED, ASN1_ENUMERATED_free>;
+using IdpPtr = Owned<ISSUING_DIST_POINT, ISSUING_DIST_POINT_free>;
 
 std::string strip_leading_zeros(std::string bytes) {
   auto first = bytes.find_first_not_of('\0');
@@ -51,28 +47,20 @@ std::vector<std::string> http_urls(STACK_OF(DIST_POINT)* points) {
 }
 
 // PEM first (the common case for files), then DER. Exactly one CRL, nothing after it.
-OwnedCrl decode(std::string_view bytes, std::string& error) {
-  if (bytes.empty()) {
-    error = "empty";
-    return nullptr;
-  }
+boost::system::result<OwnedCrl, std::string> decode(std::string_view bytes) {
+  if (bytes.empty()) return std::string("empty");
   static constexpr std::string_view pem_marker = "-----BEGIN X509 CRL-----";
   if (bytes.find(pem_marker) != std::string_view::npos) {
-    BioPtr bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+    OwnedBio bio(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
     OwnedCrl crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
-    if (!crl) error = "PEM block is not a valid X.509 CRL";
+    if (!crl) return std::string("PEM block is not a valid X.509 CRL");
     return crl;
   }
   auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   OwnedCrl crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size())));
-  if (!crl) {
-    error = "not a CRL (neither PEM nor DER)";
-    return nullptr;
-  }
-  if (p != reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size()) {
-    error = "trailing bytes after the DER CRL";
-    return nullptr;
-  }
+  if (!crl) return std::string("not a CRL (neither PEM nor DER)");
+  if (p != reinterpret_cast<const unsigned char*>(bytes.data()) + bytes.size())
+    return std::string("trailing bytes after the DER CRL");
   return crl;
 }
 
@@ -102,36 +90,6 @@ int compare_numbers(std::string_view a, std::string_view b) {
   return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1);
 }
 
-std::string name_text(const X509_NAME* name) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(size));
-}
-
-SystemTime to_system_time(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return SystemTime{};
-  return clamped_time(timegm(&tm));
-}
-
-SystemTime clamped_time(std::int64_t seconds) {
-  using std::chrono::duration_cast;
-  constexpr auto lowest = duration_cast<std::chrono::seconds>(SystemTime::min().time_since_epoch()).count();
-  constexpr auto highest = duration_cast<std::chrono::seconds>(SystemTime::max().time_since_epoch()).count();
-  return SystemTime(std::chrono::seconds(std::clamp(seconds, lowest, highest)));
-}
-
-std::string format_time(SystemTime t) {
-  auto seconds = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 std::string crl_reason_text(int reason) {
   if (reason < 0) return "no reason given";
   return OCSP_crl_reason_str(reason);
@@ -144,40 +102,26 @@ std::vector<std::string> crl_urls(X509* cert) {
   return urls;
 }
 
-std::vector<OwnedX509> read_certificates(const std::string& path) {
-  BioPtr bio(BIO_new_file(path.c_str(), "r"));
-  if (!bio) throw std::runtime_error(path + ": cannot open");
-  std::vector<OwnedX509> certs;
-  while (OwnedX509 cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) certs.push_back(std::move(cert));
-  ERR_clear_error();  // the loop always ends on a "no start line" error
-  if (certs.empty()) throw std::runtime_error(path + ": no PEM certificate in the file");
-  return certs;
-}
-
-std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std::string& error) {
-  auto crl = decode(bytes, error);
+boost::system::result<std::shared_ptr<Crl>, std::string> Crl::parse(std::string_view bytes, std::string source) {
+  auto decoded = decode(bytes);
   ERR_clear_error();
-  if (!crl) return nullptr;
+  if (!decoded) return decoded.error();
+  OwnedCrl crl = std::move(*decoded);
 
   // A CRL that covers only some reasons, only CAs, or other issuers' certificates (indirect) would
   // wrongly answer "good" for a device certificate it does not cover: refuse it rather than trust it.
   int critical = 0;
   IdpPtr idp(static_cast<ISSUING_DIST_POINT*>(
       X509_CRL_get_ext_d2i(crl.get(), NID_issuing_distribution_point, &critical, nullptr)));
-  if (!idp && critical >= 0) {
-    error = "unreadable issuingDistributionPoint extension";
-    return nullptr;
-  }
-  if (idp && (idp->indirectCRL || idp->onlysomereasons || idp->onlyCA || idp->onlyattr)) {
-    error = "partitioned or indirect CRL (issuingDistributionPoint scope) is not supported";
-    return nullptr;
-  }
+  if (!idp && critical >= 0) return std::string("unreadable issuingDistributionPoint extension");
+  if (idp && (idp->indirectCRL || idp->onlysomereasons || idp->onlyCA || idp->onlyattr))
+    return std::string("partitioned or indirect CRL (issuingDistributionPoint scope) is not supported");
 
   std::shared_ptr<Crl> out(new Crl());
-  out->issuer_ = name_text(X509_CRL_get_issuer(crl.get()));
+  out->issuer_ = rfc2253(X509_CRL_get_issuer(crl.get()));
   out->source_ = std::move(source);
-  out->this_update_ = to_system_time(X509_CRL_get0_lastUpdate(crl.get()));
-  if (const auto* next = X509_CRL_get0_nextUpdate(crl.get())) out->next_update_ = to_system_time(next);
+  out->this_update_ = time_of(X509_CRL_get0_lastUpdate(crl.get())).value_or(SystemTime{});
+  if (const auto* next = X509_CRL_get0_nextUpdate(crl.get())) out->next_update_ = time_of(next).value_or(SystemTime{});
   out->number_ = crl_integer_extension(crl.get(), NID_crl_number);
   out->delta_base_ = crl_integer_extension(crl.get(), NID_delta_crl);
   out->delta_urls_ = http_urls(
@@ -191,7 +135,7 @@ std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std:
     const X509_REVOKED* entry = sk_X509_REVOKED_value(revoked, i);
     RevokedEntry e;
     e.serial = serial_bytes(X509_REVOKED_get0_serialNumber(entry));
-    e.revoked_at = to_system_time(X509_REVOKED_get0_revocationDate(entry));
+    e.revoked_at = time_of(X509_REVOKED_get0_revocationDate(entry)).value_or(SystemTime{});
     Asn1EnumeratedPtr reason(
         static_cast<ASN1_ENUMERATED*>(X509_REVOKED_get_ext_d2i(entry, NID_crl_reason, nullptr, nullptr)));
     if (reason) e.reason = static_cast<int>(ASN1_ENUMERATED_get(reason.get()));
@@ -204,7 +148,7 @@ std::shared_ptr<Crl> Crl::parse(std::string_view bytes, std::string source, std:
   return out;
 }
 
-std::string Crl::verify(const std::vector<OwnedX509>& trusted_cas) {
+boost::system::result<void, std::string> Crl::verify(const std::vector<OwnedX509>& trusted_cas) {
   bool issuer_known = false;
   for (const auto& ca : trusted_cas) {
     if (X509_NAME_cmp(X509_get_subject_name(ca.get()), issuer_name()) != 0) continue;

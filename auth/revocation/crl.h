@@ -1,6 +1,9 @@
 // One parsed certificate revocation list: issuer, validity window, numbering and an index of revoked serials.
 #pragma once
 
+#include "auth/openssl.h"
+
+#include <boost/system/result.hpp>
 #include <openssl/x509.h>
 
 #include <chrono>
@@ -13,18 +16,6 @@
 
 namespace easedge::auth {
 
-using SystemTime = std::chrono::system_clock::time_point;
-
-// Owning handles for the OpenSSL objects of the revocation code.
-template <auto Free>
-struct RevocationFree {
-  template <typename T>
-  void operator()(T* p) const { Free(p); }
-};
-using OwnedCrl = std::unique_ptr<X509_CRL, RevocationFree<X509_CRL_free>>;
-using OwnedX509 = std::unique_ptr<X509, RevocationFree<X509_free>>;
-using OwnedPkey = std::unique_ptr<EVP_PKEY, RevocationFree<EVP_PKEY_free>>;
-
 // One entry of a CRL. The serial is kept as its big-endian magnitude bytes (sign cannot occur in
 // valid certificates and is ignored), so lookups compare plain byte strings.
 struct RevokedEntry {
@@ -36,13 +27,13 @@ struct RevokedEntry {
 // An immutable, parsed and signature-checked CRL. Shared between snapshots, never modified.
 class Crl {
 public:
-  // Parses PEM or DER bytes. Returns nullptr and sets `error` when the bytes are not one usable CRL
-  // (garbage, trailing bytes, or a scope easedge cannot apply: indirect or reason-partitioned).
-  static std::shared_ptr<Crl> parse(std::string_view bytes, std::string source, std::string& error);
+  // Parses PEM or DER bytes: the CRL, or why the bytes are not one usable CRL (garbage, trailing bytes, or a
+  // scope easedge cannot apply: indirect or reason-partitioned).
+  static boost::system::result<std::shared_ptr<Crl>, std::string> parse(std::string_view bytes, std::string source);
 
   // Checks the signature against each CA whose subject is the CRL's issuer and which may sign CRLs;
-  // on success remembers that CA's key (signer_key()). Returns an empty string or the problem.
-  std::string verify(const std::vector<OwnedX509>& trusted_cas);
+  // on success remembers that CA's key (signer_key()). Nothing, or the problem.
+  boost::system::result<void, std::string> verify(const std::vector<OwnedX509>& trusted_cas);
 
   const X509_NAME* issuer_name() const { return X509_CRL_get_issuer(crl_.get()); }
   const std::string& issuer() const { return issuer_; }  // RFC 2253 text, for logs
@@ -84,20 +75,11 @@ private:
 // Helpers shared by the revocation code and its callers' logs.
 std::string serial_bytes(const ASN1_INTEGER* serial);  // magnitude bytes of a serial number
 std::string serial_hex(std::string_view serial_bytes); // uppercase hex, "1A2B"
-std::string name_text(const X509_NAME* name);          // RFC 2253 text
-std::string format_time(SystemTime t);                 // "2026-01-31T12:00:00Z"
 std::string crl_reason_text(int reason);               // "keyCompromise", "unspecified", ...
-SystemTime to_system_time(const ASN1_TIME* t);         // ASN1 UTCTime/GeneralizedTime -> time point
-// Seconds since 1970 as a time point, clamped to what the nanosecond clock holds (years 1678-2262): a CRL,
-// certificate or directory may say 9999, which would otherwise overflow into a date in the past.
-SystemTime clamped_time(std::int64_t seconds);
 // Orders two magnitude byte strings (serials, CRL numbers) numerically: <0, 0, >0.
 int compare_numbers(std::string_view a, std::string_view b);
 
 // http:// URLs of a certificate's CRL Distribution Points (where its issuer's CRL is published).
 std::vector<std::string> crl_urls(X509* cert);
-
-// Reads every certificate of a PEM bundle; throws std::runtime_error naming the file on failure.
-std::vector<OwnedX509> read_certificates(const std::string& path);
 
 }  // namespace easedge::auth

@@ -7,9 +7,9 @@
 namespace easedge::auth {
 namespace {
 
-using OwnedOcspResponse = std::unique_ptr<OCSP_RESPONSE, RevocationFree<OCSP_RESPONSE_free>>;
-using OwnedBasicResponse = std::unique_ptr<OCSP_BASICRESP, RevocationFree<OCSP_BASICRESP_free>>;
-using OwnedCertId = std::unique_ptr<OCSP_CERTID, RevocationFree<OCSP_CERTID_free>>;
+using OwnedOcspResponse = Owned<OCSP_RESPONSE, OCSP_RESPONSE_free>;
+using OwnedBasicResponse = Owned<OCSP_BASICRESP, OCSP_BASICRESP_free>;
+using OwnedCertId = Owned<OCSP_CERTID, OCSP_CERTID_free>;
 struct X509StackFree {  // sk_X509_free is a macro, so it cannot be a template argument
   void operator()(STACK_OF(X509)* stack) const { sk_X509_free(stack); }
 };
@@ -86,15 +86,15 @@ OcspVerdict check_ocsp_response(std::string_view der, OCSP_REQUEST* request, X50
     return invalid("answer is outside its validity period");
 
   OcspVerdict verdict;
-  verdict.this_update = to_system_time(this_update);
-  if (next_update) verdict.next_update = to_system_time(next_update);
+  verdict.this_update = time_of(this_update).value_or(SystemTime{});
+  if (next_update) verdict.next_update = time_of(next_update).value_or(SystemTime{});
   switch (status) {
     case V_OCSP_CERTSTATUS_GOOD:
       verdict.kind = OcspVerdict::Kind::good;
       break;
     case V_OCSP_CERTSTATUS_REVOKED:
       verdict.kind = OcspVerdict::Kind::revoked;
-      verdict.detail = "revoked " + format_time(to_system_time(revoked_at)) + " (" + crl_reason_text(reason) + ")";
+      verdict.detail = "revoked " + format_time(time_of(revoked_at).value_or(SystemTime{})) + " (" + crl_reason_text(reason) + ")";
       break;
     default:
       verdict.kind = OcspVerdict::Kind::unknown;

@@ -12,7 +12,7 @@
 
 namespace easedge::auth {
 
-using OwnedOcspRequest = std::unique_ptr<OCSP_REQUEST, RevocationFree<OCSP_REQUEST_free>>;
+using OwnedOcspRequest = Owned<OCSP_REQUEST, OCSP_REQUEST_free>;
 
 // The http:// OCSP responders named in a certificate's Authority Information Access.
 std::vector<std::string> ocsp_urls(X509* cert);

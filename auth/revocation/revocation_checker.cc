@@ -75,11 +75,6 @@ std::string ocsp_key(X509* leaf, X509* issuer) {
   return std::string(reinterpret_cast<char*>(digest), size) + serial_bytes(X509_get0_serialNumber(leaf));
 }
 
-std::shared_ptr<X509> share(X509* cert) {
-  X509_up_ref(cert);
-  return std::shared_ptr<X509>(cert, X509_free);
-}
-
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
@@ -132,7 +127,7 @@ std::shared_ptr<RevocationChecker> RevocationChecker::create(const config::TlsCo
     if (tls.client_ca.empty())
       throw config::ConfigError(tls.client_ca, "tls.client_ca", "is required to verify CRLs and OCSP answers");
     try {
-      checker->trusted_cas_ = read_certificates(tls.client_ca.string());
+      checker->trusted_cas_ = read_pem_certificates(tls.client_ca);
     } catch (const std::runtime_error& e) {
       throw config::ConfigError(tls.client_ca, "tls.client_ca", e.what());
     }
@@ -176,12 +171,15 @@ bool RevocationChecker::accept(Source& source, const std::string& bytes, std::st
   auto digest = sha256_hex(bytes);
   if (source.crl && digest == source.digest) return false;
   source.digest = std::move(digest);
-  auto crl = Crl::parse(bytes, source.name, error);
-  if (crl) error = crl->verify(trusted_cas_);
-  if (!crl || !error.empty()) {
+  auto parsed = Crl::parse(bytes, source.name);
+  if (parsed)
+    if (auto verified = (*parsed)->verify(trusted_cas_); !verified) parsed = verified.error();
+  if (!parsed) {
+    error = parsed.error();
     counters_.crl_load_failures.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  auto crl = std::move(*parsed);
   // Plain HTTP guarantees integrity (signature) but not freshness: never step back to an older CRL.
   if (source.crl && !source.is_file && source.crl->number() && crl->number() &&
       compare_numbers(*crl->number(), *source.crl->number()) < 0) {
@@ -397,7 +395,7 @@ RevocationAnswer RevocationChecker::check(X509* leaf, X509* issuer) const {
         answer.status = RevocationStatus::good;
       } else {
         answer.status = RevocationStatus::unavailable;
-        answer.reason = "no CRL for issuer " + name_text(X509_get_subject_name(issuer));
+        answer.reason = "no CRL for issuer " + rfc2253(X509_get_subject_name(issuer));
       }
       break;
   }

@@ -127,7 +127,6 @@ private:
         ocsp_requests{0}, ocsp_failures{0}, ocsp_cache_hits{0}, ocsp_cache_misses{0};
   };
   using Clock = std::chrono::steady_clock;
-  using SharedX509 = std::shared_ptr<X509>;                    // up-referenced, for work on the worker
   using Waiter = std::function<void(const std::string& error)>;  // error empty on success
 
   explicit RevocationChecker(const config::TlsConfig& tls);
@@ -153,7 +152,7 @@ private:
   config::RevocationConfig config_;
   bool configured_ = false;  // any revocation source configured
   std::vector<OwnedX509> trusted_cas_;
-  std::unique_ptr<X509_STORE, RevocationFree<X509_STORE_free>> store_;  // trusted CAs, for OCSP signers
+  OwnedX509Store store_;  // trusted CAs, for OCSP signers
   std::atomic<std::shared_ptr<const CrlSet>> snapshot_;
   std::atomic<std::uint64_t> generation_{0};
   mutable Counters counters_;

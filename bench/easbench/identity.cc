@@ -1,7 +1,5 @@
 #include "bench/easbench/identity.h"
 
-#include "auth/tls_context.h"
-
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -27,24 +25,25 @@ std::unique_ptr<FILE, FileCloser> open_file(const std::filesystem::path& p) {
   return f;
 }
 
-X509Ptr read_cert(const std::filesystem::path& p) {
-  auto f = open_file(p);
-  X509Ptr cert(PEM_read_X509(f.get(), nullptr, nullptr, nullptr));
-  if (!cert) throw IdentityError("'" + p.string() + "' holds no PEM certificate (" + auth::last_openssl_error() + ")");
-  return cert;
+auth::OwnedX509 read_cert(const std::filesystem::path& p) {
+  try {
+    return std::move(auth::read_pem_certificates(p).front());
+  } catch (const std::runtime_error& e) {
+    throw IdentityError(e.what());
+  }
 }
 
 PkeyShared read_key(const std::filesystem::path& p) {
   auto f = open_file(p);
   EVP_PKEY* key = PEM_read_PrivateKey(f.get(), nullptr, nullptr, const_cast<char*>(""));
   if (!key) throw IdentityError("'" + p.string() + "' holds no unencrypted PEM private key (" + auth::last_openssl_error() + ")");
-  return PkeyShared(key, PkeyDeleter{});
+  return PkeyShared(key, auth::OpenSslFree<EVP_PKEY_free>{});
 }
 
 PkeyShared generate_key(KeyType type) {
   EVP_PKEY* key = type == KeyType::p256 ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
   if (!key) throw IdentityError("key generation failed (" + auth::last_openssl_error() + ")");
-  return PkeyShared(key, PkeyDeleter{});
+  return PkeyShared(key, auth::OpenSslFree<EVP_PKEY_free>{});
 }
 
 void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
@@ -58,9 +57,9 @@ void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
 }
 
 // The Workspace ONE device template: CN=WorkspaceONEUEM.<user>, UPN + email SANs, EKU clientAuth.
-X509Ptr mint_cert(X509* ca, EVP_PKEY* ca_key, EVP_PKEY* key, KeyType key_type, const std::string& user,
+auth::OwnedX509 mint_cert(X509* ca, EVP_PKEY* ca_key, EVP_PKEY* key, KeyType key_type, const std::string& user,
                   const std::string& upn) {
-  X509Ptr cert(X509_new());
+  auth::OwnedX509 cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
   RAND_bytes(serial, sizeof serial);
@@ -86,7 +85,7 @@ X509Ptr mint_cert(X509* ca, EVP_PKEY* ca_key, EVP_PKEY* key, KeyType key_type, c
   add_ext(cert.get(), ca, NID_subject_key_identifier, "hash");
   add_ext(cert.get(), ca, NID_authority_key_identifier, "keyid");
   add_ext(cert.get(), ca, NID_subject_alt_name,
-          std::string("otherName:") + kUpnOid + ";UTF8:" + upn + ",email:" + upn);
+          std::string("otherName:") + upn_oid + ";UTF8:" + upn + ",email:" + upn);
   if (X509_sign(cert.get(), ca_key, EVP_sha256()) == 0) {
     throw IdentityError("signing a device certificate failed (" + auth::last_openssl_error() + ")");
   }
@@ -121,7 +120,7 @@ std::vector<DeviceIdentity> mint_identities(const std::filesystem::path& ca_cert
                                             const std::filesystem::path& ca_key_path, std::uint32_t count,
                                             const std::string& upn_domain, KeyType key_type, unsigned threads,
                                             const std::function<void(std::uint32_t)>& progress) {
-  X509Ptr ca = read_cert(ca_cert_path);
+  auth::OwnedX509 ca = read_cert(ca_cert_path);
   PkeyShared ca_key = read_key(ca_key_path);
   if (X509_check_private_key(ca.get(), ca_key.get()) != 1) {
     ERR_clear_error();
@@ -132,7 +131,7 @@ std::vector<DeviceIdentity> mint_identities(const std::filesystem::path& ca_cert
     throw IdentityError("--device-ca '" + ca_cert_path.string() + "' is not a CA certificate");
   }
   threads = std::max(1u, threads);
-  std::vector<PkeyShared> rsa_pool(key_type == KeyType::rsa2048 ? std::min(count, kRsaKeyPool) : 0);
+  std::vector<PkeyShared> rsa_pool(key_type == KeyType::rsa2048 ? std::min(count, rsa_key_pool) : 0);
   std::vector<DeviceIdentity> ids(count);
   std::atomic<std::uint32_t> done{0};
   std::atomic<bool> failed{false};

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "auth/client_certificate.h"
+#include "auth/openssl.h"
 
 #include "bench/easbench/options.h"
 
@@ -18,13 +19,6 @@
 
 namespace easedge::bench {
 
-struct X509Deleter {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 // Keys are shared: RSA-2048 minting reuses a small pool of keys across devices (keygen is slow).
 using PkeyShared = std::shared_ptr<EVP_PKEY>;
 
@@ -32,7 +26,7 @@ struct DeviceIdentity {
   std::string user;       // value of User= (user<i>)
   std::string upn;        // UPN SAN (user<i>@domain)
   std::string device_id;  // EAS DeviceId, unique per device
-  X509Ptr cert;
+  auth::OwnedX509 cert;
   PkeyShared key;
 };
 
@@ -44,14 +38,14 @@ struct IdentityError : std::runtime_error {
 // What the minted certificates look like (the Workspace ONE device template).
 std::string device_user(std::uint32_t index);       // "user<i>", i from 1
 std::string device_id_for(std::uint32_t index);     // "EASB" + 12 hex digits of i
-inline constexpr const char* kUpnOid = "1.3.6.1.4.1.311.20.2.3";
+inline constexpr const char* upn_oid = "1.3.6.1.4.1.311.20.2.3";
 
 // One identity from PEM files (--cert/--key); the UPN SAN (if any) names the user.
 DeviceIdentity load_identity(const std::filesystem::path& cert, const std::filesystem::path& key);
 
 // Mints `count` identities signed by the CA, using `threads` threads; `progress(done)` is called from
-// the calling thread now and then. RSA-2048 keys come from a pool of at most kRsaKeyPool keys.
-inline constexpr std::uint32_t kRsaKeyPool = 32;
+// the calling thread now and then. RSA-2048 keys come from a pool of at most rsa_key_pool keys.
+inline constexpr std::uint32_t rsa_key_pool = 32;
 std::vector<DeviceIdentity> mint_identities(const std::filesystem::path& ca_cert, const std::filesystem::path& ca_key,
                                             std::uint32_t count, const std::string& upn_domain, KeyType key_type,
                                             unsigned threads, const std::function<void(std::uint32_t)>& progress);

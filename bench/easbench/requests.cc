@@ -4,7 +4,7 @@ namespace easedge::bench {
 
 namespace {
 // WBXML 1.3, public id unknown (1), UTF-8 (106), empty string table.
-constexpr std::string_view kWbxmlHeader{"\x03\x01\x6a\x00", 4};
+constexpr std::string_view wbxml_header{"\x03\x01\x6a\x00", 4};
 }  // namespace
 
 const char* command_name(Command c) {
@@ -18,22 +18,22 @@ const char* command_name(Command c) {
 }
 
 std::string sync_body() {
-  std::string body(kWbxmlHeader);
+  std::string body(wbxml_header);
   // Opaque filler standing in for collections and ApplicationData; deterministic so runs are comparable.
-  for (std::size_t i = body.size(); i < kSyncBodyBytes; ++i) body.push_back(static_cast<char>('A' + i % 26));
+  for (std::size_t i = body.size(); i < sync_body_bytes; ++i) body.push_back(static_cast<char>('A' + i % 26));
   return body;
 }
 
 std::string folder_sync_body() {
   // SWITCH_PAGE 7 (FolderHierarchy), FolderSync, SyncKey "0".
-  std::string body(kWbxmlHeader);
+  std::string body(wbxml_header);
   body += std::string_view("\x00\x07\x56\x52\x03" "0\x00\x01\x01", 9);
   return body;
 }
 
 std::string ping_body(std::uint32_t heartbeat_seconds) {
   // SWITCH_PAGE 13 (Ping), Ping (0x05|content), HeartbeatInterval (0x08|content), STR_I, END, END.
-  std::string body(kWbxmlHeader);
+  std::string body(wbxml_header);
   body += std::string_view("\x00\x0d\x45\x48\x03", 5);
   body += std::to_string(heartbeat_seconds);
   body += std::string_view("\x00\x01\x01", 3);

@@ -12,7 +12,7 @@ enum class Command { sync, ping, folder_sync, send_mail };
 const char* command_name(Command c);
 
 // A WBXML-sized Sync body (opaque bytes, WBXML header first), ~1 KB.
-inline constexpr std::size_t kSyncBodyBytes = 1024;
+inline constexpr std::size_t sync_body_bytes = 1024;
 std::string sync_body();
 // A FolderSync body with SyncKey 0 (a device's first FolderSync).
 std::string folder_sync_body();

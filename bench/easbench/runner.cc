@@ -51,29 +51,29 @@ using error_code = boost::system::error_code;
 using namespace std::chrono_literals;
 
 // Every wait is bounded, so a run always ends by itself.
-constexpr auto kConnectTimeout = 5s;
-constexpr auto kTlsHandshakeTimeout = 10s;
-constexpr auto kResponseTimeout = 30s;           // after the request is written; a Ping adds its hold
-constexpr auto kUploadWritePerMiB = 1s;          // write budget of an upload body on top of kResponseTimeout
-constexpr auto kEarlyAnswerTimeout = 2s;         // reading an answer the server sent before the body was done
-constexpr auto kGrace = 15s;                     // after --duration, in-flight requests may finish (+ ping hold)
-constexpr auto kErrorBackoff = 100ms;            // after a failed connect: no hot error loop
-constexpr auto kSweepInterval = 100ms;           // granularity of the timeouts above
-constexpr auto kMonitorTick = 50ms;
-constexpr std::size_t kConnectSlotsPerThread = 128;  // concurrent connects+handshakes per thread (ramp-up)
-constexpr std::uint64_t kResponseBodyLimit = 64 * 1024 * 1024;
-constexpr std::size_t kUploadChunkBytes = 256 * 1024;
-// Mix scenario, per device: Ping, then Sync, each cycle; a FolderSync every kMixFolderSyncEvery cycles and
-// a SendMail upload every kMixUploadEvery cycles (phase per device); every kStormInterval the held Pings
-// of one device in kStormShare are dropped and the devices reconnect at once (a reconnect storm).
-constexpr std::uint64_t kMixFolderSyncEvery = 20;
-constexpr std::uint64_t kMixUploadEvery = 50;
-constexpr auto kStormInterval = 10s;
-constexpr std::uint32_t kStormShare = 4;
+constexpr auto connect_timeout = 5s;
+constexpr auto tls_handshake_timeout = 10s;
+constexpr auto response_timeout = 30s;           // after the request is written; a Ping adds its hold
+constexpr auto upload_write_per_mib = 1s;          // write budget of an upload body on top of response_timeout
+constexpr auto early_answer_timeout = 2s;         // reading an answer the server sent before the body was done
+constexpr auto grace = 15s;                     // after --duration, in-flight requests may finish (+ ping hold)
+constexpr auto error_backoff = 100ms;            // after a failed connect: no hot error loop
+constexpr auto sweep_interval = 100ms;           // granularity of the timeouts above
+constexpr auto monitor_tick = 50ms;
+constexpr std::size_t connect_slots_per_thread = 128;  // concurrent connects+handshakes per thread (ramp-up)
+constexpr std::uint64_t response_body_limit = 64 * 1024 * 1024;
+constexpr std::size_t upload_chunk_bytes = 256 * 1024;
+// Mix scenario, per device: Ping, then Sync, each cycle; a FolderSync every mix_folder_sync_every cycles and
+// a SendMail upload every mix_upload_every cycles (phase per device); every storm_interval the held Pings
+// of one device in storm_share are dropped and the devices reconnect at once (a reconnect storm).
+constexpr std::uint64_t mix_folder_sync_every = 20;
+constexpr std::uint64_t mix_upload_every = 50;
+constexpr auto storm_interval = 10s;
+constexpr std::uint32_t storm_share = 4;
 
 enum ErrorKind { connect_error, tls_error, timeout_error, io_error, http_error, error_kind_count };
-constexpr std::array<const char*, error_kind_count> kErrorKindNames{"connect", "tls", "timeout", "io", "http"};
-constexpr int kMaxStatus = 600;
+constexpr std::array<const char*, error_kind_count> error_kind_names{"connect", "tls", "timeout", "io", "http"};
+constexpr int max_status = 600;
 
 std::atomic<int> g_interrupts{0};
 extern "C" void on_signal(int) { g_interrupts.fetch_add(1); }
@@ -84,7 +84,7 @@ void bump(std::atomic<std::uint64_t>& a) { a.fetch_add(1, std::memory_order_rela
 struct alignas(64) ThreadStats {
   std::atomic<std::uint64_t> requests{0}, ok{0}, errors{0}, handshakes{0}, aborted{0};
   std::atomic<std::uint64_t> resumed{0}, resume_missed{0};  // --resume: repeat handshakes that did / did not resume
-  std::array<std::atomic<std::uint64_t>, kMaxStatus> status{};
+  std::array<std::atomic<std::uint64_t>, max_status> status{};
   std::array<std::atomic<std::uint64_t>, error_kind_count> error_kinds{};
   std::vector<std::uint32_t> latency_us;  // read only after the thread ended
 };
@@ -95,7 +95,7 @@ struct Shared {
   const Options& opt;
   std::vector<DeviceIdentity> ids;
   tcp::endpoint endpoint;
-  X509Ptr pinned_server_cert;  // the leaf the preflight verified; every later handshake must present it
+  auth::OwnedX509 pinned_server_cert;  // the leaf the preflight verified; every later handshake must present it
   std::string host_header;
   bool host_is_ip = false;
   const std::string sync = sync_body();
@@ -253,7 +253,7 @@ class Worker {
   asio::steady_timer sweep_timer_{ioc_};
   asio::steady_timer dispatch_timer_{ioc_};
   asio::steady_timer storm_timer_{ioc_};
-  std::size_t connect_slots_ = kConnectSlotsPerThread;
+  std::size_t connect_slots_ = connect_slots_per_thread;
   std::deque<Connection*> connect_waiters_;
   std::deque<Connection*> idle_;                 // open loop: connections waiting for a slot, oldest first
   std::deque<Clock::time_point> backlog_;        // open loop: due slots no connection was free for
@@ -316,7 +316,7 @@ void Connection::fail(ErrorKind kind) {
 
 asio::awaitable<void> Connection::backoff() {
   error_code ec;
-  wake_.expires_after(kErrorBackoff);
+  wake_.expires_after(error_backoff);
   co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
@@ -330,12 +330,12 @@ asio::awaitable<bool> Connection::connect(ErrorKind& kind) {
   configure_ssl(stream_->native_handle(), id_, s_);
   if (s_.opt.resume) session_.attach(stream_->native_handle());
   error_code ec;
-  set_deadline(kConnectTimeout);
+  set_deadline(connect_timeout);
   kind = connect_error;
   co_await stream_->next_layer().async_connect(s_.endpoint, asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) {
     stream_->next_layer().set_option(tcp::no_delay(true), ec);
-    set_deadline(kTlsHandshakeTimeout);
+    set_deadline(tls_handshake_timeout);
     kind = tls_error;
     co_await stream_->async_handshake(ssl::stream_base::client, asio::redirect_error(asio::use_awaitable, ec));
     const X509* peer = ec ? nullptr : SSL_get0_peer_certificate(stream_->native_handle());
@@ -365,8 +365,8 @@ Command Connection::next_command() {
   if (plan_.empty()) {
     plan_.push_back(Command::ping);
     plan_.push_back(Command::sync);
-    if ((cycle_ + index_) % kMixFolderSyncEvery == 0) plan_.push_back(Command::folder_sync);
-    if ((cycle_ + index_) % kMixUploadEvery == kMixUploadEvery / 2) plan_.push_back(Command::send_mail);
+    if ((cycle_ + index_) % mix_folder_sync_every == 0) plan_.push_back(Command::folder_sync);
+    if ((cycle_ + index_) % mix_upload_every == mix_upload_every / 2) plan_.push_back(Command::send_mail);
     ++cycle_;
   }
   Command c = plan_.front();
@@ -418,7 +418,7 @@ asio::awaitable<void> Connection::one_request(Command c, Clock::time_point sched
   head_ = request_head(c, RequestTarget{s_.opt.path, s_.host_header, id_.user, id_.device_id}, body_bytes, close_each_);
   error_code ec;
   if (c == Command::send_mail) {
-    set_deadline(kResponseTimeout + kUploadWritePerMiB * static_cast<long>(body_bytes >> 20));
+    set_deadline(response_timeout + upload_write_per_mib * static_cast<long>(body_bytes >> 20));
     co_await asio::async_write(*stream_, asio::buffer(head_), asio::redirect_error(asio::use_awaitable, ec));
     for (std::uint64_t left = body_bytes; left > 0 && !ec;) {
       const std::size_t n = std::min<std::uint64_t>(left, s_.upload_chunk.size());
@@ -429,7 +429,7 @@ asio::awaitable<void> Connection::one_request(Command c, Clock::time_point sched
   } else {
     // Head and a small body in one TLS record, as a device's HTTP stack sends them.
     head_ += c == Command::ping ? s_.ping : c == Command::folder_sync ? s_.folder_sync : s_.sync;
-    set_deadline(kResponseTimeout);
+    set_deadline(response_timeout);
     co_await asio::async_write(*stream_, asio::buffer(head_), asio::redirect_error(asio::use_awaitable, ec));
   }
   // A server may answer before reading the whole body (413 for an oversized upload) and close: then the
@@ -440,17 +440,17 @@ asio::awaitable<void> Connection::one_request(Command c, Clock::time_point sched
     co_return;
   }
   if (write_failed) {
-    set_deadline(kEarlyAnswerTimeout);
+    set_deadline(early_answer_timeout);
   } else if (c == Command::ping) {
     holding_ping_ = true;
     const auto held = s_.held.fetch_add(1, std::memory_order_relaxed) + 1;
     auto peak = s_.peak_held.load(std::memory_order_relaxed);
     while (held > peak && !s_.peak_held.compare_exchange_weak(peak, held, std::memory_order_relaxed)) {
     }
-    set_deadline(kResponseTimeout + s_.ping_hold());
+    set_deadline(response_timeout + s_.ping_hold());
   }
   http::response_parser<http::string_body> parser;
-  parser.body_limit(kResponseBodyLimit);
+  parser.body_limit(response_body_limit);
   co_await http::async_read(*stream_, buffer_, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (holding_ping_) {
     holding_ping_ = false;
@@ -468,7 +468,7 @@ asio::awaitable<void> Connection::one_request(Command c, Clock::time_point sched
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - scheduled).count();
   bump(st.requests);
   bump(status >= 200 && status < 300 ? st.ok : st.errors);
-  if (status >= 0 && status < kMaxStatus) bump(st.status[status]);
+  if (status >= 0 && status < max_status) bump(st.status[status]);
   st.latency_us.push_back(static_cast<std::uint32_t>(std::min<long long>(latency, UINT32_MAX)));
   if (write_failed || close_each_ || !parser.get().keep_alive()) close();
 }
@@ -538,7 +538,7 @@ void Worker::connection_done() {
 asio::awaitable<void> Worker::sweep() {
   while (!finished_) {
     error_code ec;
-    sweep_timer_.expires_after(kSweepInterval);
+    sweep_timer_.expires_after(sweep_interval);
     co_await sweep_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     const auto now = Clock::now();
     for (auto& c : conns_) c->expire_if_due(now);
@@ -575,11 +575,11 @@ asio::awaitable<void> Worker::dispatch() {
 asio::awaitable<void> Worker::storm() {
   for (std::uint32_t round = 0; !stopping_; ++round) {
     error_code ec;
-    storm_timer_.expires_after(kStormInterval);
+    storm_timer_.expires_after(storm_interval);
     co_await storm_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (stopping_) break;
     for (auto& c : conns_) {
-      if (c->index() % kStormShare == round % kStormShare && c->holding_ping()) c->drop();
+      if (c->index() % storm_share == round % storm_share && c->holding_ping()) c->drop();
     }
   }
 }
@@ -619,7 +619,7 @@ bool preflight(Shared& s, std::ostream& err) {
       if (!e) stream.async_handshake(ssl::stream_base::client, [&](error_code h) { handshake_ec = h; });
     });
     ioc.restart();
-    ioc.run_for(kConnectTimeout + kTlsHandshakeTimeout);
+    ioc.run_for(connect_timeout + tls_handshake_timeout);
     const std::string where = ep.address().to_string() + ":" + std::to_string(ep.port());
     if (!connect_ec) {
       last_problem = "cannot connect to " + where + ": timed out";
@@ -701,7 +701,7 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
                   std::to_string(opt.port);
   s.ping = ping_body(static_cast<std::uint32_t>(opt.ping_hold_s));
   if (opt.scenario == Scenario::upload || opt.scenario == Scenario::mix) {
-    s.upload_chunk.assign(std::min<std::uint64_t>(kUploadChunkBytes, std::max<std::uint64_t>(opt.upload_bytes, 1)), 'u');
+    s.upload_chunk.assign(std::min<std::uint64_t>(upload_chunk_bytes, std::max<std::uint64_t>(opt.upload_bytes, 1)), 'u');
   }
   if (!preflight(s, err)) return 1;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -743,7 +743,7 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
   };
 
   while (true) {
-    std::this_thread::sleep_for(kMonitorTick);
+    std::this_thread::sleep_for(monitor_tick);
     const auto now = Clock::now();
     if (now >= next_progress) {
       progress("run");
@@ -758,10 +758,10 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
   s.stop = true;
   for (auto& w : workers) w->begin_stop();
   const bool holds = opt.scenario == Scenario::ping || opt.scenario == Scenario::mix;
-  const auto drain_until = Clock::now() + kGrace + (holds ? s.ping_hold() : Clock::duration::zero());
+  const auto drain_until = Clock::now() + grace + (holds ? s.ping_hold() : Clock::duration::zero());
   auto end = Clock::now();
   while (s.in_flight.load() > 0 && Clock::now() < drain_until && g_interrupts.load() < 2 && !all_finished()) {
-    std::this_thread::sleep_for(kMonitorTick);
+    std::this_thread::sleep_for(monitor_tick);
     if (Clock::now() >= next_progress) {
       progress("draining");
       next_progress += 1s;
@@ -789,10 +789,10 @@ int run_benchmark(const Options& opt, std::ostream& out, std::ostream& err) {
     r.aborted += st.aborted;
     r.resumed_handshakes += st.resumed;
     r.resume_missed += st.resume_missed;
-    for (int code = 0; code < kMaxStatus; ++code) {
+    for (int code = 0; code < max_status; ++code) {
       if (st.status[code]) r.status_counts[code] += st.status[code];
     }
-    for (int k = 0; k < error_kind_count; ++k) r.transport_errors[kErrorKindNames[k]] += st.error_kinds[k];
+    for (int k = 0; k < error_kind_count; ++k) r.transport_errors[error_kind_names[k]] += st.error_kinds[k];
     samples.insert(samples.end(), st.latency_us.begin(), st.latency_us.end());
   }
   r.latency = summarize_latency(samples);

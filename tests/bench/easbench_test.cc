@@ -4,9 +4,9 @@
 #include "bench/easbench/options.h"
 #include "bench/easbench/report.h"
 #include "bench/easbench/requests.h"
+#include "tests/support/test_pki.h"
 
 #include <gtest/gtest.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include <filesystem>
@@ -24,69 +24,37 @@ namespace fs = std::filesystem;
 class TempPki {
  public:
   TempPki() {
-    dir_ = fs::temp_directory_path() / ("easbench_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::create_directories(dir_);
-    PkeyShared key(EVP_EC_gen("P-256"), PkeyDeleter{});
-    X509Ptr ca(X509_new());
-    X509_set_version(ca.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(ca.get()), 1);
-    X509_NAME_add_entry_by_txt(X509_get_subject_name(ca.get()), "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>("Test Device CA"), -1, -1, 0);
-    X509_set_issuer_name(ca.get(), X509_get_subject_name(ca.get()));
-    X509_gmtime_adj(X509_getm_notBefore(ca.get()), -60);
-    X509_gmtime_adj(X509_getm_notAfter(ca.get()), 3600L * 24 * 365);
-    X509_set_pubkey(ca.get(), key.get());
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, ca.get(), ca.get(), nullptr, nullptr, 0);
-    for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:TRUE"},
-                              std::pair{NID_key_usage, "critical,keyCertSign,cRLSign"},
-                              std::pair{NID_subject_key_identifier, "hash"}}) {
-      X509_EXTENSION* ext = X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value);
-      X509_add_ext(ca.get(), ext, -1);
-      X509_EXTENSION_free(ext);
-    }
-    X509_sign(ca.get(), key.get(), EVP_sha256());
-    write_pem(ca_pem(), [&](FILE* f) { PEM_write_X509(f, ca.get()); });
-    write_pem(ca_key(), [&](FILE* f) { PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
-    PkeyShared other(EVP_EC_gen("P-256"), PkeyDeleter{});
-    write_pem(other_key(), [&](FILE* f) { PEM_write_PrivateKey(f, other.get(), nullptr, nullptr, 0, nullptr, nullptr); });
-    ca_.reset(X509_dup(ca.get()));
+    testing::CertSpec spec;
+    spec.subject = testing::common_name("Test Device CA");
+    spec.serial = testing::serial_content(1);
+    spec.ca = true;
+    spec.extensions = {{"keyUsage", "critical,keyCertSign,cRLSign"}};
+    spec.not_before_offset = -60;
+    spec.lifetime = 3600L * 24 * 365 + 60;
+    ca_ = testing::issue(spec, testing::Issued{});
+    dir_.write("ca.pem", testing::to_pem(ca_.cert.get()));
+    dir_.write("ca.key", testing::to_pem(ca_.key.get()));
+    dir_.write("other.key", testing::to_pem(testing::make_key().get()));
   }
-  ~TempPki() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path ca_pem() const { return dir_ / "ca.pem"; }
-  fs::path ca_key() const { return dir_ / "ca.key"; }
-  fs::path other_key() const { return dir_ / "other.key"; }
-  fs::path dir() const { return dir_; }
-  X509* ca() const { return ca_.get(); }
+  fs::path ca_pem() const { return dir_.path() / "ca.pem"; }
+  fs::path ca_key() const { return dir_.path() / "ca.key"; }
+  fs::path other_key() const { return dir_.path() / "other.key"; }
+  fs::path dir() const { return dir_.path(); }
+  X509* ca() const { return ca_.cert.get(); }
 
  private:
-  template <class F>
-  void write_pem(const fs::path& p, F write) {
-    FILE* f = std::fopen(p.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    write(f);
-    std::fclose(f);
-  }
-  static inline int counter_ = 0;
-  fs::path dir_;
-  X509Ptr ca_;
+  testing::TempDir dir_{"easbench-test"};
+  testing::Issued ca_;
 };
 
 // Verifies `cert` against `ca` for the clientAuth purpose, as a TLS server would.
 bool verifies(X509* cert, X509* ca) {
-  X509_STORE* store = X509_STORE_new();
-  X509_STORE_add_cert(store, ca);
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  X509_STORE_CTX_init(ctx, store, cert, nullptr);
-  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-  const bool ok = X509_verify_cert(ctx) == 1;
-  X509_STORE_CTX_free(ctx);
-  X509_STORE_free(store);
-  return ok;
+  auth::OwnedX509Store store(X509_STORE_new());
+  X509_STORE_add_cert(store.get(), ca);
+  auth::OwnedX509StoreCtx ctx(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(ctx.get(), store.get(), cert, nullptr);
+  X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SSL_CLIENT);
+  return X509_verify_cert(ctx.get()) == 1;
 }
 
 std::string subject_of(X509* cert) {
@@ -296,7 +264,7 @@ TEST(RequestsTest, HeadCarriesActiveSyncIdentity) {
 }
 
 TEST(RequestsTest, BodiesAreWbxml) {
-  EXPECT_EQ(sync_body().size(), kSyncBodyBytes);
+  EXPECT_EQ(sync_body().size(), sync_body_bytes);
   EXPECT_EQ(sync_body().substr(0, 4), std::string("\x03\x01\x6a\x00", 4));
   const std::string ping = ping_body(540);
   EXPECT_EQ(ping, std::string("\x03\x01\x6a\x00\x00\x0d\x45\x48\x03" "540\x00\x01\x01", 15));
@@ -371,12 +339,12 @@ TEST(IdentityTest, MintsWorkspaceOneShapedDevices) {
 
 TEST(IdentityTest, Rsa2048KeysComeFromAPool) {
   TempPki pki;
-  const std::uint32_t n = kRsaKeyPool + 3;
+  const std::uint32_t n = rsa_key_pool + 3;
   auto ids = mint_identities(pki.ca_pem(), pki.ca_key(), n, "d.test", KeyType::rsa2048, 2, [](std::uint32_t) {});
   ASSERT_EQ(ids.size(), n);
   EXPECT_EQ(EVP_PKEY_get_base_id(ids[0].key.get()), EVP_PKEY_RSA);
   EXPECT_EQ(EVP_PKEY_get_bits(ids[0].key.get()), 2048);
-  EXPECT_EQ(ids[0].key.get(), ids[kRsaKeyPool].key.get());
+  EXPECT_EQ(ids[0].key.get(), ids[rsa_key_pool].key.get());
   EXPECT_NE(ids[0].key.get(), ids[1].key.get());
   EXPECT_TRUE(verifies(ids[n - 1].cert.get(), pki.ca()));
   EXPECT_EQ(X509_check_private_key(ids[n - 1].cert.get(), ids[n - 1].key.get()), 1);
@@ -402,14 +370,9 @@ TEST(IdentityTest, BadCaInputIsAClearError) {
 TEST(IdentityTest, LoadsOneIdentityFromFilesAndChecksTheKey) {
   TempPki pki;
   auto ids = mint_identities(pki.ca_pem(), pki.ca_key(), 1, "corp.example.test", KeyType::p256, 1, [](std::uint32_t) {});
-  const fs::path cert = pki.dir() / "dev.pem";
-  const fs::path key = pki.dir() / "dev.key";
-  FILE* f = std::fopen(cert.c_str(), "w");
-  PEM_write_X509(f, ids[0].cert.get());
-  std::fclose(f);
-  f = std::fopen(key.c_str(), "w");
-  PEM_write_PrivateKey(f, ids[0].key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(f);
+  testing::TempDir dir("easbench-identity");
+  const fs::path cert = dir.write("dev.pem", testing::to_pem(ids[0].cert.get()));
+  const fs::path key = dir.write("dev.key", testing::to_pem(ids[0].key.get()));
   DeviceIdentity id = load_identity(cert, key);
   EXPECT_EQ(id.upn, "user1@corp.example.test");
   EXPECT_EQ(id.user, "user1");

@@ -8,7 +8,7 @@
 namespace easedge::eas {
 namespace {
 
-const AccountNames kAlice{"alice@corp.example.test", "alice"};
+const AccountNames alice_account{"alice@corp.example.test", "alice"};
 
 EasRequest request(std::string user, std::string device_id = "ABC123", std::string device_type = "iPhone") {
   EasRequest r;
@@ -30,33 +30,31 @@ TEST(Wildcard, Literals) {
   EXPECT_TRUE(WildcardPattern("").matches(""));
 }
 
-TEST(Wildcard, Stars) {
-  EXPECT_TRUE(WildcardPattern("*").matches(""));
-  EXPECT_TRUE(WildcardPattern("*").matches("anything"));
-  EXPECT_TRUE(WildcardPattern("**").matches("x"));
-  WildcardPattern prefix("BLOCKED*");
-  EXPECT_TRUE(prefix.matches("BLOCKED"));
-  EXPECT_TRUE(prefix.matches("blocked42"));
-  EXPECT_FALSE(prefix.matches("XBLOCKED"));
-  WildcardPattern suffix("*Device");
-  EXPECT_TRUE(suffix.matches("TestDEVICE"));
-  EXPECT_FALSE(suffix.matches("DeviceX"));
-  WildcardPattern inner("a*b*c");
-  EXPECT_TRUE(inner.matches("abc"));
-  EXPECT_TRUE(inner.matches("aXXbYYc"));
-  EXPECT_TRUE(inner.matches("abbbc"));
-  EXPECT_FALSE(inner.matches("acb"));
-  EXPECT_FALSE(inner.matches("ab"));
-  WildcardPattern overlap("ab*ba");
-  EXPECT_FALSE(overlap.matches("aba"));
-  EXPECT_TRUE(overlap.matches("abba"));
-  WildcardPattern middle("*Test*");
-  EXPECT_TRUE(middle.matches("MyTESTDevice"));
-  EXPECT_FALSE(middle.matches("Tes"));
-  // '?' and other glob syntax are literal: Exchange's lists only know '*'.
-  EXPECT_FALSE(WildcardPattern("A?C").matches("ABC"));
-  EXPECT_TRUE(WildcardPattern("A?C").matches("a?c"));
+struct WildcardCase {
+  const char* pattern;
+  const char* text;
+  bool matches;
+};
+
+class WildcardTable : public ::testing::TestWithParam<WildcardCase> {};
+
+TEST_P(WildcardTable, Matches) {
+  const auto& c = GetParam();
+  EXPECT_EQ(WildcardPattern(c.pattern).matches(c.text), c.matches) << c.pattern << " ~ " << c.text;
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Stars, WildcardTable,
+    ::testing::Values(WildcardCase{"*", "", true}, WildcardCase{"*", "anything", true}, WildcardCase{"**", "x", true},
+                      WildcardCase{"BLOCKED*", "BLOCKED", true}, WildcardCase{"BLOCKED*", "blocked42", true},
+                      WildcardCase{"BLOCKED*", "XBLOCKED", false}, WildcardCase{"*Device", "TestDEVICE", true},
+                      WildcardCase{"*Device", "DeviceX", false}, WildcardCase{"a*b*c", "abc", true},
+                      WildcardCase{"a*b*c", "aXXbYYc", true}, WildcardCase{"a*b*c", "abbbc", true},
+                      WildcardCase{"a*b*c", "acb", false}, WildcardCase{"a*b*c", "ab", false},
+                      WildcardCase{"ab*ba", "aba", false}, WildcardCase{"ab*ba", "abba", true},
+                      WildcardCase{"*Test*", "MyTESTDevice", true}, WildcardCase{"*Test*", "Tes", false},
+                      // '?' and other glob syntax are literal: Exchange's lists only know '*'.
+                      WildcardCase{"A?C", "ABC", false}, WildcardCase{"A?C", "a?c", true}));
 
 TEST(Wildcard, HostileInputIsLinear) {
   // A pattern that makes a backtracking matcher explode: many stars against a long near-miss. This asserts
@@ -66,27 +64,33 @@ TEST(Wildcard, HostileInputIsLinear) {
   EXPECT_TRUE(p.matches(std::string(254, 'a') + "b"));
 }
 
-TEST(UserMatch, Forms) {
-  EXPECT_TRUE(user_matches("alice", kAlice));
-  EXPECT_TRUE(user_matches("ALICE", kAlice));
-  EXPECT_TRUE(user_matches("CORP\\alice", kAlice));
-  EXPECT_TRUE(user_matches("corp\\Alice", kAlice));
-  EXPECT_TRUE(user_matches("alice@corp.example.test", kAlice));
-  EXPECT_TRUE(user_matches("Alice@CORP.Example.Test", kAlice));
+struct UserCase {
+  const char* user;  // the User= value
+  bool matches;      // whether it names alice_account
+};
+
+class UserMatchTable : public ::testing::TestWithParam<UserCase> {};
+
+TEST_P(UserMatchTable, NamesAliceOrNot) {
+  EXPECT_EQ(user_matches(GetParam().user, alice_account), GetParam().matches) << GetParam().user;
 }
 
-TEST(UserMatch, Mismatches) {
-  EXPECT_FALSE(user_matches("", kAlice));
-  EXPECT_FALSE(user_matches("bob", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\bob", kAlice));
-  EXPECT_FALSE(user_matches("bob@corp.example.test", kAlice));
-  EXPECT_FALSE(user_matches("alice@other.example", kAlice));  // the UPN must match fully
-  EXPECT_FALSE(user_matches("alice@corp", kAlice));
-  EXPECT_FALSE(user_matches("alic", kAlice));
-  EXPECT_FALSE(user_matches("alice2", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\alice\\x", kAlice));
-  EXPECT_FALSE(user_matches("CORP\\alice@corp.example.test", kAlice));
+INSTANTIATE_TEST_SUITE_P(Forms, UserMatchTable,
+                         ::testing::Values(UserCase{"alice", true}, UserCase{"ALICE", true},
+                                           UserCase{"CORP\\alice", true}, UserCase{"corp\\Alice", true},
+                                           UserCase{"alice@corp.example.test", true},
+                                           UserCase{"Alice@CORP.Example.Test", true}));
+
+INSTANTIATE_TEST_SUITE_P(Mismatches, UserMatchTable,
+                         ::testing::Values(UserCase{"", false}, UserCase{"bob", false}, UserCase{"CORP\\bob", false},
+                                           UserCase{"bob@corp.example.test", false},
+                                           UserCase{"alice@other.example", false},  // the UPN must match fully
+                                           UserCase{"alice@corp", false}, UserCase{"alic", false},
+                                           UserCase{"alice2", false}, UserCase{"CORP\\", false},
+                                           UserCase{"CORP\\alice\\x", false},
+                                           UserCase{"CORP\\alice@corp.example.test", false}));
+
+TEST(UserMatch, EmptyNamesNeverMatch) {
   EXPECT_FALSE(user_matches("@corp.example.test", AccountNames{"@corp.example.test", ""}));
 }
 
@@ -104,7 +108,7 @@ TEST(UserMatch, SamAccountNameDiffersFromUpn) {
 
 TEST(Policy, DefaultsAllowEverything) {
   Policy policy(config::EasConfig{});
-  auto decision = policy.evaluate(request("bob"), kAlice);
+  auto decision = policy.evaluate(request("bob"), alice_account);
   EXPECT_TRUE(decision.allowed);
   EXPECT_TRUE(static_cast<bool>(decision));
   EXPECT_TRUE(policy.evaluate(request(""), std::nullopt));
@@ -114,12 +118,12 @@ TEST(Policy, RequireUserMatch) {
   config::EasConfig config;
   config.require_user_match = true;
   Policy policy(config);
-  EXPECT_TRUE(policy.evaluate(request("CORP\\alice"), kAlice));
-  auto other = policy.evaluate(request("bob"), kAlice);
+  EXPECT_TRUE(policy.evaluate(request("CORP\\alice"), alice_account));
+  auto other = policy.evaluate(request("bob"), alice_account);
   EXPECT_FALSE(other.allowed);
   EXPECT_EQ(other.reason, PolicyRefusal::user_mismatch);
   EXPECT_NE(other.text.find("alice@corp.example.test"), std::string::npos);
-  auto missing = policy.evaluate(request(""), kAlice);
+  auto missing = policy.evaluate(request(""), alice_account);
   EXPECT_EQ(missing.reason, PolicyRefusal::user_mismatch);
   EXPECT_FALSE(missing.allowed);
   auto unmapped = policy.evaluate(request("alice"), std::nullopt);
@@ -135,16 +139,16 @@ TEST(Policy, DeviceRules) {
   config.devices.block = {"BLOCKED*"};
   config.devices.block_types = {"TestDevice*"};
   Policy policy(config);
-  EXPECT_TRUE(policy.evaluate(request("alice", "GOOD1", "iPhone"), kAlice));
-  auto blocked = policy.evaluate(request("alice", "blocked7", "iPhone"), kAlice);
+  EXPECT_TRUE(policy.evaluate(request("alice", "GOOD1", "iPhone"), alice_account));
+  auto blocked = policy.evaluate(request("alice", "blocked7", "iPhone"), alice_account);
   EXPECT_FALSE(blocked.allowed);
   EXPECT_EQ(blocked.reason, PolicyRefusal::device_blocked);
   EXPECT_NE(blocked.text.find("BLOCKED*"), std::string::npos);
-  auto type = policy.evaluate(request("alice", "GOOD1", "TESTDEVICE2"), kAlice);
+  auto type = policy.evaluate(request("alice", "GOOD1", "TESTDEVICE2"), alice_account);
   EXPECT_FALSE(type.allowed);
   EXPECT_EQ(type.reason, PolicyRefusal::device_type_blocked);
   // Both blocked: the DeviceId rule is reported.
-  EXPECT_EQ(policy.evaluate(request("alice", "BLOCKED1", "TestDevice"), kAlice).reason, PolicyRefusal::device_blocked);
+  EXPECT_EQ(policy.evaluate(request("alice", "BLOCKED1", "TestDevice"), alice_account).reason, PolicyRefusal::device_blocked);
 }
 
 TEST(Policy, AllowListAndBlockWins) {
@@ -152,18 +156,18 @@ TEST(Policy, AllowListAndBlockWins) {
   config.devices.allow = {"Appl*", "android*"};
   config.devices.block = {"ApplBAD*"};
   Policy policy(config);
-  EXPECT_TRUE(policy.evaluate(request("alice", "ApplF17XYZ"), kAlice));
-  EXPECT_TRUE(policy.evaluate(request("alice", "ANDROIDc1234"), kAlice));
-  auto other = policy.evaluate(request("alice", "WP8ABC"), kAlice);
+  EXPECT_TRUE(policy.evaluate(request("alice", "ApplF17XYZ"), alice_account));
+  EXPECT_TRUE(policy.evaluate(request("alice", "ANDROIDc1234"), alice_account));
+  auto other = policy.evaluate(request("alice", "WP8ABC"), alice_account);
   EXPECT_FALSE(other.allowed);
   EXPECT_EQ(other.reason, PolicyRefusal::device_not_allowed);
-  auto both = policy.evaluate(request("alice", "ApplBAD1"), kAlice);
+  auto both = policy.evaluate(request("alice", "ApplBAD1"), alice_account);
   EXPECT_FALSE(both.allowed);
   EXPECT_EQ(both.reason, PolicyRefusal::device_blocked);
   // An empty allow list allows nothing.
   config.devices.allow.clear();
   config.devices.block.clear();
-  EXPECT_EQ(Policy(config).evaluate(request("alice", "ApplF17XYZ"), kAlice).reason, PolicyRefusal::device_not_allowed);
+  EXPECT_EQ(Policy(config).evaluate(request("alice", "ApplF17XYZ"), alice_account).reason, PolicyRefusal::device_not_allowed);
 }
 
 TEST(Policy, UserCheckedBeforeDevice) {
@@ -171,8 +175,8 @@ TEST(Policy, UserCheckedBeforeDevice) {
   config.require_user_match = true;
   config.devices.block = {"*"};
   Policy policy(config);
-  EXPECT_EQ(policy.evaluate(request("bob", "X"), kAlice).reason, PolicyRefusal::user_mismatch);
-  EXPECT_EQ(policy.evaluate(request("alice", "X"), kAlice).reason, PolicyRefusal::device_blocked);
+  EXPECT_EQ(policy.evaluate(request("bob", "X"), alice_account).reason, PolicyRefusal::user_mismatch);
+  EXPECT_EQ(policy.evaluate(request("alice", "X"), alice_account).reason, PolicyRefusal::device_blocked);
 }
 
 TEST(Policy, OptionsWithoutDeviceIdSkipsDeviceRules) {
@@ -182,7 +186,7 @@ TEST(Policy, OptionsWithoutDeviceIdSkipsDeviceRules) {
   EasRequest options;
   options.form = QueryForm::plain;
   options.user = "alice";
-  EXPECT_TRUE(policy.evaluate(options, kAlice));
+  EXPECT_TRUE(policy.evaluate(options, alice_account));
 }
 
 TEST(Policy, RefusalNames) {

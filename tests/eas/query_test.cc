@@ -392,18 +392,18 @@ TEST(QueryPlain, HostileValues) {
 }
 
 TEST(QueryPlain, Limits) {
-  std::string at_limit(kMaxValueBytes, 'u');
+  std::string at_limit(max_value_bytes, 'u');
   EXPECT_TRUE(parse_query("POST", "Cmd=Sync&User=" + at_limit + "&DeviceId=A&DeviceType=B").ok());
   EXPECT_EQ(error_of("Cmd=Sync&User=" + at_limit + "u&DeviceId=A&DeviceType=B"), QueryErrc::too_long);
   // Escapes count decoded: 255 escaped bytes are 765 characters of query, and still fine.
   std::string escaped;
-  for (std::size_t i = 0; i < kMaxValueBytes; ++i) escaped += "%41";
+  for (std::size_t i = 0; i < max_value_bytes; ++i) escaped += "%41";
   EXPECT_TRUE(parse_query("POST", "Cmd=Sync&User=" + escaped + "&DeviceId=A&DeviceType=B").ok());
-  EXPECT_EQ(error_of("Cmd=Sync&DeviceId=" + std::string(kMaxDeviceIdChars + 1, 'A') + "&DeviceType=B"),
+  EXPECT_EQ(error_of("Cmd=Sync&DeviceId=" + std::string(max_device_id_chars + 1, 'A') + "&DeviceType=B"),
             QueryErrc::bad_value);
-  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&DeviceId=" + std::string(kMaxDeviceIdChars, 'A') + "&DeviceType=B").ok());
-  EXPECT_EQ(error_of(std::string(kMaxQueryBytes + 1, 'A')), QueryErrc::too_long);
-  EXPECT_EQ(error_of("Cmd=Sync&DeviceId=A&DeviceType=B&CollectionId=" + std::string(kMaxQueryBytes, '1')),
+  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&DeviceId=" + std::string(max_device_id_chars, 'A') + "&DeviceType=B").ok());
+  EXPECT_EQ(error_of(std::string(max_query_bytes + 1, 'A')), QueryErrc::too_long);
+  EXPECT_EQ(error_of("Cmd=Sync&DeviceId=A&DeviceType=B&CollectionId=" + std::string(max_query_bytes, '1')),
             QueryErrc::too_long);
 }
 

@@ -1,7 +1,7 @@
 // libFuzzer target for the access log formatters: whatever bytes a device puts in its request, a W3C line
 // keeps its 15 fields on one line and a JSON line parses as one object with the same strings.
 //
-// Input layout: the bytes are cut at 0xFF into the record's string fields, in the order of kFields below.
+// Input layout: the bytes are cut at 0xFF into the record's string fields, in the order of record_fields below.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,14 +16,14 @@ namespace {
 
 using easedge::proxy::AccessLogRecord;
 
-constexpr std::string_view AccessLogRecord::*kFields[] = {
+constexpr std::string_view AccessLogRecord::*record_fields[] = {
     &AccessLogRecord::server_ip,   &AccessLogRecord::client_ip,   &AccessLogRecord::method,
     &AccessLogRecord::uri_stem,    &AccessLogRecord::uri_query,   &AccessLogRecord::user,
     &AccessLogRecord::cert_sha256, &AccessLogRecord::user_agent,  &AccessLogRecord::eas_command,
     &AccessLogRecord::device_id,   &AccessLogRecord::device_type, &AccessLogRecord::request_id,
 };
-constexpr char kSeparator = '\xff';
-constexpr std::size_t kW3cFieldCount = 15;
+constexpr char field_separator = '\xff';
+constexpr std::size_t w3c_field_count = 15;
 
 void require(bool condition) {
   if (!condition) std::abort();
@@ -35,8 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view input(reinterpret_cast<const char*>(data), size);
   AccessLogRecord record;
   record.status = 200;
-  for (auto field : kFields) {
-    auto cut = input.find(kSeparator);
+  for (auto field : record_fields) {
+    auto cut = input.find(field_separator);
     record.*field = input.substr(0, cut);
     input = cut == std::string_view::npos ? std::string_view() : input.substr(cut + 1);
   }
@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!separator && !in_field) ++fields;
     in_field = !separator;
   }
-  require(fields == kW3cFieldCount);
+  require(fields == w3c_field_count);
 
   std::string json;
   easedge::proxy::format_json(record, json);

@@ -23,9 +23,9 @@ struct Pki {
   std::shared_ptr<Crl> base;
   Pki() {
     cas.push_back(easedge::fuzz::pem_certificate(easedge::fuzz::ca_pem));
-    std::string error;
-    base = Crl::parse(easedge::fuzz::crl_pem, "base", error);
-    check(cas.back() && leaf && base && base->verify(cas).empty());
+    auto parsed = Crl::parse(easedge::fuzz::crl_pem, "base");
+    check(cas.back() && leaf && parsed && (*parsed)->verify(cas).has_value());
+    base = *parsed;
   }
 };
 
@@ -42,7 +42,7 @@ void look_up(const std::shared_ptr<Crl>& crl, const Pki& pki) {
 }
 
 void exercise(const std::shared_ptr<Crl>& crl, const Pki& pki) {
-  if (crl->verify(pki.cas).empty()) {
+  if (crl->verify(pki.cas)) {
     check(crl->signer_key() != nullptr);
     look_up(crl, pki);
   }
@@ -70,9 +70,8 @@ void exercise(const std::shared_ptr<Crl>& crl, const Pki& pki) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   static const Pki pki;
-  std::string error;
-  auto crl = Crl::parse(bytes, "fuzz", error);
-  check((crl == nullptr) == !error.empty());
-  if (crl) exercise(crl, pki);
+  auto parsed = Crl::parse(bytes, "fuzz");
+  check(parsed ? *parsed != nullptr : !parsed.error().empty());
+  if (parsed) exercise(*parsed, pki);
   return 0;
 }

@@ -20,9 +20,9 @@ namespace {
 
 using easedge::eas::EasRequest;
 
-constexpr std::string_view kMethods[] = {"POST", "OPTIONS", "GET", "PUT"};
-constexpr std::uint8_t kMethodMask = 0x03;
-constexpr std::uint8_t kBase64Flag = 0x04;
+constexpr std::string_view method_names[] = {"POST", "OPTIONS", "GET", "PUT"};
+constexpr std::uint8_t method_mask = 0x03;
+constexpr std::uint8_t base64_flag = 0x04;
 
 void require(bool condition) {
   if (!condition) std::abort();
@@ -37,12 +37,12 @@ bool has_control(std::string_view value) {
 // What the parser promises about every request it accepts.
 void check_invariants(std::string_view method, const EasRequest& r) {
   if (method == "POST") require(r.command && !r.device_id.empty() && !r.device_type.empty());
-  require(r.device_id.size() <= easedge::eas::kMaxDeviceIdChars);
+  require(r.device_id.size() <= easedge::eas::max_device_id_chars);
   for (unsigned char c : r.device_id) require((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'));
   for (std::string_view value : {std::string_view(r.device_type), std::string_view(r.user), std::string_view(r.collection_id),
                                  std::string_view(r.item_id), std::string_view(r.long_id),
                                  std::string_view(r.attachment_name), std::string_view(r.occurrence)}) {
-    require(value.size() <= easedge::eas::kMaxValueBytes);
+    require(value.size() <= easedge::eas::max_value_bytes);
     require(!has_control(value));
   }
   if (r.command) require(!easedge::eas::command_name(*r.command).empty());
@@ -64,12 +64,12 @@ const easedge::eas::Policy& policy() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  std::string_view method = kMethods[data[0] & kMethodMask];
+  std::string_view method = method_names[data[0] & method_mask];
   // The query is handed over as a view of an exactly-sized buffer, never NUL-terminated, as it is inside an
   // HTTP request line: ASan then catches any read past its end (Boost.URL 1.81's parse_query did one).
   std::string_view query(reinterpret_cast<const char*>(data + 1), size - 1);
   std::unique_ptr<char[]> encoded;
-  if (data[0] & kBase64Flag) {
+  if (data[0] & base64_flag) {
     std::string text(4 * ((query.size() + 2) / 3) + 1, '\0');
     int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(text.data()),
                             reinterpret_cast<const unsigned char*>(query.data()), static_cast<int>(query.size()));

@@ -18,7 +18,7 @@ void check(bool invariant) {
 struct Pki {
   OwnedX509 ca = easedge::fuzz::pem_certificate(easedge::fuzz::ca_pem);
   OwnedX509 leaf = easedge::fuzz::pem_certificate(easedge::fuzz::leaf_pem);
-  std::unique_ptr<X509_STORE, RevocationFree<X509_STORE_free>> store{X509_STORE_new()};
+  OwnedX509Store store{X509_STORE_new()};
   // With a nonce, like every request easedge sends; the committed seeds have none, which is accepted.
   OwnedOcspRequest request;
   Pki() {

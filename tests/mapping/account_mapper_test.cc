@@ -5,7 +5,7 @@
 #include "mapping/certificate_bindings.h"
 #include "mapping/ldif_directory.h"
 #include "mapping/sid.h"
-#include "tests/mapping/test_pki.h"
+#include "tests/support/test_pki.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -77,8 +77,8 @@ private:
 class AccountMapperTest : public ::testing::Test {
 protected:
   AccountMapperTest()
-      : ca_(pki_.make_ca(Name{{{"DC", "test"}}, {{"DC", "example"}}, {{"CN", "Test Issuing CA"}}})),
-        other_ca_(pki_.make_ca(Name{{{"CN", "Other CA"}}})) {
+      : ca_(testing::make_ca(Name{{{"DC", "test"}}, {{"DC", "example"}}, {{"CN", "Test Issuing CA"}}})),
+        other_ca_(testing::make_ca(Name{{{"CN", "Other CA"}}})) {
     std::ofstream(dir_ / "ntauth.pem") << testing::to_pem(ca_.cert.get());
     config_.ntauth = {dir_ / "ntauth.pem"};
     config_.strong_binding = StrongBinding::full;
@@ -92,7 +92,7 @@ protected:
 
   testing::Issued issue(CertSpec spec, const testing::Issued* ca = nullptr) {
     if (spec.subject.empty()) spec.subject = Name{{{"CN", "WorkspaceONEUEM.alice"}}};
-    return pki_.issue(spec, ca ? *ca : ca_);
+    return testing::issue(spec, ca ? *ca : ca_);
   }
 
   std::shared_ptr<Directory> directory(const std::string& ldif) {
@@ -117,10 +117,9 @@ protected:
     return result;
   }
 
-  testing::TestPki pki_;
   testing::Issued ca_;
   testing::Issued other_ca_;
-  testing::TestDir test_dir_{"easedge-mapper"};
+  testing::TempDir test_dir_{"easedge-mapper"};
   const std::filesystem::path& dir_ = test_dir_.path();
   config::MappingConfig config_;
 };

@@ -2,7 +2,7 @@
 // certificates generated here.
 #include "mapping/certificate_bindings.h"
 
-#include "tests/mapping/test_pki.h"
+#include "tests/support/test_pki.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -16,18 +16,18 @@ namespace {
 
 using testing::CertSpec;
 using testing::Name;
-using testing::X509Ptr;
+using auth::SharedX509;
 
 const std::string alice_sid = "S-1-5-21-1004336348-1177238915-682003330-1104";
 
 class CertificateBindingsTest : public ::testing::Test {
 protected:
   CertificateBindingsTest()
-      : ca_(pki_.make_ca(Name{{{"DC", "test"}}, {{"DC", "example"}}, {{"CN", "Test Issuing CA"}}})) {}
+      : ca_(testing::make_ca(Name{{{"DC", "test"}}, {{"DC", "example"}}, {{"CN", "Test Issuing CA"}}})) {}
 
-  X509Ptr issue(CertSpec spec) {
+  SharedX509 issue(CertSpec spec) {
     if (spec.subject.empty()) spec.subject = Name{{{"CN", "WorkspaceONEUEM.alice"}}};
-    return pki_.issue(spec, ca_).cert;
+    return testing::issue(spec, ca_).cert;
   }
 
   static std::string sha1(X509* cert) {
@@ -44,7 +44,6 @@ protected:
     return out;
   }
 
-  testing::TestPki pki_;
   testing::Issued ca_;
 };
 
@@ -71,7 +70,7 @@ TEST_F(CertificateBindingsTest, OptionalFormsAbsentWhenTheCertificateLacksThem) 
   spec.subject = Name{};
   spec.upn = "alice@corp.example.test";
   spec.ski = false;
-  auto cert = pki_.issue(spec, ca_).cert;
+  auto cert = testing::issue(spec, ca_).cert;
   auto b = certificate_bindings(cert.get());
   EXPECT_FALSE(b.ski);
   EXPECT_FALSE(b.subject);

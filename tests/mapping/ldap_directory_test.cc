@@ -2,7 +2,7 @@
 // an unreachable DC answering "unavailable" (with backoff) instead of "no such account".
 #include "mapping/ldap_directory.h"
 
-#include "tests/mapping/test_pki.h"
+#include "tests/support/test_pki.h"
 
 #include <gtest/gtest.h>
 
@@ -86,7 +86,7 @@ protected:
     return ntohs(address.sin_port);
   }
 
-  testing::TestDir dir_{"easedge-ldap"};
+  testing::TempDir dir_{"easedge-ldap"};
   config::LdapDirectoryConfig config_;
 };
 

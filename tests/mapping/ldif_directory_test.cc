@@ -1,7 +1,7 @@
 // The LDIF directory: AD attributes, indexed lookups, transitive groups, and errors with line numbers.
 #include "mapping/ldif_directory.h"
 
-#include "tests/mapping/test_pki.h"
+#include "tests/support/test_pki.h"
 
 #include <gtest/gtest.h>
 
@@ -29,7 +29,7 @@ protected:
     return 0;
   }
 
-  testing::TestDir dir_{"easedge-ldif"};
+  testing::TempDir dir_{"easedge-ldif"};
 };
 
 const char* lab_ldif = R"(version: 1

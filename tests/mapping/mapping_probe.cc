@@ -26,8 +26,8 @@ int serve(const config::Config& config) {
     std::string issuer_file;
     words >> cert_file >> issuer_file;
     if (cert_file.empty()) continue;
-    auto leaf = mapping::read_pem_certificates(cert_file).front();
-    auto issuer = mapping::read_pem_certificates(issuer_file).front();
+    auto leaf = auth::share(std::move(auth::read_pem_certificates(cert_file).front()));
+    auto issuer = auth::share(std::move(auth::read_pem_certificates(issuer_file).front()));
     std::promise<mapping::MapResult> answer;
     mapper->map({leaf, issuer}, [&answer](mapping::MapResult r) { answer.set_value(std::move(r)); });
     auto result = answer.get_future().get();

@@ -19,11 +19,11 @@ namespace {
 using namespace std::chrono_literals;
 
 // 2024-01-15 10:23:45.678 UTC
-const auto kTime = std::chrono::system_clock::time_point(std::chrono::milliseconds(1705314225678));
+const auto log_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1705314225678));
 
 AccessLogRecord sample() {
   AccessLogRecord r;
-  r.time = kTime;
+  r.time = log_time;
   r.server_ip = "10.0.0.1";
   r.server_port = 443;
   r.client_ip = "192.0.2.7";
@@ -83,7 +83,7 @@ std::string read_file(const std::filesystem::path& path) {
 
 TEST(AccessLogW3c, Header) {
   std::string out;
-  format_w3c_header(kTime, out);
+  format_w3c_header(log_time, out);
   EXPECT_EQ(out,
             "#Software: easedge\n#Version: 1.0\n#Date: 2024-01-15 10:23:45\n"
             "#Fields: date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) "
@@ -95,7 +95,7 @@ TEST(AccessLogW3c, Line) {
             "2024-01-15 10:23:45 10.0.0.1 POST /Microsoft-Server-ActiveSync "
             "Cmd=Sync&User=alice&DeviceId=ABC123&DeviceType=iPhone 443 alice@corp.example.test 192.0.2.7 "
             "Apple-iPhone13C2/2006.100 200 0 0 15 5f0c3a9e00000001\n");
-  EXPECT_EQ(split(w3c(sample())).size(), split(std::string(kW3cFields)).size());
+  EXPECT_EQ(split(w3c(sample())).size(), split(std::string(w3c_fields)).size());
 }
 
 TEST(AccessLogW3c, EmptyFieldsAndSpaces) {
@@ -120,8 +120,8 @@ TEST(AccessLogW3c, EmptyFieldsAndSpaces) {
 TEST(AccessLogW3c, HostileValuesStayOnOneLineWithAllFields) {
   AccessLogRecord r = sample();
   r.user = "alice\r\n2024-01-01 00:00:00 forged line";
-  static constexpr char kAgent[] = "ua\twith\0nul\x7f and \x1b[31m";
-  r.user_agent = std::string_view(kAgent, sizeof kAgent - 1);
+  static constexpr char agent[] = "ua\twith\0nul\x7f and \x1b[31m";
+  r.user_agent = std::string_view(agent, sizeof agent - 1);
   r.uri_query = "a b\nc";
   r.method = "";
   std::string line = w3c(r);
@@ -259,7 +259,7 @@ TEST_F(AccessLogWriterTest, W3cHeaderOnceThenLines) {
   EXPECT_EQ(lines[0], "#Software: easedge");
   EXPECT_EQ(lines[1], "#Version: 1.0");
   EXPECT_EQ(lines[2].rfind("#Date: ", 0), 0u);
-  EXPECT_EQ(lines[3], "#Fields: " + std::string(kW3cFields));
+  EXPECT_EQ(lines[3], "#Fields: " + std::string(w3c_fields));
   EXPECT_EQ(lines[4] + "\n", w3c(sample()));
   EXPECT_EQ(lines[5], lines[4]);
 }
@@ -296,8 +296,8 @@ TEST_F(AccessLogWriterTest, ReopenOfANonEmptyFileAddsNoHeader) {
 }
 
 TEST_F(AccessLogWriterTest, ConcurrentWritesDuringRotation) {
-  constexpr int kThreads = 4;
-  constexpr int kRotations = 50;
+  constexpr int thread_count = 4;
+  constexpr int rotations = 50;
   std::atomic<std::size_t> written{0};
   {
     AccessLogOptions options;
@@ -306,14 +306,14 @@ TEST_F(AccessLogWriterTest, ConcurrentWritesDuringRotation) {
     AccessLogWriter writer(path().string(), config::AccessLogFormat::w3c, options);
     std::atomic<bool> done{false};
     std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t)
+    for (int t = 0; t < thread_count; ++t)
       threads.emplace_back([&] {
         while (!done) {
           writer.write(sample());
           ++written;
         }
       });
-    for (int r = 0; r < kRotations; ++r) {
+    for (int r = 0; r < rotations; ++r) {
       std::filesystem::rename(path(), dir_ / ("access.log." + std::to_string(r)));
       EXPECT_FALSE(writer.reopen());  // not ASSERT: the writer threads must still be joined
       std::this_thread::sleep_for(1ms);
@@ -328,7 +328,7 @@ TEST_F(AccessLogWriterTest, ConcurrentWritesDuringRotation) {
     if (lines.empty()) continue;
     ASSERT_GE(lines.size(), 5u) << entry.path();
     EXPECT_EQ(lines[0], "#Software: easedge") << entry.path();
-    EXPECT_EQ(lines[3], "#Fields: " + std::string(kW3cFields));
+    EXPECT_EQ(lines[3], "#Fields: " + std::string(w3c_fields));
     for (std::size_t i = 4; i < lines.size(); ++i) {
       EXPECT_EQ(lines[i] + "\n", w3c(sample())) << entry.path() << ":" << i;
       ++records;
@@ -386,17 +386,17 @@ TEST_F(AccessLogWriterTest, WritersFlushThemselvesAboveTheCap) {
 }
 
 TEST_F(AccessLogWriterTest, ConcurrentWritersNeverInterleave) {
-  constexpr int kThreads = 8;
-  constexpr int kLines = 2000;
+  constexpr int thread_count = 8;
+  constexpr int line_count = 2000;
   {
     AccessLogOptions options;
     options.flush_bytes = 4096;
     AccessLogWriter writer(path().string(), config::AccessLogFormat::json, options);
     std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
+    for (int t = 0; t < thread_count; ++t) {
       threads.emplace_back([&writer, t] {
         std::string device = "DEV" + std::to_string(t);
-        for (int i = 0; i < kLines; ++i) {
+        for (int i = 0; i < line_count; ++i) {
           AccessLogRecord r = sample();
           r.device_id = device;
           r.bytes_in = static_cast<std::uint64_t>(i);
@@ -407,8 +407,8 @@ TEST_F(AccessLogWriterTest, ConcurrentWritersNeverInterleave) {
     for (auto& thread : threads) thread.join();
   }
   auto lines = lines_of(read_file(path()));
-  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kThreads * kLines));
-  std::vector<std::int64_t> next(kThreads, 0);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(thread_count * line_count));
+  std::vector<std::int64_t> next(thread_count, 0);
   for (const auto& line : lines) {
     auto o = parse_json_line(line + "\n");
     int t = std::stoi(std::string(o["device_id"].as_string()).substr(3));

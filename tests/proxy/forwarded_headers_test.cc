@@ -106,7 +106,7 @@ TEST(ForwardedRequest, StripsConfiguredHeadersInAnySpelling) {
 
 TEST(ForwardedRequest, SetsOnlyTheProxysIdentity) {
   auth::ClientCertificate cert;
-  cert.leaf = auth::X509Ptr(X509_new(), X509_free);
+  cert.leaf = auth::share(auth::OwnedX509(X509_new()));
   cert.sha256_hex = "ab12";
   cert.subject = "CN=WorkspaceONEUEM.alice,O=Quote\"Back\\slash";
   auto out = forward(hostile_request(), {BodyFraming::none, 0}, HeaderPolicy(),
@@ -140,7 +140,7 @@ TEST(ForwardedRequest, ConfiguredIdentityHeadersAreStrippedInAnySpellingAndSetBy
     head.insert(name, "spoofed");
   HeaderPolicy policy({}, {.identity_header = "X-Site-User", .client_cert_header = "x-site-cert"});
   auth::ClientCertificate cert;
-  cert.leaf = auth::X509Ptr(X509_new(), X509_free);
+  cert.leaf = auth::SharedX509(X509_new(), X509_free);
   cert.sha256_hex = "ab12";
   auto out = forward(head, {BodyFraming::none, 0}, policy,
                      {.user = "alice@corp.example.test", .forwarded_user = "alice", .certificate = &cert});
@@ -159,7 +159,7 @@ TEST(ForwardedRequest, SogoFormStripsSpoofedUsersAndSendsNoCertificateHeader) {
   head.insert("x-webobjects-remote-user", "bob");
   head.insert("X_WEBOBJECTS_REMOTE_USER", "bob");
   auth::ClientCertificate cert;
-  cert.leaf = auth::X509Ptr(X509_new(), X509_free);
+  cert.leaf = auth::SharedX509(X509_new(), X509_free);
   auto out = forward(head, {BodyFraming::none, 0}, HeaderPolicy({}, sogo_form()),
                      {.user = "alice@corp.example.test", .forwarded_user = "alice", .certificate = &cert});
   EXPECT_EQ(out.count("x-webobjects-remote-user"), 1u);

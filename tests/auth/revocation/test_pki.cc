@@ -4,13 +4,10 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <openssl/ec.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -21,44 +18,15 @@ void require(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(std::string("test PKI: ") + what + " failed");
 }
 
-OwnedPkey make_key() {
-  OwnedPkey key(EVP_EC_gen("P-256"));
-  require(key != nullptr, "EVP_EC_gen");
-  return key;
-}
-
-void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  require(ext != nullptr, "X509V3_EXT_conf_nid");
-  X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-}
-
-OwnedX509 make_cert(long serial, const std::string& cn, EVP_PKEY* subject_key, X509* issuer_cert) {
-  OwnedX509 cert(X509_new());
-  X509_set_version(cert.get(), X509_VERSION_3);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -86400);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * 365);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(cert.get(), issuer_cert ? X509_get_subject_name(issuer_cert) : name);
-  X509_set_pubkey(cert.get(), subject_key);
-  return cert;
-}
-
-// Runs `write` on a memory BIO and returns what it wrote.
-template <typename Write>
-std::string bio_text(Write write) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  write(bio);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<std::size_t>(size));
-  BIO_free(bio);
-  return out;
+// What every certificate of these tests shares: a CN, a year of validity from yesterday, no SKI.
+easedge::testing::CertSpec spec_for(long serial, const std::string& common_name) {
+  easedge::testing::CertSpec spec;
+  spec.subject = easedge::testing::common_name(common_name);
+  spec.serial = easedge::testing::serial_content(serial);
+  spec.ski = false;
+  spec.not_before_offset = -86400;
+  spec.lifetime = 86400L * 366;
+  return spec;
 }
 
 void add_crl_integer(X509_CRL* crl, int nid, long value) {
@@ -70,32 +38,27 @@ void add_crl_integer(X509_CRL* crl, int nid, long value) {
 
 }  // namespace
 
-TestCa::TestCa(const std::string& common_name, const TestCa* parent, bool crl_sign) : key_(make_key()) {
+TestCa::TestCa(const std::string& common_name, const TestCa* parent, bool crl_sign) {
   static long next_serial = 1000;
-  X509* issuer = parent ? parent->cert_.get() : nullptr;
-  EVP_PKEY* issuer_key = parent ? parent->key_.get() : key_.get();
-  cert_ = make_cert(next_serial++, common_name, key_.get(), issuer);
-  add_ext(cert_.get(), issuer ? issuer : cert_.get(), NID_basic_constraints, "critical,CA:TRUE");
-  add_ext(cert_.get(), issuer ? issuer : cert_.get(), NID_key_usage,
-          crl_sign ? "critical,keyCertSign,cRLSign" : "critical,keyCertSign");
-  require(X509_sign(cert_.get(), issuer_key, EVP_sha256()) > 0, "X509_sign CA");
+  auto spec = spec_for(next_serial++, common_name);
+  spec.ca = true;
+  spec.extensions = {{"keyUsage", crl_sign ? "critical,keyCertSign,cRLSign" : "critical,keyCertSign"}};
+  self_ = easedge::testing::issue(spec, parent ? parent->self_ : easedge::testing::Issued{});
 }
 
-OwnedX509 TestCa::issue_leaf(long serial, const std::string& common_name, const std::string& crl_url,
-                             const std::string& ocsp_url) const {
-  auto key = make_key();
-  auto cert = make_cert(serial, common_name, key.get(), cert_.get());
-  add_ext(cert.get(), cert_.get(), NID_ext_key_usage, "clientAuth");
-  if (!crl_url.empty()) add_ext(cert.get(), cert_.get(), NID_crl_distribution_points, ("URI:" + crl_url).c_str());
-  if (!ocsp_url.empty()) add_ext(cert.get(), cert_.get(), NID_info_access, ("OCSP;URI:" + ocsp_url).c_str());
-  require(X509_sign(cert.get(), key_.get(), EVP_sha256()) > 0, "X509_sign leaf");
-  return cert;
+SharedX509 TestCa::issue_leaf(long serial, const std::string& common_name, const std::string& crl_url,
+                              const std::string& ocsp_url) const {
+  auto spec = spec_for(serial, common_name);
+  spec.extensions = {{"extendedKeyUsage", "clientAuth"}};
+  if (!crl_url.empty()) spec.extensions.emplace_back("crlDistributionPoints", "URI:" + crl_url);
+  if (!ocsp_url.empty()) spec.extensions.emplace_back("authorityInfoAccess", "OCSP;URI:" + ocsp_url);
+  return easedge::testing::issue(spec, self_).cert;
 }
 
 OwnedCrl TestCa::make_crl(const CrlSpec& spec) const {
   OwnedCrl crl(X509_CRL_new());
   X509_CRL_set_version(crl.get(), 1);
-  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(cert_.get()));
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(self_.cert.get()));
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   ASN1_TIME* t = ASN1_TIME_adj(nullptr, now, 0, static_cast<long>(spec.this_update_offset.count()));
   X509_CRL_set1_lastUpdate(crl.get(), t);
@@ -130,7 +93,7 @@ OwnedCrl TestCa::make_crl(const CrlSpec& spec) const {
   }
   if (!spec.issuing_distribution_point.empty()) {
     X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, cert_.get(), nullptr, nullptr, crl.get(), 0);
+    X509V3_set_ctx(&ctx, self_.cert.get(), nullptr, nullptr, crl.get(), 0);
     X509_EXTENSION* ext =
         X509V3_EXT_conf_nid(nullptr, &ctx, NID_issuing_distribution_point, spec.issuing_distribution_point.c_str());
     require(ext != nullptr, "issuingDistributionPoint");
@@ -138,13 +101,13 @@ OwnedCrl TestCa::make_crl(const CrlSpec& spec) const {
     X509_EXTENSION_free(ext);
   }
   X509_CRL_sort(crl.get());
-  require(X509_CRL_sign(crl.get(), key_.get(), EVP_sha256()) > 0, "X509_CRL_sign");
+  require(X509_CRL_sign(crl.get(), self_.key.get(), EVP_sha256()) > 0, "X509_CRL_sign");
   return crl;
 }
 
 std::string TestCa::crl_pem(const CrlSpec& spec) const {
   auto crl = make_crl(spec);
-  return bio_text([&](BIO* bio) { PEM_write_bio_X509_CRL(bio, crl.get()); });
+  return easedge::testing::to_pem(crl.get());
 }
 
 std::string TestCa::crl_der(const CrlSpec& spec) const {
@@ -156,9 +119,7 @@ std::string TestCa::crl_der(const CrlSpec& spec) const {
   return out;
 }
 
-std::string TestCa::cert_pem() const {
-  return bio_text([&](BIO* bio) { PEM_write_bio_X509(bio, cert_.get()); });
-}
+std::string TestCa::cert_pem() const { return easedge::testing::to_pem(self_.cert.get()); }
 
 std::string TestCa::ocsp_response(std::string_view request_der, const std::vector<Revocation>& revoked,
                                   std::chrono::seconds next_update) const {
@@ -182,7 +143,7 @@ std::string TestCa::ocsp_response(std::string_view request_der, const std::vecto
                            reason, is_revoked ? revoked_at : nullptr, this_update, next);
   }
   OCSP_copy_nonce(basic, request);
-  require(OCSP_basic_sign(basic, cert_.get(), key_.get(), EVP_sha256(), nullptr, 0) == 1, "OCSP_basic_sign");
+  require(OCSP_basic_sign(basic, self_.cert.get(), self_.key.get(), EVP_sha256(), nullptr, 0) == 1, "OCSP_basic_sign");
   OCSP_RESPONSE* response = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic);
   unsigned char* der = nullptr;
   int size = i2d_OCSP_RESPONSE(response, &der);
@@ -240,24 +201,6 @@ TestHttpServer::~TestHttpServer() {
 
 std::string TestHttpServer::url(const std::string& path) const {
   return "http://127.0.0.1:" + std::to_string(impl_->acceptor.local_endpoint().port()) + path;
-}
-
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "easedge-revocation-XXXXXX").string();
-  require(mkdtemp(pattern.data()) != nullptr, "mkdtemp");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::filesystem::path TempDir::write(const std::string& name, const std::string& content) const {
-  auto file = path_ / name;
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << content;
-  return file;
 }
 
 }  // namespace easedge::auth::testing

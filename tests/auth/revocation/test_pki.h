@@ -1,18 +1,20 @@
-// A tiny in-memory PKI for revocation tests: CAs, leaves and CRLs with any dates, numbers and extensions.
+// Revocation data for the tests: CAs that issue device certificates, CRLs and OCSP answers, and a CDP/OCSP server.
 #pragma once
 
 #include "auth/revocation/crl.h"
+#include "tests/support/test_pki.h"
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace easedge::auth::testing {
+
+using easedge::testing::TempDir;
 
 struct Revocation {
   long serial;
@@ -35,7 +37,7 @@ public:
   explicit TestCa(const std::string& common_name, const TestCa* parent = nullptr, bool crl_sign = true);
 
   // A device certificate; `crl_url` / `ocsp_url` add CRL Distribution Points / AIA OCSP when not empty.
-  OwnedX509 issue_leaf(long serial, const std::string& common_name, const std::string& crl_url = {},
+  SharedX509 issue_leaf(long serial, const std::string& common_name, const std::string& crl_url = {},
                        const std::string& ocsp_url = {}) const;
   // An OCSP response to the DER `request` (echoing its nonce) signed by this CA: revoked when the serial is
   // in `revoked`, else good; nextUpdate `next_update` from now.
@@ -44,13 +46,12 @@ public:
   std::string crl_pem(const CrlSpec& spec) const;
   std::string crl_der(const CrlSpec& spec) const;
   std::string cert_pem() const;
-  X509* cert() const { return cert_.get(); }
+  X509* cert() const { return self_.cert.get(); }
 
 private:
   OwnedCrl make_crl(const CrlSpec& spec) const;
 
-  OwnedPkey key_;
-  OwnedX509 cert_;
+  easedge::testing::Issued self_;
 };
 
 // A plain-HTTP server on 127.0.0.1:<ephemeral> answering from a handler, for CDP and OCSP tests.
@@ -70,18 +71,6 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::atomic<int> requests_{0};
-};
-
-// A fresh temporary folder, removed with its contents at destruction.
-class TempDir {
-public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path write(const std::string& name, const std::string& content) const;
-
-private:
-  std::filesystem::path path_;
 };
 
 }  // namespace easedge::auth::testing

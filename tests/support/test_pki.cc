@@ -1,15 +1,15 @@
-#include "tests/mapping/test_pki.h"
+// Certificate minting for the tests, with the OpenSSL API so every field is under the test's control.
+#include "tests/support/test_pki.h"
 
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include <gtest/gtest.h>
-
+#include <cstdlib>
+#include <fstream>
 #include <stdexcept>
-#include <unistd.h>
 
-namespace easedge::mapping::testing {
+namespace easedge::testing {
 namespace {
 
 void check(bool ok, const char* what) {
@@ -61,16 +61,45 @@ GENERAL_NAME* ia5_name(int type, const std::string& text) {
   return name;
 }
 
-}  // namespace
-
-TestDir::TestDir(const std::string& prefix)
-    : path_(std::filesystem::temp_directory_path() /
-            (prefix + "-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
-  std::filesystem::create_directories(path_);
+// Runs `write` on a memory BIO and returns what it wrote.
+template <typename Write>
+std::string memory_text(Write write) {
+  auth::OwnedBio bio(BIO_new(BIO_s_mem()));
+  write(bio.get());
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
 }
 
-TestDir::~TestDir() { std::filesystem::remove_all(path_); }
+}  // namespace
+
+Name common_name(const std::string& common_name) { return Name{{{"CN", common_name}}}; }
+
+std::vector<unsigned char> serial_content(long serial) {
+  std::vector<unsigned char> content;
+  for (; serial > 0; serial >>= 8) content.insert(content.begin(), static_cast<unsigned char>(serial & 0xff));
+  if (content.empty() || content.front() & 0x80) content.insert(content.begin(), 0);  // stays positive
+  return content;
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  check(mkdtemp(pattern.data()) != nullptr, "mkdtemp");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::filesystem::path TempDir::write(const std::string& name, const std::string& content) const {
+  auto file = path_ / name;
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << content;
+  check(static_cast<bool>(out), "write");
+  return file;
+}
 
 std::vector<unsigned char> sid_extension_der(const std::string& sid) {
   GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
@@ -85,31 +114,33 @@ std::vector<unsigned char> sid_extension_der(const std::string& sid) {
 }
 
 std::string to_pem(X509* cert) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, cert);
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<std::size_t>(size));
-  BIO_free(bio);
-  return pem;
+  return memory_text([&](BIO* bio) { PEM_write_bio_X509(bio, cert); });
 }
 
-KeyPtr TestPki::new_key() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
+std::string to_pem(EVP_PKEY* key) {
+  return memory_text([&](BIO* bio) { PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr); });
+}
+
+std::string to_pem(X509_CRL* crl) {
+  return memory_text([&](BIO* bio) { PEM_write_bio_X509_CRL(bio, crl); });
+}
+
+std::shared_ptr<EVP_PKEY> make_key() {
+  auth::OwnedPkey key(EVP_EC_gen("P-256"));
   check(key != nullptr, "key");
-  return KeyPtr(key, EVP_PKEY_free);
+  return std::shared_ptr<EVP_PKEY>(std::move(key));
 }
 
-Issued TestPki::make_ca(const Name& name) {
+Issued make_ca(const Name& name) {
   CertSpec spec;
   spec.subject = name;
   spec.serial = {0x10};
-  Issued self{nullptr, new_key()};
-  return issue(spec, self);
+  spec.ca = true;
+  return issue(spec, Issued{});
 }
 
-Issued TestPki::issue(const CertSpec& spec, const Issued& ca) {
-  Issued out{X509Ptr(X509_new(), X509_free), new_key()};
+Issued issue(const CertSpec& spec, const Issued& ca) {
+  Issued out{auth::share(auth::OwnedX509(X509_new())), make_key()};
   X509* cert = out.cert.get();
   bool self_signed = ca.cert == nullptr;
   X509_set_version(cert, 2);
@@ -132,8 +163,9 @@ Issued TestPki::issue(const CertSpec& spec, const Issued& ca) {
     X509_add_ext(cert, ext, -1);
     X509_EXTENSION_free(ext);
   };
-  if (self_signed) add("basicConstraints", "critical,CA:TRUE");
+  if (spec.ca) add("basicConstraints", "critical,CA:TRUE");
   if (spec.ski) add("subjectKeyIdentifier", "hash");
+  for (const auto& [name, value] : spec.extensions) add(name.c_str(), value.c_str());
 
   GENERAL_NAMES* sans = sk_GENERAL_NAME_new_null();
   if (!spec.upn.empty())
@@ -158,4 +190,4 @@ Issued TestPki::issue(const CertSpec& spec, const Issued& ca) {
   return out;
 }
 
-}  // namespace easedge::mapping::testing
+}  // namespace easedge::testing

@@ -1,0 +1,144 @@
+// Unit tests for TlsStream over loopback: the handshake, and its rule that a result available at once completes
+// inline (so callers must initiate in tail position) no more than a few calls deep.
+#include "auth/tls_stream.h"
+
+#include "auth/tls_context.h"
+#include "tests/support/test_pki.h"
+
+#include <boost/asio/io_context.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace easedge::auth {
+namespace {
+
+class TlsStreamTest : public ::testing::Test {
+protected:
+  TlsStreamTest() {
+    auto server = easedge::testing::make_ca(easedge::testing::common_name("localhost"));
+    server_ctx_.reset(SSL_CTX_new(TLS_server_method()));
+    SSL_CTX_use_certificate(server_ctx_.get(), server.cert.get());
+    SSL_CTX_use_PrivateKey(server_ctx_.get(), server.key.get());
+    SSL_CTX_set_read_ahead(server_ctx_.get(), 1);  // as the proxy's contexts: records wait inside OpenSSL
+    client_ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_set_verify(client_ctx_.get(), SSL_VERIFY_NONE, nullptr);
+
+    net::ip::tcp::acceptor acceptor(io_, {net::ip::make_address("127.0.0.1"), 0});
+    net::ip::tcp::socket client_socket(io_);
+    client_socket.connect(acceptor.local_endpoint());
+    auto server_socket = acceptor.accept();
+    server_.emplace(std::move(server_socket), make_server_ssl(server_ctx_.get()));
+    client_.emplace(std::move(client_socket), make_upstream_ssl(client_ctx_.get(), "localhost"));
+  }
+
+  void handshake() {
+    error_code server_ec = net::error::would_block;
+    error_code client_ec = net::error::would_block;
+    server_->async_handshake([&](error_code ec, std::size_t) { server_ec = ec; });
+    client_->async_handshake([&](error_code ec, std::size_t) { client_ec = ec; });
+    io_.run();
+    io_.restart();
+    ASSERT_FALSE(server_ec) << server_ec.message();
+    ASSERT_FALSE(client_ec) << client_ec.message();
+  }
+
+  net::io_context io_;
+  OwnedSslCtx server_ctx_;
+  OwnedSslCtx client_ctx_;
+  std::optional<TlsStream> server_;
+  std::optional<TlsStream> client_;
+};
+
+TEST_F(TlsStreamTest, CarriesBytesBothWays) {
+  handshake();
+  std::string hello = "hello over TLS";
+  error_code write_ec = net::error::would_block;
+  client_->async_write_some(net::buffer(hello), [&](error_code ec, std::size_t) { write_ec = ec; });
+  std::array<char, 64> received{};
+  std::size_t got = 0;
+  server_->async_read_some(net::buffer(received), [&](error_code ec, std::size_t n) {
+    ASSERT_FALSE(ec) << ec.message();
+    got = n;
+  });
+  io_.run();
+  EXPECT_FALSE(write_ec);
+  EXPECT_EQ(std::string(received.data(), got), hello);
+}
+
+TEST_F(TlsStreamTest, PeekSeesAPipelinedRequestThenAPeerThatLeft) {
+  handshake();
+  std::string request = "GET / HTTP/1.1";
+  client_->async_write_some(net::buffer(request), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  io_.run();
+  io_.restart();
+  error_code ec;
+  server_->socket().wait(net::ip::tcp::socket::wait_read, ec);
+  EXPECT_EQ(server_->peek_peer(), TlsStream::PeerState::sent_data);
+  EXPECT_EQ(server_->peek_peer(), TlsStream::PeerState::sent_data);  // peeking consumes nothing
+
+  std::array<char, 64> received{};
+  server_->async_read_some(net::buffer(received), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  io_.run();
+  io_.restart();
+  client_->close();
+  server_->socket().wait(net::ip::tcp::socket::wait_read, ec);
+  EXPECT_EQ(server_->peek_peer(), TlsStream::PeerState::gone);
+}
+
+TEST_F(TlsStreamTest, ReadyResultsCompleteInlineAtMostFourCallsDeep) {
+  handshake();
+  // Sixteen records, all sent before the first read: with read-ahead OpenSSL takes them from the socket in a
+  // few reads, so most reads have their result at once.
+  constexpr int records = 16;
+  constexpr std::size_t record_bytes = 100;
+  for (int i = 0; i < records; ++i) {
+    std::string record(record_bytes, static_cast<char>('a' + i));
+    client_->async_write_some(net::buffer(record), [&](error_code ec, std::size_t n) {
+      ASSERT_FALSE(ec);
+      ASSERT_EQ(n, record_bytes);
+    });
+    io_.run();
+    io_.restart();
+  }
+
+  int initiating = 0;  // initiating calls on the stack: a handler that sees > 0 ran inline
+  std::vector<int> seen;
+  std::string payload;
+  std::array<char, record_bytes> buffer{};
+  std::function<void()> read_next = [&] {
+    ++initiating;
+    server_->async_read_some(net::buffer(buffer), [&](error_code ec, std::size_t n) {
+      ASSERT_FALSE(ec) << ec.message();
+      seen.push_back(initiating);
+      payload.append(buffer.data(), n);
+      if (payload.size() < records * record_bytes) read_next();  // tail position, as every caller must
+    });
+    --initiating;
+  };
+  read_next();
+  io_.run();
+
+  ASSERT_EQ(payload.size(), records * record_bytes);
+  for (int i = 0; i < records; ++i) EXPECT_EQ(payload[i * record_bytes], 'a' + i);
+  // Ready results complete inside their initiating call, one level deeper each time (1, 2, 3, 4); the next is
+  // posted and seen from no initiating call (0), which unwinds the stack. A 0 before 4 is a read that had to
+  // wait for the socket (OpenSSL read ahead only part of the records).
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(records)) << ::testing::PrintToString(seen);
+  SCOPED_TRACE(::testing::PrintToString(seen));
+  EXPECT_EQ(*std::max_element(seen.begin(), seen.end()), 4);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    int before = i == 0 ? 0 : seen[i - 1];
+    if (before == 4) EXPECT_EQ(seen[i], 0) << "read " << i;
+    else if (seen[i] != 0) EXPECT_EQ(seen[i], before + 1) << "read " << i;
+  }
+}
+
+}  // namespace
+}  // namespace easedge::auth
