@@ -51,8 +51,8 @@ class AdmissionTest : public ::testing::Test {
 protected:
   AdmissionTest() {
     certificate_->status = auth::ChainStatus::valid;
-    certificate_->leaf = auth::adopt_x509(X509_new());
-    certificate_->issuer = auth::adopt_x509(X509_new());
+    certificate_->leaf = auth::share(auth::OwnedX509(X509_new()));
+    certificate_->issuer = auth::share(auth::OwnedX509(X509_new()));
     certificate_->subject = "CN=WorkspaceONEUEM.alice";
     certificate_->upn = "alice@corp.example.test";
   }
