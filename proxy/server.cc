@@ -119,6 +119,8 @@ Server::Server(std::shared_ptr<const Runtime> runtime) : runtime_(std::move(runt
     out.sample("easedge_directory_request_seconds_sum", {}, stats.directory_seconds_sum);
     out.sample("easedge_directory_request_seconds_count", {}, static_cast<double>(stats.directory_requests));
   });
+  // Per Exchange server (label server="<url>"), from the current runtime's servers.
+  registry_.add_collector([this](SampleWriter& out) { write_upstream_server_samples(out, *this->runtime()->upstreams); });
   auto threads = runtime_.load()->config.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -192,7 +194,8 @@ int Server::run() {
   bind_listeners();
   drop_privileges();
   log_startup_report();
-  if (auto& kerberos = runtime()->kerberos) kerberos->warm_up();
+  for (const auto& kerberos : runtime()->upstreams->delegators()) kerberos->warm_up();
+  if (runtime()->config.upstream.health_check) health_checks_ = std::make_unique<HealthChecker>(runtime());
 
   std::shared_ptr<AdminServer> admin;
   if (const auto& admin_config = runtime()->config.admin) {
@@ -253,6 +256,7 @@ int Server::run() {
   wait_for_signal();
   control.run();
   for (auto& thread : threads) thread.join();
+  health_checks_.reset();
   spdlog::info("stopped");
   return 0;
 }
@@ -265,7 +269,9 @@ void Server::reload() {
     if (next->config.listen.size() != current->config.listen.size())
       spdlog::warn("listen addresses changed: they take effect at the next restart");
     for (const auto& line : next->describe()) spdlog::info("{}", line);
-    if (next->kerberos) next->kerberos->warm_up();
+    for (const auto& kerberos : next->upstreams->delegators()) kerberos->warm_up();
+    health_checks_.reset();
+    if (next->config.upstream.health_check) health_checks_ = std::make_unique<HealthChecker>(next);
     runtime_.store(std::move(next));
     metrics_.reloads.inc();
     spdlog::info("reload done: new connections use the new configuration; open ones keep theirs");
@@ -285,11 +291,12 @@ std::vector<ReadinessCheck> Server::readiness() const {
   auto runtime = this->runtime();
   std::vector<ReadinessCheck> checks;
   checks.push_back({"listeners", !bound_addresses_.empty() && !draining(), draining() ? "draining" : ""});
-  {
+  if (runtime->upstreams->size() > 1) {
+    checks.push_back(upstream_servers_readiness(*runtime->upstreams));
+  } else {
     std::lock_guard lock(upstream_detail_mutex_);
     bool ok = upstream_ok_.load(std::memory_order_relaxed);
-    checks.push_back({"upstream", ok, ok ? "" : "last connection to " + runtime->config.upstream.url + " failed: " +
-                                                    upstream_detail_});
+    checks.push_back({"upstream", ok, ok ? "" : "last upstream connection failed: " + upstream_detail_});
   }
   checks.push_back(revocation_readiness(*runtime->revocation));
   return checks;

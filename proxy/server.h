@@ -5,6 +5,7 @@
 #include "proxy/metrics.h"
 #include "proxy/refusal.h"
 #include "proxy/runtime.h"
+#include "proxy/upstream_health.h"
 #include "proxy/worker.h"
 
 #include <array>
@@ -61,6 +62,7 @@ private:
   std::atomic<bool> upstream_ok_{true};
   mutable std::mutex upstream_detail_mutex_;
   std::string upstream_detail_;
+  std::unique_ptr<HealthChecker> health_checks_;  // of the current runtime's servers (upstream.health_check)
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.

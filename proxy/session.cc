@@ -11,7 +11,6 @@
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -100,6 +99,7 @@ Session::Session(Worker& worker, tcp::socket socket, std::shared_ptr<const Runti
 }
 
 Session::~Session() {
+  release_upstream_server();
   if (held_) worker_.server().metrics().requests_held.dec();
   worker_.server().metrics().connections_open.dec();
   worker_.detach(this);
@@ -375,13 +375,12 @@ void Session::on_identity(const std::optional<mapping::MappedAccount>& account) 
                                                                         : Refusal::device_blocked;
     return refuse(reason, decision.text);
   }
-  if (runtime_->kerberos && !identity_.user.empty()) return obtain_kerberos_token();
   forward();
 }
 
 void Session::obtain_kerberos_token() {
   arm_authorization(Refusal::kdc_unavailable);
-  runtime_->kerberos->token_for(
+  upstream_server().kerberos->token_for(
       identity_.user,
       CompletionOnExecutor(client_.get_executor(), shared_from_this(),
                            [serial = request_serial_](Session& self, auth::kerberos::TokenResult result) {
@@ -392,7 +391,7 @@ void Session::obtain_kerberos_token() {
 void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
   if (result.ok) {
     identity_.authorization = result.header_value;
-    return forward();
+    return send_upstream();
   }
   switch (result.failure) {
     case auth::kerberos::FailureKind::user_refused:
@@ -409,11 +408,30 @@ void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
 // ---- forwarding the request ------------------------------------------------------------------------------
 
 void Session::forward() {
+  servers_tried_ = 0;
+  choose_upstream();
+}
+
+// ==== upstream servers (issue 14): which server, with a retry on another after a failed connect ====
+
+void Session::choose_upstream() {
+  auto& servers = *runtime_->upstreams;
+  release_upstream_server();
+  upstream_server_ = servers.acquire(servers_tried_, std::chrono::steady_clock::now());
+  if (!upstream_server_)
+    return refuse(Refusal::upstreams_down, "every upstream server is down (upstream.retry_seconds " +
+                                               std::to_string(runtime_->config.upstream.retry.count()) + ")");
+  servers_tried_ |= UpstreamServers::Tried{1} << *upstream_server_;
+  if (upstream_server().kerberos && !identity_.user.empty()) return obtain_kerberos_token();
+  send_upstream();
+}
+
+void Session::send_upstream() {
   forwarded_ = std::make_unique<ForwardedRequest>(
       forwarded_request(request_->get(), request_framing_, runtime_->header_policy, identity_));
   // Exchange's logs can then be joined with easedge's access log line; a device's own X-Request-Id is replaced.
   forwarded_->set(request_id_header, request_id());
-  if (auto pooled = worker_.pool().take(runtime_)) {
+  if (auto pooled = worker_.pool().take(runtime_, *upstream_server_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
     return start_upstream_request();
@@ -424,22 +442,32 @@ void Session::forward() {
 void Session::do_connect_upstream() {
   upstream_reused_ = false;
   upstream_.reset();
+  connect_endpoint_ = 0;
+  do_connect_endpoint();
+}
+
+void Session::do_connect_endpoint() {
+  auto& servers = *runtime_->upstreams;
+  const auto& endpoint = servers[*upstream_server_].endpoints[connect_endpoint_];
   connecting_.emplace(worker_.io());
+  error_code ec;
+  connecting_->open(endpoint.protocol(), ec);
+  if (auto source = servers.next_source(endpoint); source && !ec) ec = bind_source(*connecting_, *source);
+  if (ec) return on_connect_upstream(ec);
   arm(runtime_->config.timeouts.upstream_connect, Phase::upstream_connect);
-  net::async_connect(*connecting_, runtime_->upstream_endpoints,
-                     [self = shared_from_this()](error_code ec, const tcp::endpoint&) {
-                       self->on_connect_upstream(ec);
-                     });
+  connecting_->async_connect(endpoint, [self = shared_from_this()](error_code ec) { self->on_connect_upstream(ec); });
 }
 
 void Session::on_connect_upstream(error_code ec) {
   if (ec) {
     connecting_.reset();
-    return upstream_failed(ec, "connect");
+    if (!closed_ && !timed_out_ && ++connect_endpoint_ < upstream_server().endpoints.size())
+      return do_connect_endpoint();  // the server's name has further addresses
+    return upstream_connect_failed(ec, "connect");
   }
   connecting_->set_option(tcp::no_delay(true), ec);
-  if (runtime_->upstream_context) {
-    SSL* ssl = auth::make_upstream_ssl(runtime_->upstream_context.get(), runtime_->config.upstream.server_name);
+  if (runtime_->upstream_context && upstream_server().config.scheme == "https") {
+    SSL* ssl = auth::make_upstream_ssl(runtime_->upstream_context.get(), upstream_server().config.server_name);
     upstream_.emplace(std::move(*connecting_), auth::SslPtr(ssl));
   } else {
     upstream_.emplace(std::move(*connecting_));
@@ -450,10 +478,37 @@ void Session::on_connect_upstream(error_code ec) {
 }
 
 void Session::on_upstream_handshake(error_code ec) {
-  if (ec) return upstream_failed(ec, "TLS handshake");
+  if (ec) return upstream_connect_failed(ec, "TLS handshake");
   worker_.server().note_upstream_success();
   start_upstream_request();
 }
+
+// Nothing of the request reached this server: mark it failed and, with several servers, try another.
+void Session::upstream_connect_failed(error_code ec, const char* stage) {
+  if (closed_) return upstream_failed(ec, stage);  // the device left: the server did nothing wrong
+  auto& servers = *runtime_->upstreams;
+  servers.mark_failed(*upstream_server_, std::chrono::steady_clock::now());
+  if (servers.size() == 1) return upstream_failed(ec, stage);
+  auto detail = std::string(stage) + ": " + (timed_out_ ? "timed out" : ec.message());
+  spdlog::warn("{}: request {}: upstream {} failed while {}; skipped for {} s, trying another server", client_address_,
+               request_id(), upstream_url(), detail, runtime_->config.upstream.retry.count());
+  worker_.server().note_upstream_failure(upstream_url() + ": " + detail);
+  if (upstream_) upstream_->close();
+  upstream_.reset();
+  choose_upstream();
+}
+
+void Session::release_upstream_server() {
+  if (!upstream_server_) return;
+  runtime_->upstreams->release(*upstream_server_);
+  upstream_server_.reset();
+}
+
+const UpstreamServer& Session::upstream_server() const { return (*runtime_->upstreams)[*upstream_server_]; }
+
+const std::string& Session::upstream_url() const { return upstream_server().config.url; }
+
+// ==== end of upstream servers ====
 
 void Session::start_upstream_request() {
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
@@ -635,12 +690,12 @@ void Session::relay_response_header() {
   worker_.server().metrics().upstream_latency.with({command_label()}).observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - upstream_sent_).count());
   record_.upstream_status = static_cast<std::uint16_t>(response.result_int());
-  if (response.result() == http::status::unauthorized && runtime_->kerberos) {
+  if (response.result() == http::status::unauthorized && upstream_server().kerberos) {
     // A fresh delegated token was refused: retrying would loop. Tell the operator, give the device a 502.
     spdlog::error("Exchange answered 401 to a fresh Kerberos token for {}: check that {} is the SPN Exchange "
                   "accepts and that Exchange has Kerberos (Negotiate) authentication enabled for ActiveSync",
-                  identity_.user, runtime_->config.upstream.kerberos->service);
-    runtime_->kerberos->forget(identity_.user);  // a stale ticket must not keep failing until it expires
+                  identity_.user, upstream_server().config.service);
+    upstream_server().kerberos->forget(identity_.user);  // a stale ticket must not keep failing until it expires
     upstream_->close();
     upstream_.reset();
     return refuse(Refusal::upstream_rejected_identity, "Exchange answered 401 to a fresh Kerberos token");
@@ -654,7 +709,7 @@ void Session::relay_response_header() {
     upstream_->close();
     upstream_.reset();
     spdlog::warn("{}: upstream {} sent an ambiguously framed response: {}", client_address_,
-                 runtime_->config.upstream.url, framing.problem);
+                 upstream_url(), framing.problem);
     return refuse(Refusal::upstream_bad_response, "ambiguous response framing: " + framing.problem);
   }
   record_.status = record_.upstream_status;
@@ -722,7 +777,7 @@ void Session::on_write_response_body(error_code ec, std::size_t bytes) {
 void Session::finish_exchange() {
   bool upstream_reusable = response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
   if (upstream_reusable)
-    worker_.pool().put(std::move(*upstream_), runtime_);
+    worker_.pool().put(std::move(*upstream_), runtime_, *upstream_server_);
   else
     upstream_->close();
   upstream_.reset();
@@ -737,7 +792,7 @@ void Session::upstream_failed(error_code ec, const char* stage) {
   release_held();
   if (!response_started_ && !closed_) {
     worker_.server().metrics().upstream_errors.inc();
-    if (!timed_out_) worker_.server().note_upstream_failure(std::string(stage) + ": " + ec.message());
+    if (!timed_out_) worker_.server().note_upstream_failure(upstream_url() + ": " + stage + ": " + ec.message());
   }
   if (upstream_) upstream_->close();
   upstream_.reset();
@@ -748,7 +803,7 @@ void Session::upstream_failed(error_code ec, const char* stage) {
     return close();
   }
   auto detail = std::string(stage) + ": " + (timed_out_ ? "timed out" : ec.message());
-  spdlog::warn("{}: upstream {} failed while {}", client_address_, runtime_->config.upstream.url, detail);
+  spdlog::warn("{}: upstream {} failed while {}", client_address_, upstream_url(), detail);
   refuse(timed_out_ ? Refusal::upstream_timeout : Refusal::upstream_unreachable, detail);
 }
 
@@ -827,6 +882,7 @@ void Session::on_linger_read(error_code ec, std::size_t bytes) {
 // ---- ends ------------------------------------------------------------------------------------------------
 
 void Session::finish_request() {
+  release_upstream_server();
   if (record_.status == 0) return;  // already logged, or nothing was answered
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record_.started);
@@ -926,6 +982,7 @@ void Session::on_timeout() {
                         std::to_string(runtime_->config.timeouts.authorization.count()) + " s)");
     case Phase::upstream_connect:
       if (connecting_) connecting_->close();
+      if (upstream_) upstream_->cancel();  // the TLS handshake
       return;
     case Phase::upstream_response:
       if (watch_client_due_) {  // held past the delay: from now on notice the device going away

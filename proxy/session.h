@@ -98,9 +98,17 @@ private:
   void on_kerberos_token(const auth::kerberos::TokenResult& result);
 
   void forward();
+  // Issue 14, several servers: the choice, a retry on another server after a failed connect, the bookkeeping.
+  void choose_upstream();
+  void send_upstream();
   void do_connect_upstream();
+  void do_connect_endpoint();
   void on_connect_upstream(error_code ec);
   void on_upstream_handshake(error_code ec);
+  void upstream_connect_failed(error_code ec, const char* stage);
+  void release_upstream_server();
+  const UpstreamServer& upstream_server() const;
+  const std::string& upstream_url() const;
   void start_upstream_request();
   void do_send_continue();
   void do_read_request_body();
@@ -194,6 +202,9 @@ private:
   std::string eas_error_;                      // why the query is malformed; refused after the certificate checks
   std::chrono::seconds upstream_timeout_{0};   // this request's wait for Exchange (Ping is held long)
 
+  std::optional<std::size_t> upstream_server_;  // index into runtime_->upstreams, counted active there
+  UpstreamServers::Tried servers_tried_ = 0;     // servers this request tried (a failed connect moves on)
+  std::size_t connect_endpoint_ = 0;             // which of the server's resolved addresses is being tried
   std::optional<boost::asio::ip::tcp::socket> connecting_;
   std::optional<auth::TlsStream> upstream_;
   bool upstream_reused_ = false;

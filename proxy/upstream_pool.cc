@@ -21,11 +21,12 @@ bool looks_alive(auth::TlsStream& stream) {
 
 }  // namespace
 
-std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime) {
+std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime, std::size_t server) {
   auto now = std::chrono::steady_clock::now();
-  while (!idle_.empty()) {
-    Idle idle = std::move(idle_.back());
-    idle_.pop_back();
+  for (auto i = idle_.size(); i-- > 0;) {
+    if (idle_[i].runtime == runtime && idle_[i].server != server) continue;  // another server's: keep it
+    Idle idle = std::move(idle_[i]);
+    idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
     if (idle.runtime == runtime && now - idle.since < idle_timeout_ && looks_alive(idle.stream))
       return std::move(idle.stream);
     idle.stream.close();
@@ -33,13 +34,13 @@ std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Ru
   return std::nullopt;
 }
 
-void UpstreamPool::put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime) {
+void UpstreamPool::put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime, std::size_t server) {
   if (idle_.size() >= max_idle_) {
     if (idle_.empty()) return stream.close();
     idle_.front().stream.close();
     idle_.pop_front();
   }
-  idle_.push_back(Idle{std::move(stream), std::move(runtime), std::chrono::steady_clock::now()});
+  idle_.push_back(Idle{std::move(stream), std::move(runtime), server, std::chrono::steady_clock::now()});
 }
 
 void UpstreamPool::sweep(const std::shared_ptr<const Runtime>& current) {
