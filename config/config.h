@@ -68,20 +68,37 @@ enum class IdentityFormat { upn, sam_account_name, upn_local_part, mail };
 struct KerberosConfig {
   std::filesystem::path keytab;
   std::string principal;                        // the proxy's service account, user@REALM
-  std::string service;                          // Exchange's SPN, HTTP/host
+  std::string service;                          // Exchange's SPN for every server, HTTP/host; empty = per server
   std::chrono::seconds credential_refresh_margin{300};  // renew before expiry by this much
   std::size_t cache_max_entries = 100000;       // delegated credentials kept per process
   std::size_t worker_threads = 2;               // KDC calls run here, never on I/O threads
 };
 
-struct UpstreamConfig {
+// One Exchange server: where to connect and what to verify and delegate to there.
+struct UpstreamServerConfig {
   std::string url;              // as written
   std::string scheme;           // "http" | "https"
   std::string host;
   std::uint16_t port = 0;
   std::string path_prefix;      // the url's path without a trailing '/' ("/SOGo"); "" = none
+  std::string server_name;      // SNI and name check for https; defaults to upstream.server_name, then host
+  std::string service;          // auth: kerberos: the SPN delegated to; defaults to kerberos.service, then HTTP/host
+};
+
+// Active health checks: a GET of `path` on every server each interval; a 2xx or 3xx answer marks it up.
+struct HealthCheckConfig {
+  std::string path;                     // e.g. /Microsoft-Server-ActiveSync/healthcheck.htm
+  std::chrono::seconds interval{10};
+  std::chrono::seconds timeout{5};      // connect, TLS and answer of one check
+};
+
+// upstream.servers holds at most this many (a request keeps the servers it tried in a 64-bit mask).
+inline constexpr std::size_t max_upstream_servers = 64;
+
+struct UpstreamConfig {
+  // At least one; `upstream.url` is the one-server form of `upstream.servers`.
+  std::vector<UpstreamServerConfig> servers;
   std::filesystem::path ca;     // verifies an https upstream; empty = system store
-  std::string server_name;      // SNI and name check for https; defaults to host
   UpstreamAuth auth = UpstreamAuth::forward_headers;
   std::optional<KerberosConfig> kerberos;
   std::size_t max_idle_connections = 1024;  // kept per I/O thread for reuse
@@ -93,6 +110,11 @@ struct UpstreamConfig {
   IdentityFormat identity_format = IdentityFormat::upn;
   std::string client_cert_header = "X-Forwarded-Client-Cert";
   bool keepalive = true;        // false: a fresh connection per request (Connection: close)
+  // With several servers: one whose connect failed or timed out is skipped this long (passive health).
+  std::chrono::seconds retry{30};
+  std::optional<HealthCheckConfig> health_check;
+  // Numeric local addresses outgoing connections are bound to, in turn (each gives ~28k ports per server).
+  std::vector<std::string> source_addresses;
 };
 
 struct LimitsConfig {

@@ -3,6 +3,7 @@
 
 #include "config/cipher_list.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -233,30 +234,33 @@ std::optional<std::string> path_prefix_problem(std::string_view path) {
   return std::nullopt;
 }
 
-void parse_upstream_url(const Section& upstream, UpstreamConfig& out) {
-  out.url = upstream.required_string("url");
+// One server's URL, from `key` (upstream.url or upstream.servers[i]).
+UpstreamServerConfig parse_server_url(const Section& upstream, const std::string& key, const std::string& url) {
+  UpstreamServerConfig out;
+  out.url = url;
   auto parsed = boost::urls::parse_absolute_uri(out.url);
-  if (!parsed) upstream.fail(upstream.key_of("url"), "not an absolute URL: '" + out.url + "'");
+  if (!parsed) upstream.fail(key, "not an absolute URL: '" + out.url + "'");
   out.scheme = std::string(parsed->scheme());
   if (out.scheme != "http" && out.scheme != "https")
-    upstream.fail(upstream.key_of("url"), "scheme must be http or https, got '" + out.scheme + "'");
+    upstream.fail(key, "scheme must be http or https, got '" + out.scheme + "'");
   if (!parsed->has_authority() || parsed->host().empty())
-    upstream.fail(upstream.key_of("url"), "has no host: '" + out.url + "'");
-  if (parsed->has_userinfo()) upstream.fail(upstream.key_of("url"), "must not carry a user or password");
+    upstream.fail(key, "has no host: '" + out.url + "'");
+  if (parsed->has_userinfo()) upstream.fail(key, "must not carry a user or password");
   if (parsed->has_query() || parsed->has_fragment())
-    upstream.fail(upstream.key_of("url"), "must not carry a query or fragment: requests keep their own query");
+    upstream.fail(key, "must not carry a query or fragment: requests keep their own query");
   std::string path(parsed->encoded_path());
   if (path == "/")
     path.clear();
   else if (path.size() > 1 && path.back() == '/')
     path.pop_back();  // "/SOGo/" is "/SOGo"; "//" stays a problem
   if (auto problem = path_prefix_problem(path))
-    upstream.fail(upstream.key_of("url"), "the path '" + std::string(parsed->encoded_path()) + "' " + *problem);
+    upstream.fail(key, "the path '" + std::string(parsed->encoded_path()) + "' " + *problem);
   out.path_prefix = path;
   out.host = std::string(parsed->host_address());
   if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);
   out.port = parsed->has_port() ? parsed->port_number() : (out.scheme == "https" ? 443 : 80);
-  if (parsed->has_port() && out.port == 0) upstream.fail(upstream.key_of("url"), "port 0 is not a valid upstream port");
+  if (parsed->has_port() && out.port == 0) upstream.fail(key, "port 0 is not a valid upstream port");
+  return out;
 }
 
 bool is_header_name(std::string_view name) {
@@ -303,13 +307,104 @@ KerberosConfig parse_kerberos(const Section& s) {
   KerberosConfig k;
   k.keytab = s.required_path("keytab");
   k.principal = s.required_string("principal");
-  k.service = s.required_string("service");
-  if (k.service.find('/') == std::string::npos)
+  k.service = s.string("service");
+  if (!k.service.empty() && k.service.find('/') == std::string::npos)
     s.fail(s.key_of("service"), "expected an SPN like HTTP/exchange.corp.example.test, got '" + k.service + "'");
   k.credential_refresh_margin = s.seconds("credential_refresh_margin_seconds", k.credential_refresh_margin, 0, 86400);
   k.cache_max_entries = s.number("cache_max_entries", k.cache_max_entries, 1, 100000000);
   k.worker_threads = s.number("worker_threads", k.worker_threads, 1, 64);
   return k;
+}
+
+bool is_ip_address(const std::string& text) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(text, ec);
+  return !ec;
+}
+
+// upstream.servers (or the one-server upstream.url), each a URL or {url, server_name, service}.
+std::vector<UpstreamServerConfig> parse_servers(const Section& s) {
+  if (s.has("url") == s.has("servers"))
+    s.fail(s.key_of(s.has("url") ? "servers" : "url"),
+           s.has("url") ? "give either url (one server) or servers (several), not both" : "is required (or servers)");
+  if (s.has("url")) return {parse_server_url(s, s.key_of("url"), s.required_string("url"))};
+  auto list = s.raw("servers");
+  if (!list.IsSequence() || list.size() == 0) s.fail(s.key_of("servers"), "expected a non-empty list of URLs");
+  if (list.size() > max_upstream_servers)
+    s.fail(s.key_of("servers"), "at most " + std::to_string(max_upstream_servers) + " servers");
+  std::vector<UpstreamServerConfig> servers;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    auto key = s.key_of("servers") + "[" + std::to_string(i) + "]";
+    if (list[i].IsScalar()) {
+      servers.push_back(parse_server_url(s, key, list[i].as<std::string>()));
+      continue;
+    }
+    if (!list[i].IsMap()) s.fail(key, "expected a URL or {url, server_name, service}");
+    Section entry(s.file(), list[i], key);
+    entry.only({"url", "server_name", "service"});
+    auto server = parse_server_url(s, entry.key_of("url"), entry.required_string("url"));
+    server.server_name = entry.string("server_name");
+    server.service = entry.string("service");
+    if (!server.service.empty() && server.service.find('/') == std::string::npos)
+      entry.fail(entry.key_of("service"), "expected an SPN like HTTP/exchange1.corp.example.test");
+    servers.push_back(std::move(server));
+  }
+  for (std::size_t i = 0; i < servers.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (servers[i].url == servers[j].url)
+        s.fail(s.key_of("servers") + "[" + std::to_string(i) + "]", "lists " + servers[i].url + " twice");
+  return servers;
+}
+
+UpstreamConfig parse_upstream(const Section& s) {
+  s.only({"url", "servers", "ca", "server_name", "auth", "kerberos", "max_idle_connections", "strip_headers",
+          "retry_seconds", "health_check", "source_addresses", "identity_header", "identity_format",
+          "client_cert_header", "keepalive"});
+  UpstreamConfig u;
+  u.servers = parse_servers(s);
+  // One forwarded target for every server: the servers of a farm serve the same application under one path.
+  for (const auto& server : u.servers)
+    if (server.path_prefix != u.servers.front().path_prefix)
+      s.fail(s.key_of("servers"), server.url + " has another path than " + u.servers.front().url +
+                                      ": every server must serve ActiveSync under the same path");
+  u.ca = s.path("ca");
+  auto server_name = s.string("server_name");
+  u.auth = s.choice("auth", UpstreamAuth::forward_headers,
+                    {{"forward-headers", UpstreamAuth::forward_headers}, {"kerberos", UpstreamAuth::kerberos}});
+  if (auto kerberos = s.section("kerberos")) u.kerberos = parse_kerberos(*kerberos);
+  if (u.auth == UpstreamAuth::kerberos && !u.kerberos) s.fail(s.key_of("kerberos"), "is required when auth is kerberos");
+  for (auto& server : u.servers) {
+    if (server.server_name.empty()) server.server_name = server_name.empty() ? server.host : server_name;
+    if (!u.kerberos || !server.service.empty()) continue;
+    server.service = u.kerberos->service;
+    if (!server.service.empty()) continue;
+    if (is_ip_address(server.host))
+      s.fail(s.key_of("kerberos.service"), server.url + " names an IP address: give its SPN (servers[].service or "
+                                           "kerberos.service), Kerberos needs the server's name");
+    server.service = "HTTP/" + server.host;
+  }
+  u.max_idle_connections = s.number("max_idle_connections", u.max_idle_connections, 0, 1000000);
+  u.strip_headers = s.strings("strip_headers");
+  for (const auto& name : u.strip_headers)
+    if (!is_header_name(name)) s.fail(s.key_of("strip_headers"), "'" + name + "' is not a header field name");
+  parse_upstream_identity(s, u);
+  u.keepalive = s.boolean("keepalive", u.keepalive);
+  u.retry = s.seconds("retry_seconds", u.retry, 1, 86400);
+  if (auto check = s.section("health_check")) {
+    check->only({"path", "interval_seconds", "timeout_seconds"});
+    HealthCheckConfig h;
+    h.path = check->required_string("path");
+    if (h.path.front() != '/' || !std::all_of(h.path.begin(), h.path.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; }))
+      check->fail(check->key_of("path"), "expected an absolute path like /Microsoft-Server-ActiveSync/healthcheck.htm");
+    h.interval = check->seconds("interval_seconds", h.interval, 1, 3600);
+    h.timeout = check->seconds("timeout_seconds", h.timeout, 1, 300);
+    u.health_check = h;
+  }
+  u.source_addresses = s.strings("source_addresses");
+  for (const auto& address : u.source_addresses)
+    if (!is_ip_address(address))
+      s.fail(s.key_of("source_addresses"), "'" + address + "' is not a numeric IPv4 or IPv6 address");
+  return u;
 }
 
 MappingConfig parse_mapping(const Section& s) {
@@ -436,29 +531,6 @@ TlsConfig parse_tls(const Section& tls) {
   if (t.ciphers.empty()) tls.fail(tls.key_of("ciphers"), "must not be empty");
   if (auto checked = check_cipher_list(t.ciphers); !checked) tls.fail(tls.key_of("ciphers"), checked.error());
   return t;
-}
-
-UpstreamConfig parse_upstream(const Section& upstream) {
-  upstream.only({"url", "ca", "server_name", "auth", "kerberos", "max_idle_connections", "strip_headers",
-                 "identity_header", "identity_format", "client_cert_header", "keepalive"});
-  UpstreamConfig u;
-  parse_upstream_url(upstream, u);
-  u.ca = upstream.path("ca");
-  u.server_name = upstream.string("server_name", u.host);
-  u.auth = upstream.choice("auth", UpstreamAuth::forward_headers,
-                           {{"forward-headers", UpstreamAuth::forward_headers}, {"kerberos", UpstreamAuth::kerberos}});
-  if (auto kerberos = upstream.section("kerberos")) u.kerberos = parse_kerberos(*kerberos);
-  if (u.auth == UpstreamAuth::kerberos && !u.kerberos)
-    upstream.fail(upstream.key_of("kerberos"), "is required when auth is kerberos");
-  u.max_idle_connections = upstream.number("max_idle_connections", u.max_idle_connections, 0, 1000000);
-  u.strip_headers = upstream.strings("strip_headers");
-  for (const auto& name : u.strip_headers) {
-    if (!is_header_name(name))
-      upstream.fail(upstream.key_of("strip_headers"), "'" + name + "' is not a header field name");
-  }
-  parse_upstream_identity(upstream, u);
-  u.keepalive = upstream.boolean("keepalive", u.keepalive);
-  return u;
 }
 
 LimitsConfig parse_limits(const Section& limits) {

@@ -35,11 +35,12 @@ const Admission::Step Admission::steps[] = {
     &Admission::check_eas_query,      // 400: a malformed ActiveSync query
     &Admission::map_account,          // 403.16, 503; may wait for the directory
     &Admission::check_policy,         // 403: User= and the device rules
-    &Admission::obtain_token,         // 403, 502, 503; may wait for the KDC
 };
+// The Kerberos token comes after admission, for the Exchange server a request is sent to (its SPN); what a
+// KDC's answer means for the device is decided here too (refusal_for_token).
 
 AdmissionContext admission_context(const Runtime& runtime) {
-  return {runtime.config, *runtime.eas_policy, *runtime.revocation, runtime.mapper.get(), runtime.kerberos.get()};
+  return {runtime.config, *runtime.eas_policy, *runtime.revocation, runtime.mapper.get()};
 }
 
 Admission::Admission(AdmissionContext context, boost::asio::any_io_executor executor,
@@ -226,27 +227,18 @@ Admission::Progress Admission::check_policy() {
   return refuse(reason, decision.text);
 }
 
-Admission::Progress Admission::obtain_token() {
-  if (!context_.kerberos || outcome_.identity.user.empty()) return Progress::next;
-  context_.kerberos->token_for(outcome_.identity.user, answer(Refusal::kdc_unavailable, &Admission::on_token));
-  return Progress::wait;
-}
-
-Admission::Progress Admission::on_token(const auth::kerberos::TokenResult& result) {
-  if (result.ok) {
-    outcome_.identity.authorization = result.header_value;
-    return Progress::next;
-  }
+std::optional<Refusal> refusal_for_token(const auth::kerberos::TokenResult& result) {
+  if (result.ok) return std::nullopt;
   switch (result.failure) {
     case auth::kerberos::FailureKind::user_refused:
-      return refuse(Refusal::account_refused_by_kdc, result.message);
+      return Refusal::account_refused_by_kdc;
     case auth::kerberos::FailureKind::kdc_unavailable:
-      return refuse(Refusal::kdc_unavailable, result.message);
+      return Refusal::kdc_unavailable;
     case auth::kerberos::FailureKind::setup_error:
       break;
   }
   spdlog::error("Kerberos delegation failed: {}", result.message);
-  return refuse(Refusal::delegation_misconfigured, result.message);
+  return Refusal::delegation_misconfigured;
 }
 
 }  // namespace easedge::proxy

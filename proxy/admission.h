@@ -33,10 +33,13 @@ struct AdmissionContext {
   const eas::Policy& policy;
   auth::RevocationSource& revocation;
   mapping::AccountMapper* mapper;         // null: the certificate's UPN is the account
-  auth::kerberos::TokenSource* kerberos;  // null: the identity goes as X-Forwarded-User only
 };
 
 AdmissionContext admission_context(const Runtime& runtime);
+
+// The refusal a KDC's answer for the chosen Exchange server means (nothing when it holds the token): the
+// account refused, the KDC unreachable (503), or easedge's delegation set up wrong (logged as an error).
+std::optional<Refusal> refusal_for_token(const auth::kerberos::TokenResult& result);
 
 // What admission learnt about one request. The ActiveSync facts and the account are filled in as they become
 // known, so that the log line of a refusal names them too.
@@ -92,12 +95,10 @@ private:
   Progress check_eas_query();
   Progress map_account();
   Progress check_policy();
-  Progress obtain_token();
 
   // The answers of the steps that wait, turned into progress.
   Progress on_revocation(const auth::RevocationAnswer& answer);
   Progress on_mapped(const mapping::MapResult& result);
-  Progress on_token(const auth::kerberos::TokenResult& result);
 
   Progress take_account(const mapping::MappedAccount& account);
   Progress refuse(Refusal reason, std::string detail);

@@ -25,6 +25,8 @@ constexpr std::array<RefusalInfo, refusal_count> table{{
      true, false},
     {503, 0, "kdc_unavailable", "Service unavailable: the Kerberos KDC cannot be reached, try again later.", true,
      false},
+    {503, 0, "upstreams_down", "Service unavailable: no mail server can be reached, try again later.", true,
+     false},
     {502, 0, "delegation_misconfigured", "Bad gateway: Kerberos delegation to the mail server failed.", false,
      false},
     {502, 3, "upstream_unreachable", "Bad gateway: the mail server cannot be reached.", false, false},

@@ -21,6 +21,7 @@ enum class Refusal : std::uint8_t {
   account_refused_by_kdc,     // 403 (user unknown or disabled at the KDC)
   directory_unavailable,      // 503 + Retry-After
   kdc_unavailable,            // 503 + Retry-After
+  upstreams_down,             // 503 + Retry-After (every Exchange server is down)
   delegation_misconfigured,   // 502 (Kerberos set-up error)
   upstream_unreachable,       // 502.3
   upstream_rejected_identity, // 502 (Exchange answered 401 to a fresh Kerberos token)

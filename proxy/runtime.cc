@@ -1,7 +1,7 @@
 // Builds the per-configuration runtime and describes it for the start-up report.
 #include "proxy/runtime.h"
 
-#include <boost/asio/io_context.hpp>
+#include <algorithm>
 
 namespace easedge::proxy {
 
@@ -14,20 +14,6 @@ const char* mode_name(config::ClientCertificateMode mode) {
     case config::ClientCertificateMode::off: return "off";
   }
   return "?";
-}
-
-// Resolved once per configuration: a DNS lookup must never sit on a request's path.
-std::vector<boost::asio::ip::tcp::endpoint> resolve_upstream(const config::Config& config) {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::resolver resolver(io);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(config.upstream.host, std::to_string(config.upstream.port), ec);
-  if (ec)
-    throw config::ConfigError(config.source_file, "upstream.url",
-                              "cannot resolve '" + config.upstream.host + "': " + ec.message());
-  std::vector<boost::asio::ip::tcp::endpoint> endpoints;
-  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-  return endpoints;
 }
 
 const char* strong_binding_name(config::StrongBinding mode) {
@@ -47,8 +33,10 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config, const Runti
   runtime->validator = std::make_unique<auth::CertificateValidator>(
       config.tls, config.source_file, config.limits.verified_certificate_cache_entries);
   runtime->server_context = auth::make_server_context(config, *runtime->validator, &runtime->server_certificate);
-  if (config.upstream.scheme == "https") runtime->upstream_context = auth::make_upstream_context(config);
-  runtime->upstream_endpoints = resolve_upstream(config);
+  bool https = std::any_of(config.upstream.servers.begin(), config.upstream.servers.end(),
+                           [](const auto& server) { return server.scheme == "https"; });
+  if (https) runtime->upstream_context = auth::make_upstream_context(config);
+  runtime->upstreams = UpstreamServers::build(config, previous != nullptr ? previous->upstreams.get() : nullptr);
   runtime->revocation = auth::RevocationChecker::create(config.tls);
   // An unchanged LDAP directory keeps its mapper across SIGHUP: its cache is what serves devices through a DC
   // outage. An LDIF directory is read again (the reload is how an edited file takes effect).
@@ -58,20 +46,13 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config, const Runti
     runtime->mapper = previous->mapper;
   else if (config.mapping)
     runtime->mapper = mapping::make_account_mapper(*config.mapping);
-  if (config.upstream.auth == config::UpstreamAuth::kerberos) {
-    try {
-      runtime->kerberos = std::make_shared<auth::kerberos::Delegator>(*config.upstream.kerberos);
-    } catch (const std::runtime_error& e) {
-      throw config::ConfigError(config.source_file, "upstream.kerberos", e.what());
-    }
-  }
   runtime->eas_policy = std::make_unique<eas::Policy>(config.eas);
   const auto& upstream = config.upstream;
   runtime->header_policy = HeaderPolicy(upstream.strip_headers,
                                         {.identity_header = upstream.identity_header,
                                          .identity_format = upstream.identity_format,
                                          .client_cert_header = upstream.client_cert_header,
-                                         .path_prefix = upstream.path_prefix,
+                                         .path_prefix = upstream.servers.front().path_prefix,
                                          .keep_alive = upstream.keepalive});
   if (!config.log.access.empty()) {
     bool same_log = previous != nullptr && previous->access_log && previous->config.log.access == config.log.access &&
@@ -118,14 +99,30 @@ std::vector<std::string> Runtime::describe() const {
     lines.push_back("directory: none (identity is the certificate's UPN)");
   }
   if (access_log) lines.push_back("access log: " + config.log.access);
-  std::string upstream = "upstream: " + config.upstream.url + " ->";
-  for (const auto& endpoint : upstream_endpoints)
-    upstream += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  upstream += kerberos ? " (identity: Kerberos delegation as " + config.upstream.kerberos->principal + " to " +
-                             config.upstream.kerberos->service + ")"
-                       : " (identity: " + config.upstream.identity_header + ")";
-  if (!config.upstream.keepalive) upstream += " (a fresh connection per request)";
-  lines.push_back(upstream);
+  for (std::size_t i = 0; i < upstreams->size(); ++i) {
+    const auto& server = (*upstreams)[i];
+    std::string line = "upstream: " + server.config.url + " ->";
+    for (const auto& endpoint : server.endpoints)
+      line += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    line += server.kerberos ? " (identity: Kerberos delegation as " + config.upstream.kerberos->principal + " to " +
+                                  server.config.service + ")"
+                            : " (identity: " + config.upstream.identity_header + ")";
+    lines.push_back(line);
+  }
+  if (!config.upstream.keepalive) lines.push_back("upstream connections: a fresh one per request (upstream.keepalive: false)");
+  if (upstreams->size() > 1)
+    lines.push_back("upstream balancing: least connections; a server whose connect fails is skipped for " +
+                    std::to_string(config.upstream.retry.count()) + " s" +
+                    (config.upstream.health_check ? "; checked with GET " + config.upstream.health_check->path +
+                                                        " every " +
+                                                        std::to_string(config.upstream.health_check->interval.count()) +
+                                                        " s"
+                                                  : std::string()));
+  if (!config.upstream.source_addresses.empty()) {
+    std::string line = "upstream source addresses:";
+    for (const auto& address : config.upstream.source_addresses) line += " " + address;
+    lines.push_back(line);
+  }
   lines.push_back("upload limit: " + std::to_string(config.limits.upload_read_ahead_bytes) +
                   " bytes; upstream response timeout " + std::to_string(config.timeouts.upstream_response.count()) +
                   " s");

@@ -11,8 +11,7 @@
 #include "mapping/account_mapper.h"
 #include "proxy/access_log.h"
 #include "proxy/forwarded_headers.h"
-
-#include <boost/asio/ip/tcp.hpp>
+#include "proxy/upstream_servers.h"
 
 #include <memory>
 #include <vector>
@@ -23,12 +22,11 @@ struct Runtime {
   config::Config config;
   std::unique_ptr<auth::CertificateValidator> validator;
   auth::OwnedSslCtx server_context;
-  auth::OwnedSslCtx upstream_context;  // null for an http:// upstream
+  auth::OwnedSslCtx upstream_context;  // null when no server is https://
   auth::ServerCertificateSummary server_certificate;
-  std::vector<boost::asio::ip::tcp::endpoint> upstream_endpoints;
+  std::shared_ptr<UpstreamServers> upstreams;       // Exchange servers with their health and load
   std::shared_ptr<auth::RevocationChecker> revocation;
   std::shared_ptr<mapping::AccountMapper> mapper;   // null: identity is the certificate's UPN
-  std::shared_ptr<auth::kerberos::Delegator> kerberos;  // null: identity goes as X-Forwarded-User only
   std::unique_ptr<eas::Policy> eas_policy;
   std::shared_ptr<AccessLogWriter> access_log;      // null: access log off; shared across reloads
   HeaderPolicy header_policy;                       // which device headers never reach Exchange

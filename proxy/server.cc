@@ -93,6 +93,9 @@ std::size_t connection_limit_for_descriptors(std::uint64_t descriptors) {
 
 Server::Server(std::shared_ptr<const Runtime> runtime) : shared_(std::move(runtime)) {
   auto threads = shared_.runtime()->config.threads;
+  // Per Exchange server (label server="<url>"), from the current runtime's servers.
+  shared_.registry().add_collector(
+      [this](SampleWriter& out) { write_upstream_server_samples(out, *this->runtime()->upstreams); });
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(shared_, i));
 }
@@ -166,7 +169,8 @@ int Server::run() {
   bind_listeners();
   drop_privileges();
   log_startup_report();
-  if (auto& kerberos = runtime()->kerberos) kerberos->warm_up();
+  for (const auto& kerberos : runtime()->upstreams->delegators()) kerberos->warm_up();
+  if (runtime()->config.upstream.health_check) health_checks_ = std::make_unique<HealthChecker>(runtime());
 
   std::shared_ptr<AdminServer> admin;
   if (const auto& admin_config = runtime()->config.admin) {
@@ -248,6 +252,7 @@ int Server::run() {
   wait_for_signal();
   control.run();
   for (auto& thread : threads) thread.join();
+  health_checks_.reset();
   spdlog::info("stopped");
   return 0;
 }
@@ -260,7 +265,9 @@ void Server::reload() {
     if (next->config.listen.size() != current->config.listen.size())
       spdlog::warn("listen addresses changed: they take effect at the next restart");
     for (const auto& line : next->describe()) spdlog::info("{}", line);
-    if (next->kerberos) next->kerberos->warm_up();
+    for (const auto& kerberos : next->upstreams->delegators()) kerberos->warm_up();
+    health_checks_.reset();
+    if (next->config.upstream.health_check) health_checks_ = std::make_unique<HealthChecker>(next);
     shared_.set_runtime(std::move(next));
     shared_.metrics().reloads.inc();
     spdlog::info("reload done: new connections use the new configuration; open ones keep theirs");
@@ -275,9 +282,12 @@ std::vector<ReadinessCheck> Server::readiness() const {
   std::vector<ReadinessCheck> checks;
   bool draining = shared_.draining();
   checks.push_back({"listeners", !bound_addresses_.empty() && !draining, draining ? "draining" : ""});
-  auto failure = shared_.upstream_failure();
-  checks.push_back({"upstream", !failure,
-                    failure ? "last connection to " + runtime->config.upstream.url + " failed: " + *failure : ""});
+  if (runtime->upstreams->size() > 1) {
+    checks.push_back(upstream_servers_readiness(*runtime->upstreams));
+  } else {
+    auto failure = shared_.upstream_failure();
+    checks.push_back({"upstream", !failure, failure ? "last upstream connection failed: " + *failure : ""});
+  }
   checks.push_back(revocation_readiness(*runtime->revocation));
   return checks;
 }

@@ -4,6 +4,7 @@
 #include "proxy/admin_server.h"
 #include "proxy/runtime.h"
 #include "proxy/shared_state.h"
+#include "proxy/upstream_health.h"
 #include "proxy/worker.h"
 
 #include <memory>
@@ -33,6 +34,7 @@ private:
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::string> bound_addresses_;
   std::uint64_t fd_limit_ = 0;  // RLIMIT_NOFILE after raise_file_limit(), set before workers run
+  std::unique_ptr<HealthChecker> health_checks_;  // of the current runtime's servers (upstream.health_check)
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.

@@ -3,11 +3,11 @@
 #include "proxy/session.h"
 
 #include "eas/command.h"
+#include "proxy/completion_on_executor.h"
 #include "proxy/head_reader.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/request_id.h"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -80,6 +80,7 @@ Session::Session(ThreadContext& context, tcp::socket socket, std::shared_ptr<con
 }
 
 Session::~Session() {
+  release_upstream_server();
   if (held_) context_.shared.metrics().requests_held.dec();
   context_.shared.metrics().connections_open.dec();
   context_.sessions.erase(this);
@@ -254,14 +255,51 @@ void Session::on_admission(AdmissionOutcome&& outcome) {
   forward();
 }
 
+// ---- the Kerberos token for the chosen Exchange server ----------------------------------------------------
+
+void Session::obtain_kerberos_token() {
+  arm(runtime_->config.timeouts.authorization, Phase::delegating);
+  upstream_server().kerberos->token_for(
+      verdict_.identity.user,
+      CompletionOnExecutor(client_.get_executor(), shared_from_this(),
+                           [serial = ++token_serial_](Session& self, auth::kerberos::TokenResult result) {
+                             if (serial == self.token_serial_ && !self.closed_) self.on_kerberos_token(result);
+                           }));
+}
+
+void Session::on_kerberos_token(const auth::kerberos::TokenResult& result) {
+  if (auto refusal = refusal_for_token(result)) return refuse(*refusal, result.message);
+  verdict_.identity.authorization = result.header_value;
+  send_upstream();
+}
+
 // ---- forwarding the request ------------------------------------------------------------------------------
 
 void Session::forward() {
+  servers_tried_ = 0;
+  choose_upstream();
+}
+
+// ==== upstream servers (issue 14): which server, with a retry on another after a failed connect ====
+
+void Session::choose_upstream() {
+  auto& servers = *runtime_->upstreams;
+  release_upstream_server();
+  upstream_server_ = servers.acquire(servers_tried_, std::chrono::steady_clock::now());
+  if (!upstream_server_)
+    return refuse(Refusal::upstreams_down, "every upstream server is down (upstream.retry_seconds " +
+                                               std::to_string(runtime_->config.upstream.retry.count()) + ")");
+  servers_tried_ |= UpstreamServers::Tried{1} << *upstream_server_;
+  if (upstream_server().kerberos && !verdict_.identity.user.empty()) return obtain_kerberos_token();
+  send_upstream();
+}
+
+void Session::send_upstream() {
   forwarded_ = std::make_unique<ForwardedRequest>(
       forwarded_request(request_->get(), verdict_.framing, runtime_->header_policy, verdict_.identity));
   // Exchange's logs can then be joined with easedge's access log line; a device's own X-Request-Id is replaced.
   forwarded_->set(request_id_header, request_id());
-  if (auto pooled = context_.pool.take(runtime_)) {
+  if (auto pooled = context_.pool.take(runtime_, *upstream_server_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
     reused_mark_ = delivery_mark(*upstream_);  // issue 17: what a replay must prove
@@ -273,23 +311,33 @@ void Session::forward() {
 void Session::do_connect_upstream() {
   upstream_reused_ = false;
   upstream_.reset();
+  connect_endpoint_ = 0;
+  do_connect_endpoint();
+}
+
+void Session::do_connect_endpoint() {
+  auto& servers = *runtime_->upstreams;
+  const auto& endpoint = servers[*upstream_server_].endpoints[connect_endpoint_];
   connecting_.emplace(context_.io);
+  error_code ec;
+  connecting_->open(endpoint.protocol(), ec);
+  if (auto source = servers.next_source(endpoint); source && !ec) ec = bind_source(*connecting_, *source);
+  if (ec) return on_connect_upstream(ec);
   arm(runtime_->config.timeouts.upstream_connect, Phase::upstream_connect);
-  net::async_connect(*connecting_, runtime_->upstream_endpoints,
-                     [self = shared_from_this()](error_code ec, const tcp::endpoint&) {
-                       self->on_connect_upstream(ec);
-                     });
+  connecting_->async_connect(endpoint, [self = shared_from_this()](error_code ec) { self->on_connect_upstream(ec); });
 }
 
 void Session::on_connect_upstream(error_code ec) {
   if (ec) {
     connecting_.reset();
-    return upstream_failed(ec, "connect");
+    if (!closed_ && !timed_out_ && ++connect_endpoint_ < upstream_server().endpoints.size())
+      return do_connect_endpoint();  // the server's name has further addresses
+    return upstream_connect_failed(ec, "connect");
   }
   connecting_->set_option(tcp::no_delay(true), ec);
-  if (runtime_->upstream_context) {
+  if (runtime_->upstream_context && upstream_server().config.scheme == "https") {
     upstream_.emplace(std::move(*connecting_),
-                      auth::make_upstream_ssl(runtime_->upstream_context.get(), runtime_->config.upstream.server_name));
+                      auth::make_upstream_ssl(runtime_->upstream_context.get(), upstream_server().config.server_name));
   } else {
     upstream_.emplace(std::move(*connecting_));
   }
@@ -299,10 +347,37 @@ void Session::on_connect_upstream(error_code ec) {
 }
 
 void Session::on_upstream_handshake(error_code ec) {
-  if (ec) return upstream_failed(ec, "TLS handshake");
+  if (ec) return upstream_connect_failed(ec, "TLS handshake");
   context_.shared.note_upstream_success();
   start_upstream_request();
 }
+
+// Nothing of the request reached this server: mark it failed and, with several servers, try another.
+void Session::upstream_connect_failed(error_code ec, const char* stage) {
+  if (closed_) return upstream_failed(ec, stage);  // the device left: the server did nothing wrong
+  auto& servers = *runtime_->upstreams;
+  servers.mark_failed(*upstream_server_, std::chrono::steady_clock::now());
+  if (servers.size() == 1) return upstream_failed(ec, stage);
+  auto detail = std::string(stage) + ": " + (timed_out_ ? "timed out" : ec.message());
+  spdlog::warn("{}: request {}: upstream {} failed while {}; skipped for {} s, trying another server", client_address_,
+               request_id(), upstream_url(), detail, runtime_->config.upstream.retry.count());
+  context_.shared.note_upstream_failure(upstream_url() + ": " + detail);
+  if (upstream_) upstream_->close();
+  upstream_.reset();
+  choose_upstream();
+}
+
+void Session::release_upstream_server() {
+  if (!upstream_server_) return;
+  runtime_->upstreams->release(*upstream_server_);
+  upstream_server_.reset();
+}
+
+const UpstreamServer& Session::upstream_server() const { return (*runtime_->upstreams)[*upstream_server_]; }
+
+const std::string& Session::upstream_url() const { return upstream_server().config.url; }
+
+// ==== end of upstream servers ====
 
 void Session::start_upstream_request() {
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
@@ -483,12 +558,12 @@ void Session::relay_response_header() {
   context_.shared.metrics().upstream_latency.with({command_label()}).observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - upstream_sent_).count());
   record_.upstream_status = static_cast<std::uint16_t>(response.result_int());
-  if (response.result() == http::status::unauthorized && runtime_->kerberos) {
+  if (response.result() == http::status::unauthorized && upstream_server().kerberos) {
     // A fresh delegated token was refused: retrying would loop. Tell the operator, give the device a 502.
     spdlog::error("Exchange answered 401 to a fresh Kerberos token for {}: check that {} is the SPN Exchange "
                   "accepts and that Exchange has Kerberos (Negotiate) authentication enabled for ActiveSync",
-                  verdict_.identity.user, runtime_->config.upstream.kerberos->service);
-    runtime_->kerberos->forget(verdict_.identity.user);  // a stale ticket must not keep failing until it expires
+                  verdict_.identity.user, upstream_server().config.service);
+    upstream_server().kerberos->forget(verdict_.identity.user);  // a stale ticket must not keep failing until it expires
     upstream_->close();
     upstream_.reset();
     return refuse(Refusal::upstream_rejected_identity, "Exchange answered 401 to a fresh Kerberos token");
@@ -502,7 +577,7 @@ void Session::relay_response_header() {
     upstream_->close();
     upstream_.reset();
     spdlog::warn("{}: upstream {} sent an ambiguously framed response: {}", client_address_,
-                 runtime_->config.upstream.url, framing.problem);
+                 upstream_url(), framing.problem);
     return refuse(Refusal::upstream_bad_response, "ambiguous response framing: " + framing.problem);
   }
   record_.status = record_.upstream_status;
@@ -571,7 +646,7 @@ void Session::finish_exchange() {
   bool upstream_reusable =
       forwarded_->keep_alive() && response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
   if (upstream_reusable)
-    context_.pool.put(std::move(*upstream_), runtime_);
+    context_.pool.put(std::move(*upstream_), runtime_, *upstream_server_);
   else
     upstream_->close();
   upstream_.reset();
@@ -586,7 +661,7 @@ void Session::upstream_failed(error_code ec, const char* stage) {
   release_held();
   if (!response_started_ && !closed_) {
     context_.shared.metrics().upstream_errors.inc();
-    if (!timed_out_) context_.shared.note_upstream_failure(std::string(stage) + ": " + ec.message());
+    if (!timed_out_) context_.shared.note_upstream_failure(upstream_url() + ": " + stage + ": " + ec.message());
   }
   if (upstream_) upstream_->close();
   upstream_.reset();
@@ -597,7 +672,7 @@ void Session::upstream_failed(error_code ec, const char* stage) {
     return close();
   }
   auto detail = std::string(stage) + ": " + (timed_out_ ? "timed out" : ec.message());
-  spdlog::warn("{}: upstream {} failed while {}", client_address_, runtime_->config.upstream.url, detail);
+  spdlog::warn("{}: upstream {} failed while {}", client_address_, upstream_url(), detail);
   refuse(timed_out_ ? Refusal::upstream_timeout : Refusal::upstream_unreachable, detail);
 }
 
@@ -674,6 +749,7 @@ void Session::on_linger_read(error_code ec, std::size_t bytes) {
 // ---- ends ------------------------------------------------------------------------------------------------
 
 void Session::finish_request() {
+  release_upstream_server();
   if (record_.status == 0) return;  // already logged, or nothing was answered
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record_.started);
@@ -774,8 +850,16 @@ void Session::on_timeout() {
     case Phase::authorizing:
       timed_out_ = false;  // the refusal admission gives says so; the connection can carry on
       return admission_->expire();
+    case Phase::delegating:
+      // The KDC did not answer in time: a transient outage (503), never a 403 for the device's account.
+      ++token_serial_;  // its late answer is dropped
+      timed_out_ = false;
+      return refuse(Refusal::kdc_unavailable, "no answer from the KDC within timeouts.authorization_seconds (" +
+                                                  std::to_string(runtime_->config.timeouts.authorization.count()) +
+                                                  " s)");
     case Phase::upstream_connect:
       if (connecting_) connecting_->close();
+      if (upstream_) upstream_->cancel();  // the TLS handshake
       return;
     case Phase::upstream_response:
       if (watch_client_due_) {  // held past the delay: from now on notice the device going away

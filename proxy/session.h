@@ -49,6 +49,7 @@ private:
     idle,
     request_header,
     authorizing,
+    delegating,  // waiting for the KDC's token for the chosen server
     upstream_connect,
     request_body,
     upstream_response,
@@ -88,9 +89,19 @@ private:
   void on_admission(AdmissionOutcome&& outcome);
 
   void forward();
+  // Issue 14, several servers: the choice, a retry on another server after a failed connect, the bookkeeping.
+  void choose_upstream();
+  void obtain_kerberos_token();  // for the chosen server's SPN
+  void on_kerberos_token(const auth::kerberos::TokenResult& result);
+  void send_upstream();
   void do_connect_upstream();
+  void do_connect_endpoint();
   void on_connect_upstream(error_code ec);
   void on_upstream_handshake(error_code ec);
+  void upstream_connect_failed(error_code ec, const char* stage);
+  void release_upstream_server();
+  const UpstreamServer& upstream_server() const;
+  const std::string& upstream_url() const;
   void start_upstream_request();
   void do_send_continue();
   void do_read_request_body();
@@ -176,6 +187,10 @@ private:
   bool client_keep_alive_ = false;
   bool request_body_started_ = false;
 
+  std::optional<std::size_t> upstream_server_;  // index into runtime_->upstreams, counted active there
+  UpstreamServers::Tried servers_tried_ = 0;     // servers this request tried (a failed connect moves on)
+  std::uint64_t token_serial_ = 0;               // a KDC answer for an earlier ask (timed out) is dropped
+  std::size_t connect_endpoint_ = 0;             // which of the server's resolved addresses is being tried
   std::optional<boost::asio::ip::tcp::socket> connecting_;
   std::optional<auth::TlsStream> upstream_;
   bool upstream_reused_ = false;

@@ -43,33 +43,40 @@ std::optional<TcpInfo> tcp_info_of(auth::TlsStream& stream) {
 
 }  // namespace
 
-std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime) {
+std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime, std::size_t server) {
   auto now = std::chrono::steady_clock::now();
-  while (!idle_.empty()) {
-    Idle idle = std::move(idle_.back());
-    idle_.pop_back();
+  for (auto i = idle_.size(); i-- > 0;) {
+    if (idle_[i].runtime == runtime && idle_[i].server != server) continue;  // another server's: keep it
+    Idle idle = std::move(idle_[i]);
+    idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
     bool current = idle.runtime == runtime && now - idle.since < idle_timeout_;
     if (current && looks_alive(idle.stream)) return std::move(idle.stream);
-    if (current && closes_silently_ != runtime) {
-      closes_silently_ = runtime;
+    if (current && !closes_silently(runtime, server)) {
+      if (closes_silently_runtime_ != runtime) closes_silently_servers_ = 0;
+      closes_silently_runtime_ = runtime;
+      closes_silently_servers_ |= std::uint64_t{1} << server;
       spdlog::warn("upstream {} closed an idle connection on its own within {} s: connections to it are no longer "
                    "reused (set upstream.keepalive: false for a server that closes after every answer, or lower "
                    "timeouts.upstream_idle_seconds below its keep-alive timeout)",
-                   runtime->config.upstream.url, idle_timeout_.count());
+                   (*runtime->upstreams)[server].config.url, idle_timeout_.count());
     }
     idle.stream.close();
   }
   return std::nullopt;
 }
 
-void UpstreamPool::put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime) {
-  if (runtime == closes_silently_) return stream.close();
+bool UpstreamPool::closes_silently(const std::shared_ptr<const Runtime>& runtime, std::size_t server) const {
+  return runtime == closes_silently_runtime_ && (closes_silently_servers_ >> server & 1) != 0;
+}
+
+void UpstreamPool::put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime, std::size_t server) {
+  if (closes_silently(runtime, server)) return stream.close();
   if (idle_.size() >= max_idle_) {
     if (idle_.empty()) return stream.close();
     idle_.front().stream.close();
     idle_.pop_front();
   }
-  idle_.push_back(Idle{std::move(stream), std::move(runtime), std::chrono::steady_clock::now()});
+  idle_.push_back(Idle{std::move(stream), std::move(runtime), server, std::chrono::steady_clock::now()});
 }
 
 void UpstreamPool::sweep(const std::shared_ptr<const Runtime>& current) {
@@ -79,7 +86,10 @@ void UpstreamPool::sweep(const std::shared_ptr<const Runtime>& current) {
     if (drop) idle.stream.close();
     return drop;
   });
-  if (closes_silently_ != current) closes_silently_.reset();
+  if (closes_silently_runtime_ != current) {
+    closes_silently_runtime_.reset();
+    closes_silently_servers_ = 0;
+  }
 }
 
 void UpstreamPool::clear() {

@@ -18,11 +18,12 @@ public:
   UpstreamPool(std::size_t max_idle, std::chrono::seconds idle_timeout)
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
-  // The most recently used idle connection made under `runtime` that still looks alive, if any.
-  std::optional<auth::TlsStream> take(const std::shared_ptr<const Runtime>& runtime);
-  // Keeps `stream` for reuse (closes it when the pool is full, or when this runtime's server was seen closing
-  // pooled connections on its own: see take()).
-  void put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime);
+  // The most recently used idle connection to `server` (an index into runtime->upstreams) made under `runtime`
+  // that still looks alive, if any.
+  std::optional<auth::TlsStream> take(const std::shared_ptr<const Runtime>& runtime, std::size_t server);
+  // Keeps `stream`, a connection to `server`, for reuse (closes the oldest when the pool is full; closes it when
+  // that server was seen closing pooled connections on its own: see take()).
+  void put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime, std::size_t server);
   // Closes connections idle for longer than the idle timeout, and those of replaced runtimes.
   void sweep(const std::shared_ptr<const Runtime>& current);
   // Closes everything (shutdown).
@@ -32,15 +33,20 @@ private:
   struct Idle {
     auth::TlsStream stream;
     std::shared_ptr<const Runtime> runtime;
+    std::size_t server;
     std::chrono::steady_clock::time_point since;
   };
   std::size_t max_idle_;
   std::chrono::seconds idle_timeout_;
   std::deque<Idle> idle_;  // back = most recently returned
-  // The runtime whose server closed a pooled connection before the idle timeout without saying so (SOGo closes
-  // after every answer; others close idle connections sooner than timeouts.upstream_idle_seconds).
-  // Its connections are no longer pooled: one the server closes as the next request goes out would fail it.
-  std::shared_ptr<const Runtime> closes_silently_;
+  bool closes_silently(const std::shared_ptr<const Runtime>& runtime, std::size_t server) const;
+
+  // The servers (bits by index, of this runtime) that closed a pooled connection before the idle timeout without
+  // saying so (SOGo closes after every answer; others close idle connections sooner than
+  // timeouts.upstream_idle_seconds). Their connections are no longer pooled: one the server closes as the next
+  // request goes out would fail it.
+  std::shared_ptr<const Runtime> closes_silently_runtime_;
+  std::uint64_t closes_silently_servers_ = 0;
 };
 
 // Whether a request sent on a reused connection provably never reached the server's application, so it can be

@@ -39,21 +39,13 @@ struct DelegatorStats {
   std::size_t cached_users = 0;
 };
 
-// Where a request's admission gets its Kerberos token: Delegator answers, tests give a fake.
-class TokenSource {
-public:
-  virtual ~TokenSource() = default;
-  // A fresh `Authorization: Negotiate` value for UPN; `done` runs exactly once, inline or on another thread.
-  virtual void token_for(const std::string& upn, std::function<void(TokenResult)> done) = 0;
-};
-
-class Delegator : public TokenSource {
+class Delegator {
 public:
   // Start-up only: throws std::runtime_error naming the cause and fix when the keytab is unreadable or
   // holds no key for config.principal. Does not contact the KDC (see warm_up).
   explicit Delegator(const config::KerberosConfig& config);
   // Waits for in-flight KDC work; every `done` accepted by token_for has been called when it returns.
-  ~Delegator() override;
+  ~Delegator();
   Delegator(const Delegator&) = delete;
   Delegator& operator=(const Delegator&) = delete;
 
@@ -66,7 +58,7 @@ public:
   // crypto only, no KDC round trip, safe on an I/O thread), otherwise from a worker thread after the
   // S4U2Self/S4U2Proxy exchanges. Thread-safe. Each call yields a distinct token (an authenticator may
   // be used once: never replay a header value on a second request).
-  void token_for(const std::string& upn, std::function<void(TokenResult)> done) override;
+  void token_for(const std::string& upn, std::function<void(TokenResult)> done);
 
   // Drops UPN's cached tickets, e.g. after Exchange answered 401 to a fresh token (stale service key):
   // the next token_for asks the KDC again.

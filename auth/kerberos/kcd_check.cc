@@ -157,15 +157,9 @@ const TicketInfo* find_ticket(const std::vector<TicketInfo>& tickets, const std:
   return it == tickets.end() ? nullptr : &*it;
 }
 
-}  // namespace
-
-int run_kcd_check(const config::Config& config, const std::string& user, std::ostream& out) {
-  if (!config.upstream.kerberos) {
-    out << "kcd-check: " << config.source_file.string()
-        << " has no upstream.kerberos section (keytab, principal, service): nothing to check\n";
-    return 1;
-  }
-  const config::KerberosConfig& k = *config.upstream.kerberos;
+// The whole check for one SPN (k.service).
+int check_delegation(const config::Config& config, const config::KerberosConfig& k, const std::string& user,
+                     std::ostream& out) {
   SetupNames names{k.principal, k.service};
   out << "kcd-check: " << k.principal << " delegating " << user << " to " << k.service << "\n";
   describe_krb5_conf(out);
@@ -238,6 +232,28 @@ int run_kcd_check(const config::Config& config, const std::string& user, std::os
 
   out << "\nRESULT: OK: " << k.service << " will see " << (ticket != nullptr ? ticket->client : user) << "\n";
   return 0;
+}
+
+}  // namespace
+
+// Every server's SPN in turn (servers sharing an SPN are checked once).
+int run_kcd_check(const config::Config& config, const std::string& user, std::ostream& out) {
+  if (!config.upstream.kerberos) {
+    out << "kcd-check: " << config.source_file.string()
+        << " has no upstream.kerberos section (keytab, principal, service): nothing to check\n";
+    return 1;
+  }
+  std::vector<std::string> checked;
+  int result = 0;
+  for (const auto& server : config.upstream.servers) {
+    if (std::find(checked.begin(), checked.end(), server.service) != checked.end()) continue;
+    checked.push_back(server.service);
+    if (checked.size() > 1) out << "\n";
+    auto kerberos = *config.upstream.kerberos;
+    kerberos.service = server.service;
+    result = std::max(result, check_delegation(config, kerberos, user, out));
+  }
+  return result;
 }
 
 }  // namespace easedge::auth::kerberos

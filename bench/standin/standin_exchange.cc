@@ -174,7 +174,8 @@ public:
   RequestLog(const RequestLog&) = delete;
   RequestLog& operator=(const RequestLog&) = delete;
 
-  void write(const Request& req, unsigned status) {
+  // `peer`: the connection's remote address (which easedge source address it came from).
+  void write(const Request& req, unsigned status, const std::string& peer) {
     if (!file_) return;
     auto now = std::chrono::system_clock::now();
     auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
@@ -189,7 +190,9 @@ public:
       line += "null";
     else
       append_json_string(line, user->value());
-    line += ",\"body_bytes\":" + std::to_string(req.body().bytes) + "}\n";
+    line += ",\"body_bytes\":" + std::to_string(req.body().bytes) + ",\"peer\":";
+    append_json_string(line, peer);
+    line += "}\n";
     std::lock_guard lock(mutex_);
     std::fwrite(line.data(), 1, line.size(), file_);
     std::fflush(file_);
@@ -309,7 +312,7 @@ private:
   void do_write() {
     response_ = make_response(parser_->get(), shared_);
     // Logged before the answer leaves, so whoever reads the response can already find its log line.
-    shared_.log.write(parser_->get(), response_->result_int());
+    shared_.log.write(parser_->get(), response_->result_int(), peer_address());
     stream_.expires_never();
     http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
@@ -320,6 +323,12 @@ private:
     response_.reset();
     if (!keep_alive) return close();
     do_read_header();
+  }
+
+  std::string peer_address() {
+    error_code ec;
+    auto peer = stream_.socket().remote_endpoint(ec);
+    return ec ? std::string() : peer.address().to_string();
   }
 
   void close() {

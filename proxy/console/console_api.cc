@@ -4,6 +4,7 @@
 #include "auth/revocation/crl.h"
 #include "mapping/strong_binding.h"
 #include "proxy/refusal.h"
+#include "proxy/upstream_servers.h"
 
 #include <boost/json/serialize.hpp>
 
@@ -210,10 +211,22 @@ json::value directory_json(const Runtime& runtime, const EasedgeMetrics& metrics
         {"unavailable_answers", unavailable(Refusal::directory_unavailable)}};
   }
   json::value kerberos = nullptr;
-  if (runtime.kerberos && runtime.config.upstream.kerberos) {
-    const auto stats = runtime.kerberos->stats();
+  const auto& servers = *runtime.upstreams;
+  if (!servers.delegators().empty() && runtime.config.upstream.kerberos) {
+    auth::kerberos::DelegatorStats stats;  // summed over the delegators (one per distinct SPN)
+    for (const auto& delegator : servers.delegators()) {
+      const auto one = delegator->stats();
+      stats.cache_hits += one.cache_hits;
+      stats.kdc_exchanges += one.kdc_exchanges;
+      stats.user_refused += one.user_refused;
+      stats.setup_errors += one.setup_errors;
+      stats.kdc_unavailable += one.kdc_unavailable;
+      stats.cached_users += one.cached_users;
+    }
+    json::array services;
+    for (std::size_t i = 0; i < servers.size(); ++i) services.push_back(json::value(servers[i].config.service));
     kerberos = json::object{{"principal", runtime.config.upstream.kerberos->principal},
-                            {"service", runtime.config.upstream.kerberos->service},
+                            {"services", std::move(services)},
                             {"ticket_cache_users", stats.cached_users},
                             {"cache_hits", stats.cache_hits},
                             {"kdc_exchanges", stats.kdc_exchanges},
@@ -222,22 +235,38 @@ json::value directory_json(const Runtime& runtime, const EasedgeMetrics& metrics
                             {"setup_errors", stats.setup_errors},
                             {"unavailable_answers", unavailable(Refusal::kdc_unavailable)}};
   }
-  // One entry per upstream server; today the configuration has one (upstream.url) and its state is the
-  // readiness check "upstream".
-  json::array endpoints;
-  for (const auto& e : runtime.upstream_endpoints)
-    endpoints.push_back(json::value((e.address().is_v6() ? "[" + e.address().to_string() + "]" : e.address().to_string()) +
-                                    ":" + std::to_string(e.port())));
-  json::object upstream{{"url", runtime.config.upstream.url}, {"endpoints", std::move(endpoints)}, {"ok", true},
-                        {"detail", nullptr}};
+  // One entry per Exchange server: its addresses, passive/active health and load. With one server the
+  // readiness check "upstream" says whether its last connection worked.
+  std::string single_server_detail;
+  bool single_server_ok = true;
   for (const auto& check : readiness)
     if (check.name == "upstream") {
-      upstream["ok"] = check.ok;
-      upstream["detail"] = optional_text(check.detail);
+      single_server_ok = check.ok;
+      single_server_detail = check.detail;
     }
+  json::array upstreams;
+  const auto statuses = servers.snapshot(std::chrono::steady_clock::now());
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    json::array endpoints;
+    for (const auto& e : servers[i].endpoints)
+      endpoints.push_back(json::value((e.address().is_v6() ? "[" + e.address().to_string() + "]" : e.address().to_string()) +
+                                      ":" + std::to_string(e.port())));
+    const auto& status = statuses[i];
+    const bool single = servers.size() == 1;
+    upstreams.push_back(json::object{
+        {"url", status.url},
+        {"endpoints", std::move(endpoints)},
+        {"ok", single ? single_server_ok : status.up},
+        {"detail", single ? optional_text(single_server_detail)
+                          : (status.up ? json::value(nullptr)
+                                       : json::value("down for " + std::to_string(status.down_for.count()) + " s"))},
+        {"active_connections", status.active},
+        {"requests", status.requests},
+        {"failures", status.failures}});
+  }
   return {{"directory", std::move(directory)},
           {"kerberos", std::move(kerberos)},
-          {"upstreams", json::array{std::move(upstream)}},
+          {"upstreams", std::move(upstreams)},
           {"upstream_errors", metrics.upstream_errors.value()}};
 }
 

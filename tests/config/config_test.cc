@@ -61,9 +61,13 @@ TEST_F(ConfigTest, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_TRUE(c.tls.session_tickets);
   EXPECT_EQ(c.limits.upload_read_ahead_bytes, 10485760u);
   EXPECT_EQ(c.timeouts.upstream_response, std::chrono::seconds(3600));
-  EXPECT_EQ(c.upstream.scheme, "http");
-  EXPECT_EQ(c.upstream.host, "127.0.0.1");
-  EXPECT_EQ(c.upstream.port, 8080);
+  ASSERT_EQ(c.upstream.servers.size(), 1u);
+  EXPECT_EQ(c.upstream.servers[0].scheme, "http");
+  EXPECT_EQ(c.upstream.servers[0].host, "127.0.0.1");
+  EXPECT_EQ(c.upstream.servers[0].port, 8080);
+  EXPECT_EQ(c.upstream.retry, std::chrono::seconds(30));
+  EXPECT_FALSE(c.upstream.health_check.has_value());
+  EXPECT_TRUE(c.upstream.source_addresses.empty());
   EXPECT_EQ(c.upstream.auth, UpstreamAuth::forward_headers);
   EXPECT_FALSE(c.mapping.has_value());
   EXPECT_EQ(c.eas.ping_timeout, std::chrono::seconds(3600));
@@ -190,8 +194,8 @@ TEST_F(ConfigTest, UpstreamUrlIsParsedAndChecked) {
       "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
       "upstream: {url: \"https://exchange.corp.example.test\", ca: ca.pem}\n"));
   EXPECT_EQ(https.listen[0].host, "::1");
-  EXPECT_EQ(https.upstream.port, 443);
-  EXPECT_EQ(https.upstream.server_name, "exchange.corp.example.test");
+  EXPECT_EQ(https.upstream.servers[0].port, 443);
+  EXPECT_EQ(https.upstream.servers[0].server_name, "exchange.corp.example.test");
   EXPECT_NE(error_of("listen: [\"127.0.0.1:1\"]\n"
                      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
                      "upstream: {url: \"ftp://x\"}\n")
@@ -206,7 +210,7 @@ TEST_F(ConfigTest, UpstreamUrlPathPrefixMustBeClean) {
                                                "upstream: {url: \"" + u + "\"}\n"; };
   for (auto [written, prefix] : {std::pair{"http://127.0.0.1:20000/SOGo", "/SOGo"}, {"http://h/SOGo/", "/SOGo"},
                                  {"http://h/", ""}, {"http://h", ""}, {"http://h/a/b-c_d.e~f", "/a/b-c_d.e~f"}})
-    EXPECT_EQ(load_config(write(url(written))).upstream.path_prefix, prefix) << written;
+    EXPECT_EQ(load_config(write(url(written))).upstream.servers.front().path_prefix, prefix) << written;
   for (const char* bad : {"http://h/SOGo/../ecp", "http://h/./x", "http://h/a//b", "http://h//", "http://h/%2e%2e/x",
                           "http://h/SOGo%2fecp", "http://h/a?x=1", "http://h/a#f", "http://u:p@h/a", "http://h/a\\b",
                           "http://h/a%00b"}) {
@@ -242,6 +246,52 @@ TEST_F(ConfigTest, UpstreamIdentityKeys) {
   EXPECT_EQ(load_config(write(minimal_with("", "identity_format: mail") + "mapping: {directory: {ldif: users.ldif}}\n"))
                 .upstream.identity_format,
             IdentityFormat::mail);
+TEST_F(ConfigTest, SeveralUpstreamServers) {
+  auto c = load_config(write(
+      "listen: [\"127.0.0.1:8443\"]\n"
+      "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+      "upstream:\n"
+      "  servers: [\"https://exch1.corp.example.test\", {url: \"https://127.0.0.1:8444\", server_name: exch2.corp.example.test,"
+      " service: HTTP/exch2.corp.example.test}]\n"
+      "  auth: kerberos\n"
+      "  kerberos: {keytab: pw, principal: easproxy@CORP.EXAMPLE.TEST}\n"
+      "  retry_seconds: 7\n"
+      "  health_check: {path: /Microsoft-Server-ActiveSync/healthcheck.htm, interval_seconds: 3}\n"
+      "  source_addresses: [127.0.0.2, \"::1\"]\n"));
+  ASSERT_EQ(c.upstream.servers.size(), 2u);
+  EXPECT_EQ(c.upstream.servers[0].server_name, "exch1.corp.example.test");
+  EXPECT_EQ(c.upstream.servers[0].service, "HTTP/exch1.corp.example.test");  // the default SPN: HTTP/<host>
+  EXPECT_EQ(c.upstream.servers[1].host, "127.0.0.1");
+  EXPECT_EQ(c.upstream.servers[1].server_name, "exch2.corp.example.test");
+  EXPECT_EQ(c.upstream.servers[1].service, "HTTP/exch2.corp.example.test");
+  EXPECT_EQ(c.upstream.retry, std::chrono::seconds(7));
+  ASSERT_TRUE(c.upstream.health_check.has_value());
+  EXPECT_EQ(c.upstream.health_check->interval, std::chrono::seconds(3));
+  EXPECT_EQ(c.upstream.health_check->timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.upstream.source_addresses, (std::vector<std::string>{"127.0.0.2", "::1"}));
+}
+
+TEST_F(ConfigTest, UpstreamServerMistakesNameTheirKey) {
+  auto with = [](const std::string& upstream) {
+    return "listen: [\"127.0.0.1:8443\"]\n"
+           "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+           "upstream: {" + upstream + "}\n";
+  };
+  auto both = error_of(with("url: \"http://a:1\", servers: [\"http://b:1\"]"));
+  EXPECT_NE(both.find("key 'upstream.servers'"), std::string::npos) << both;
+  EXPECT_NE(both.find("easedge.yaml"), std::string::npos) << both;
+  EXPECT_NE(error_of(with("retry_seconds: 1")).find("upstream.url"), std::string::npos);
+  EXPECT_NE(error_of(with("servers: []")).find("upstream.servers"), std::string::npos);
+  auto bad = error_of(with("servers: [\"http://a:1\", \"ftp://b\"]"));
+  EXPECT_NE(bad.find("upstream.servers[1]"), std::string::npos) << bad;
+  EXPECT_NE(error_of(with("servers: [\"http://a:1\", \"http://a:1\"]")).find("twice"), std::string::npos);
+  auto source = error_of(with("url: \"http://a:1\", source_addresses: [eth0]"));
+  EXPECT_NE(source.find("upstream.source_addresses"), std::string::npos) << source;
+  auto check = error_of(with("url: \"http://a:1\", health_check: {interval_seconds: 3}"));
+  EXPECT_NE(check.find("upstream.health_check.path"), std::string::npos) << check;
+  // Kerberos needs a name for the SPN: an IP address alone is refused.
+  auto ip = error_of(with("servers: [\"http://127.0.0.1:1\"], auth: kerberos, kerberos: {keytab: pw, principal: p@R}"));
+  EXPECT_NE(ip.find("upstream.kerberos.service"), std::string::npos) << ip;
 }
 
 TEST_F(ConfigTest, ListenerMayAskForProxyProtocol) {

@@ -137,10 +137,10 @@ class Child:
 class Standin:
     """standin-exchange on 127.0.0.1:0 with a request log the tests read."""
 
-    def __init__(self, lab, *args):
+    def __init__(self, lab, *args, listen="127.0.0.1:0"):
         d = lab.fresh_dir("standin")
         self.log_file = os.path.join(d, "requests.jsonl")
-        argv = [STANDIN_BIN, "--listen", "127.0.0.1:0", "--threads", "2", "--log", self.log_file] + list(args)
+        argv = [STANDIN_BIN, "--listen", listen, "--threads", "2", "--log", self.log_file] + list(args)
         self.child = Child(argv, r"standin listening on (\S+):(\d+)", os.path.join(d, "stderr.log"))
         self.port = int(self.child.match.group(2))
         self.url = "http://127.0.0.1:%d" % self.port

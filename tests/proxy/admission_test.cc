@@ -1,5 +1,5 @@
 // Admission: the order of the approval steps, the refusal each answer becomes, late answers and cancellation,
-// with fakes for the revocation checker, the account mapper and the Kerberos delegator.
+// with fakes for the revocation checker and the account mapper; what a KDC answer means (refusal_for_token).
 #include "proxy/admission.h"
 
 #include <boost/asio/buffer.hpp>
@@ -36,15 +36,6 @@ struct FakeMapper : mapping::AccountMapper {
   std::function<void(mapping::MapResult)> pending;
 };
 
-struct FakeTokens : auth::kerberos::TokenSource {
-  void token_for(const std::string& upn, std::function<void(auth::kerberos::TokenResult)> done) override {
-    asked_for = upn;
-    pending = std::move(done);
-  }
-  std::string asked_for;
-  std::function<void(auth::kerberos::TokenResult)> pending;
-};
-
 const std::string sync_target = "/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=D1&DeviceType=iPhone";
 
 class AdmissionTest : public ::testing::Test {
@@ -60,8 +51,7 @@ protected:
   // Starts an admission of a bodiless POST to `target` and runs what is ready.
   void start(const std::string& target = sync_target, const std::string& fields = "Content-Length: 0\r\n") {
     policy_ = std::make_unique<eas::Policy>(config_.eas);
-    AdmissionContext context{config_, *policy_, revocation_, use_mapper_ ? &mapper_ : nullptr,
-                             use_kerberos_ ? &tokens_ : nullptr};
+    AdmissionContext context{config_, *policy_, revocation_, use_mapper_ ? &mapper_ : nullptr};
     admission_ = std::make_shared<Admission>(
         context, io_.get_executor(), certificate_, "192.0.2.7", [this] { ++waits_; },
         [this](AdmissionOutcome&& outcome) { outcomes_.push_back(std::move(outcome)); });
@@ -94,9 +84,7 @@ protected:
   std::unique_ptr<eas::Policy> policy_;
   FakeRevocation revocation_;
   FakeMapper mapper_;
-  FakeTokens tokens_;
   bool use_mapper_ = true;
-  bool use_kerberos_ = false;
   std::shared_ptr<auth::ClientCertificate> certificate_ = std::make_shared<auth::ClientCertificate>();
   boost::asio::io_context io_;
   std::unique_ptr<http::request_parser<http::empty_body>> parser_;
@@ -115,26 +103,20 @@ mapping::MapResult mapped_alice() {
   return result;
 }
 
-TEST_F(AdmissionTest, AdmitsAfterRevocationMappingAndKerberosInThatOrder) {
-  use_kerberos_ = true;
+TEST_F(AdmissionTest, AdmitsAfterRevocationAndMappingInThatOrder) {
   start();
   ASSERT_TRUE(revocation_.pending);
   EXPECT_FALSE(mapper_.pending);  // nothing is mapped before revocation answered
   revocation_.pending({auth::RevocationStatus::good, "", false});
   run();
   ASSERT_TRUE(mapper_.pending);
-  EXPECT_FALSE(tokens_.pending);
   mapper_.pending(mapped_alice());
   run();
-  ASSERT_TRUE(tokens_.pending);
-  EXPECT_EQ(tokens_.asked_for, "alice@corp.example.test");
-  tokens_.pending({.ok = true, .header_value = "Negotiate abc", .failure = {}, .message = ""});
-  run();
-  EXPECT_EQ(waits_, 3);  // the connection armed its timer for each answer
+  EXPECT_EQ(waits_, 2);  // the connection armed its timer for each answer
   const auto& outcome = only_outcome();
   EXPECT_FALSE(outcome.refusal) << outcome.detail;
   EXPECT_EQ(outcome.identity.user, "alice@corp.example.test");
-  EXPECT_EQ(outcome.identity.authorization, "Negotiate abc");
+  EXPECT_EQ(outcome.identity.authorization, "");  // a Kerberos token is asked for the chosen server, later
   EXPECT_EQ(outcome.identity.client_address, "192.0.2.7");
   EXPECT_EQ(outcome.identity.certificate, certificate_.get());
   EXPECT_EQ(outcome.eas.device_id, "D1");
@@ -260,17 +242,15 @@ struct TokenCase {
   Refusal refusal;
 };
 
-class TokenFailures : public AdmissionTest, public ::testing::WithParamInterface<TokenCase> {};
+class TokenFailures : public ::testing::TestWithParam<TokenCase> {};
 
 TEST_P(TokenFailures, BecomeTheirRefusal) {
-  use_mapper_ = false;
-  use_kerberos_ = true;
-  start();
-  revocation_.pending({auth::RevocationStatus::good, "", false});
-  run();
-  tokens_.pending({.ok = false, .header_value = "", .failure = GetParam().failure, .message = "kdc says no"});
-  run();
-  EXPECT_EQ(only_outcome().refusal, GetParam().refusal);
+  EXPECT_EQ(refusal_for_token({.ok = false, .header_value = "", .failure = GetParam().failure, .message = "kdc says no"}),
+            GetParam().refusal);
+}
+
+TEST(TokenAnswer, ATokenIsNoRefusal) {
+  EXPECT_FALSE(refusal_for_token({.ok = true, .header_value = "Negotiate abc", .failure = {}, .message = ""}));
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -22,7 +22,8 @@ TEST(RefusalTable, CertificateReasonsUseIisSubstatuses) {
 }
 
 TEST(RefusalTable, TransientOutagesAre503WithRetryAfterNever403) {
-  for (auto reason : {Refusal::directory_unavailable, Refusal::kdc_unavailable, Refusal::overloaded}) {
+  for (auto reason : {Refusal::directory_unavailable, Refusal::kdc_unavailable, Refusal::upstreams_down,
+                      Refusal::overloaded}) {
     EXPECT_EQ(describe(reason).status, 503) << describe(reason).name;
     EXPECT_TRUE(describe(reason).retry_after) << describe(reason).name;
   }
