@@ -36,10 +36,10 @@ const char* revocation_status_name(auth::RevocationStatus status) {
   return "unavailable";
 }
 
+// The toolkit's conversion: clamped, so a certificate valid until 9999 cannot overflow the clock.
 std::string time_text(const ASN1_TIME* t) {
-  std::tm tm{};
-  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return {};
-  return auth::format_time(std::chrono::system_clock::from_time_t(timegm(&tm)));
+  auto time = auth::time_of(t);
+  return time ? auth::format_time(*time) : std::string();
 }
 
 std::string serial_text(X509* cert) {

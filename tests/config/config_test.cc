@@ -246,6 +246,8 @@ TEST_F(ConfigTest, UpstreamIdentityKeys) {
   EXPECT_EQ(load_config(write(minimal_with("", "identity_format: mail") + "mapping: {directory: {ldif: users.ldif}}\n"))
                 .upstream.identity_format,
             IdentityFormat::mail);
+}
+
 TEST_F(ConfigTest, SeveralUpstreamServers) {
   auto c = load_config(write(
       "listen: [\"127.0.0.1:8443\"]\n"
@@ -292,6 +294,20 @@ TEST_F(ConfigTest, UpstreamServerMistakesNameTheirKey) {
   // Kerberos needs a name for the SPN: an IP address alone is refused.
   auto ip = error_of(with("servers: [\"http://127.0.0.1:1\"], auth: kerberos, kerberos: {keytab: pw, principal: p@R}"));
   EXPECT_NE(ip.find("upstream.kerberos.service"), std::string::npos) << ip;
+}
+
+// A farm of backends serves one application under one path: servers with different paths are refused.
+TEST_F(ConfigTest, UpstreamServersShareOnePath) {
+  auto with = [](const std::string& servers) {
+    return "listen: [\"127.0.0.1:8443\"]\n"
+           "tls: {certificate: server.pem, private_key: server.key, client_ca: ca.pem}\n"
+           "upstream: {servers: [" + servers + "]}\n";
+  };
+  auto same = load_config(write(with("\"http://a:1/SOGo\", \"http://b:1/SOGo/\"")));
+  EXPECT_EQ(same.upstream.servers[1].path_prefix, "/SOGo");
+  auto message = error_of(with("\"http://a:1/SOGo\", \"http://b:1\""));
+  EXPECT_NE(message.find("upstream.servers"), std::string::npos) << message;
+  EXPECT_NE(message.find("same path"), std::string::npos) << message;
 }
 
 TEST_F(ConfigTest, ListenerMayAskForProxyProtocol) {
