@@ -46,46 +46,57 @@ protected:
 
   static void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
 
+  // A runtime with one upstream server (index 0), as the pool's warning names it.
+  static std::shared_ptr<const Runtime> one_server_runtime() {
+    auto runtime = std::make_shared<Runtime>();
+    UpstreamServer server;
+    server.config.url = "http://127.0.0.1:20000/SOGo";
+    runtime->upstreams = std::make_shared<UpstreamServers>(std::vector<UpstreamServer>{std::move(server)},
+                                                           std::chrono::seconds(30),
+                                                           std::vector<boost::asio::ip::address>{});
+    return runtime;
+  }
+
   net::io_context io_;
   tcp::acceptor acceptor_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
-  std::shared_ptr<const Runtime> runtime_ = std::make_shared<Runtime>();
+  std::shared_ptr<const Runtime> runtime_ = one_server_runtime();
   UpstreamPool pool_{8, std::chrono::seconds(60)};
 };
 
 TEST_F(SilentCloseTest, HandsBackALiveConnection) {
   auto pair = connect();
-  pool_.put(std::move(*pair.client), runtime_);
-  auto taken = pool_.take(runtime_);
+  pool_.put(std::move(*pair.client), runtime_, 0);
+  auto taken = pool_.take(runtime_, 0);
   ASSERT_TRUE(taken);
   EXPECT_TRUE(taken->is_open());
-  EXPECT_FALSE(pool_.take(std::make_shared<Runtime>())) << "a connection belongs to the runtime that made it";
+  EXPECT_FALSE(pool_.take(one_server_runtime(), 0)) << "a connection belongs to the runtime that made it";
 }
 
 TEST_F(SilentCloseTest, NeverHandsOutAConnectionTheServerClosedAndStopsPoolingForThatServer) {
   auto closed = connect();
-  pool_.put(std::move(*closed.client), runtime_);
+  pool_.put(std::move(*closed.client), runtime_, 0);
   closed.server.close();  // SOGo: closes after its answer, without Connection: close
   settle();
-  EXPECT_FALSE(pool_.take(runtime_));
+  EXPECT_FALSE(pool_.take(runtime_, 0));
   // Learned: a live connection of the same runtime is not kept, since the next one may close as a request
   // goes out on it.
   auto live = connect();
-  pool_.put(std::move(*live.client), runtime_);
-  EXPECT_FALSE(pool_.take(runtime_));
+  pool_.put(std::move(*live.client), runtime_, 0);
+  EXPECT_FALSE(pool_.take(runtime_, 0));
   // A new configuration (SIGHUP) starts afresh once the sweep has seen it.
-  auto next = std::shared_ptr<const Runtime>(std::make_shared<Runtime>());
+  auto next = one_server_runtime();
   pool_.sweep(next);
   auto again = connect();
-  pool_.put(std::move(*again.client), next);
-  EXPECT_TRUE(pool_.take(next));
+  pool_.put(std::move(*again.client), next, 0);
+  EXPECT_TRUE(pool_.take(next, 0));
 }
 
 TEST_F(SilentCloseTest, UnsolicitedBytesMakeAConnectionUnusable) {
   auto pair = connect();
-  pool_.put(std::move(*pair.client), runtime_);
+  pool_.put(std::move(*pair.client), runtime_, 0);
   net::write(pair.server, net::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
   settle();
-  EXPECT_FALSE(pool_.take(runtime_));
+  EXPECT_FALSE(pool_.take(runtime_, 0));
 }
 
 TEST_F(SilentCloseTest, ARequestThatHitAClosedSocketProvablyNeverReachedTheServer) {

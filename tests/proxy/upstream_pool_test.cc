@@ -42,39 +42,39 @@ TEST_F(UpstreamPoolTest, TakesTheMostRecentlyReturnedConnection) {
   auto first = connection();
   auto second = connection();
   auto second_port = port_of(second);
-  pool.put(std::move(first), runtime_);
-  pool.put(std::move(second), runtime_);
-  auto taken = pool.take(runtime_);
+  pool.put(std::move(first), runtime_, 0);
+  pool.put(std::move(second), runtime_, 0);
+  auto taken = pool.take(runtime_, 0);
   ASSERT_TRUE(taken);
   EXPECT_EQ(port_of(*taken), second_port);
 }
 
 TEST_F(UpstreamPoolTest, EmptyPoolHasNothing) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  EXPECT_FALSE(pool.take(runtime_));
+  EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, ConnectionsOfAnotherRuntimeAreNotReused) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_);
-  EXPECT_FALSE(pool.take(std::make_shared<Runtime>()));
-  EXPECT_FALSE(pool.take(runtime_));  // closed and dropped on the way
+  pool.put(connection(), runtime_, 0);
+  EXPECT_FALSE(pool.take(std::make_shared<Runtime>(), 0));
+  EXPECT_FALSE(pool.take(runtime_, 0));  // closed and dropped on the way
 }
 
 TEST_F(UpstreamPoolTest, ConnectionTheUpstreamClosedIsNotReused) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_);
+  pool.put(connection(), runtime_, 0);
   upstream_sides_.back().close();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the FIN reaches our side
-  EXPECT_FALSE(pool.take(runtime_));
+  EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, ConnectionWithUnaskedBytesIsNotReused) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_);
+  pool.put(connection(), runtime_, 0);
   net::write(upstream_sides_.back(), net::buffer("HTTP/1.1 200 OK\r\n\r\n", 19));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_FALSE(pool.take(runtime_));
+  EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, FullPoolClosesTheOldest) {
@@ -82,45 +82,45 @@ TEST_F(UpstreamPoolTest, FullPoolClosesTheOldest) {
   auto old_one = connection();
   auto new_one = connection();
   auto new_port = port_of(new_one);
-  pool.put(std::move(old_one), runtime_);
-  pool.put(std::move(new_one), runtime_);
-  auto taken = pool.take(runtime_);
+  pool.put(std::move(old_one), runtime_, 0);
+  pool.put(std::move(new_one), runtime_, 0);
+  auto taken = pool.take(runtime_, 0);
   ASSERT_TRUE(taken);
   EXPECT_EQ(port_of(*taken), new_port);
-  EXPECT_FALSE(pool.take(runtime_));
+  EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, PoolWithoutRoomClosesWhatIsReturned) {
   UpstreamPool pool(0, std::chrono::seconds(60));
-  pool.put(connection(), runtime_);
-  EXPECT_FALSE(pool.take(runtime_));
+  pool.put(connection(), runtime_, 0);
+  EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, IdleTimeoutEndsReuse) {
   UpstreamPool pool(4, std::chrono::seconds(0));
-  pool.put(connection(), runtime_);
-  EXPECT_FALSE(pool.take(runtime_));
+  pool.put(connection(), runtime_, 0);
+  EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, SweepDropsConnectionsOfReplacedRuntimes) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_);
+  pool.put(connection(), runtime_, 0);
   pool.sweep(std::make_shared<Runtime>());
-  EXPECT_FALSE(pool.take(runtime_));
+  EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, SweepKeepsCurrentConnections) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_);
+  pool.put(connection(), runtime_, 0);
   pool.sweep(runtime_);
-  EXPECT_TRUE(pool.take(runtime_));
+  EXPECT_TRUE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, ClearClosesEverything) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_);
+  pool.put(connection(), runtime_, 0);
   pool.clear();
-  EXPECT_FALSE(pool.take(runtime_));
+  EXPECT_FALSE(pool.take(runtime_, 0));
   // The upstream sees the close.
   char byte;
   boost::system::error_code ec;
