@@ -3,6 +3,7 @@
 #include "proxy/upstream_pool.h"
 
 #include "proxy/runtime.h"
+#include "tests/proxy/one_server_runtime.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -45,17 +46,6 @@ protected:
   }
 
   static void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
-
-  // A runtime with one upstream server (index 0), as the pool's warning names it.
-  static std::shared_ptr<const Runtime> one_server_runtime() {
-    auto runtime = std::make_shared<Runtime>();
-    UpstreamServer server;
-    server.config.url = "http://127.0.0.1:20000/SOGo";
-    runtime->upstreams = std::make_shared<UpstreamServers>(std::vector<UpstreamServer>{std::move(server)},
-                                                           std::chrono::seconds(30),
-                                                           std::vector<boost::asio::ip::address>{});
-    return runtime;
-  }
 
   net::io_context io_;
   tcp::acceptor acceptor_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};

@@ -3,6 +3,7 @@
 #include "proxy/upstream_pool.h"
 
 #include "proxy/runtime.h"
+#include "tests/proxy/one_server_runtime.h"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -34,7 +35,7 @@ protected:
   net::io_context io_;
   tcp::acceptor acceptor_{io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
   std::vector<tcp::socket> upstream_sides_;
-  std::shared_ptr<const Runtime> runtime_ = std::make_shared<Runtime>();
+  std::shared_ptr<const Runtime> runtime_ = one_server_runtime();
 };
 
 TEST_F(UpstreamPoolTest, TakesTheMostRecentlyReturnedConnection) {
@@ -57,7 +58,7 @@ TEST_F(UpstreamPoolTest, EmptyPoolHasNothing) {
 TEST_F(UpstreamPoolTest, ConnectionsOfAnotherRuntimeAreNotReused) {
   UpstreamPool pool(4, std::chrono::seconds(60));
   pool.put(connection(), runtime_, 0);
-  EXPECT_FALSE(pool.take(std::make_shared<Runtime>(), 0));
+  EXPECT_FALSE(pool.take(one_server_runtime(), 0));
   EXPECT_FALSE(pool.take(runtime_, 0));  // closed and dropped on the way
 }
 
@@ -105,7 +106,7 @@ TEST_F(UpstreamPoolTest, IdleTimeoutEndsReuse) {
 TEST_F(UpstreamPoolTest, SweepDropsConnectionsOfReplacedRuntimes) {
   UpstreamPool pool(4, std::chrono::seconds(60));
   pool.put(connection(), runtime_, 0);
-  pool.sweep(std::make_shared<Runtime>());
+  pool.sweep(one_server_runtime());
   EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
