@@ -514,8 +514,13 @@ class ProxyTestCase(unittest.TestCase):
 
 
 def require_binaries(*names):
-    """Skip reason (str) when a needed binary is missing, else None."""
+    """Skip reason (str) when a needed binary's variable is not set, else None. A variable set to something
+    that is not an executable is a mistake, not a reason to skip: it raises, so a run cannot pass on skips."""
     for env, path in (("EASEDGE_BIN", EASEDGE_BIN), ("STANDIN_BIN", STANDIN_BIN)):
-        if env in names and not (path and os.access(path, os.X_OK)):
+        if env not in names:
+            continue
+        if not path:
             return "%s is not set to a built binary" % env
+        if not os.access(path, os.X_OK):
+            raise RuntimeError("%s=%s is not an executable file" % (env, path))
     return None
