@@ -539,7 +539,8 @@ class DeviceRules(ProxyCase):
 
     def test_similar_but_allowed_devices_pass(self):
         # Patterns are anchored: a rule "BLOCKED*" does not match NOTBLOCKED..., "TestDevice*" not MyTestDevice.
-        for device_id, device_type in ((marker("NOTBLOCKED"), "iPhone"), (marker("BLOCKE"), "iPhone"),
+        # "BLOCKE0": a near miss whose random hex cannot go on with the "D" of BLOCKED (1 run in 16 did).
+        for device_id, device_type in ((marker("NOTBLOCKED"), "iPhone"), (marker("BLOCKE0"), "iPhone"),
                                        (marker(), "MyTestDevice"), (marker(), "Test")):
             for form in ("plain", "base64"):
                 with self.subTest(device_id=device_id, device_type=device_type, form=form):
