@@ -489,9 +489,10 @@ def end_module_lab():
 
 class ProxyTestCase(unittest.TestCase):
     """One stand-in and one easedge per test class, on the module's lab; override `config` to change the
-    configuration and `standin_args` to change the stand-in."""
+    configuration, `standin_args` to change the stand-in and `launcher` to start easedge through a command."""
 
     standin_args = ()
+    launcher = ()
 
     @classmethod
     def config(cls, upstream_url):
@@ -502,7 +503,8 @@ class ProxyTestCase(unittest.TestCase):
         cls.lab = _module_lab
         cls.standin = Standin(cls.lab, *cls.standin_args)
         try:
-            cls.proxy = Easedge(cls.lab, cls.config(cls.standin.url), name=cls.__name__ + ".yaml")
+            cls.proxy = Easedge(cls.lab, cls.config(cls.standin.url), name=cls.__name__ + ".yaml",
+                                launcher=cls.launcher)
         except Exception:
             cls.standin.stop()
             raise

@@ -182,19 +182,11 @@ class OutOfDescriptors(LimitsCase):
     once connections end."""
 
     NOFILE = 64
+    launcher = ("prlimit", "--nofile=%d:%d" % (NOFILE, NOFILE))
 
     @classmethod
-    def setUpClass(cls):
-        cls.lab = lab
-        cls.standin = h.Standin(lab)
-        config = h.base_config(cls.standin.url, limits={"max_connections": 100000},
-                               timeouts={"handshake_seconds": 30})
-        try:
-            cls.proxy = h.Easedge(lab, config, "OutOfDescriptors.yaml",
-                                  launcher=("prlimit", "--nofile=%d:%d" % (cls.NOFILE, cls.NOFILE)))
-        except Exception:
-            cls.standin.stop()
-            raise
+    def config(cls, upstream_url):
+        return h.base_config(upstream_url, limits={"max_connections": 100000}, timeouts={"handshake_seconds": 30})
 
     def test_emfile_pauses_accepting_and_logs_once_per_interval(self):
         pid = self.proxy.child.proc.pid
@@ -225,8 +217,6 @@ class SilentConnection(LimitsCase):
     def config(cls, upstream_url):
         return h.base_config(upstream_url, timeouts={"handshake_seconds": 2})
 
-    # Passes once session.cc waits for the first request with timeouts.handshake_seconds (issue 12, the lead's
-    # part); remove this decorator then (an unexpected success fails the suite).
     def test_no_request_after_the_handshake_is_closed(self):
         with h.tls_connect(lab, self.proxy.port, "alice") as tls:
             start = time.monotonic()
