@@ -24,7 +24,8 @@ SAMBA_FIXTURE = os.path.join(SAMBA_DIR, "samba-dc.sh")
 SAMBA_LOCK = "/tmp/easedge-samba.lock"
 REALM = "CORP.EXAMPLE.TEST"
 SPN = "HTTP/exchange.corp.example.test"
-KEYTABS = ("easproxy.keytab", "easproxy-noany.keytab", "exchange.keytab", "other.keytab")
+KEYTABS = ("easproxy.keytab", "easproxy-noany.keytab", "exchange.keytab", "other.keytab", "exch1.keytab",
+           "exch2.keytab")
 
 
 def gssapi_python():
@@ -48,7 +49,8 @@ class SambaDC:
         try:
             self._run([SAMBA_FIXTURE, "start", self.dir], 180)
             self._run([SAMBA_FIXTURE, "populate", self.dir], 180)
-            self._run([os.path.join(SAMBA_DIR, "populate-kerberos.sh"), self.dir], 180)
+            # About 40 samba-tool runs, each a few seconds of Python start-up on a busy machine.
+            self._run([os.path.join(SAMBA_DIR, "populate-kerberos.sh"), self.dir], 420)
         except BaseException:
             self.stop()
             raise

@@ -4,7 +4,8 @@ Windows Authentication: every request must carry a token that the service key (k
 
     negotiate_acceptor.py --keytab exchange.keytab [--listen 127.0.0.1:0] [--log requests.jsonl]
 
-Answers 200 with JSON {"principal", "method", "target", "connection", "body_bytes"} and the header
+Answers 200 with JSON {"principal", "service", "method", "target", "connection", "body_bytes"} (service: the
+SPN the ticket was issued for) and the header
 X-Kerberos-Principal; 401 + `WWW-Authenticate: Negotiate` for a missing, malformed, replayed or foreign
 token. HTTP/1.1 keep-alive: each request is authenticated on its own (IIS with authPersistSingleRequest),
 so interleaved users on one connection are each seen as themselves. Prints
@@ -51,31 +52,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return len(self.rfile.read(length)) if length else 0
 
     def _authenticate(self):
-        """(principal, reply token) or (None, reason)."""
+        """(principal, service, reply token) or (None, None, reason)."""
         value = self.headers.get("Authorization", "")
         scheme, _, encoded = value.partition(" ")
         if scheme.lower() != "negotiate" or not encoded.strip():
-            return None, "no Negotiate token"
+            return None, None, "no Negotiate token"
         try:
             token = base64.b64decode(encoded.strip(), validate=True)
         except (binascii.Error, ValueError):
-            return None, "token is not base64"
+            return None, None, "token is not base64"
         try:
             context = gssapi.SecurityContext(creds=self.server.acceptor_creds, usage="accept")
             reply = context.step(token)
             # With SPNEGO the bindings keep a failed step's error (its reject token is the reply) and
             # raise it on the next use of the context.
             if not context.complete:
-                return None, "token did not complete the handshake"
-            return str(context.initiator_name), reply
+                return None, None, "token did not complete the handshake"
+            return str(context.initiator_name), str(context.target_name), reply
         except gssapi.exceptions.GSSError as e:
-            return None, "token rejected: %s" % e
+            return None, None, "token rejected: %s" % e
 
     def _handle(self):
         body_bytes = self._read_body()
-        principal, detail = self._authenticate()
+        principal, service, detail = self._authenticate()
         record = {"connection": self.connection_id, "method": self.command, "target": self.path,
-                  "principal": principal, "body_bytes": body_bytes}
+                  "principal": principal, "service": service, "body_bytes": body_bytes}
         if principal is None:
             status, headers = 401, [("WWW-Authenticate", "Negotiate")]
             record["error"] = detail

@@ -153,6 +153,42 @@ class KerberosProxyTest(unittest.TestCase):
         result = harness.curl(self.lab, proxy.url(), device="bob")
         self.assertEqual((result.status, result.header("X-Kerberos-Principal")), (200, principal("bob")), result)
 
+    def test_each_exchange_server_gets_a_ticket_for_its_own_spn(self):
+        # Two Exchange servers, each holding only its own key (exch1/exch2.keytab): a ticket for the other
+        # server's SPN, or for the service-wide one, would be a 401 there.
+        acceptors = [start_acceptor(self.python, self.work, keytab="exch%d.keytab" % i, name="exch%d" % i)
+                     for i in (1, 2)]
+        for acceptor in acceptors:
+            self.addCleanup(acceptor.stop)
+        spns = ["HTTP/exch%d.corp.example.test" % i for i in (1, 2)]
+        config = harness.base_config("")
+        config["upstream"] = {
+            "servers": [{"url": "http://127.0.0.1:%d" % a.port, "service": spn} for a, spn in zip(acceptors, spns)],
+            "auth": "kerberos",
+            "kerberos": {"keytab": os.path.join(self.work, "easproxy.keytab"), "principal": "easproxy@" + REALM}}
+        proxy = harness.Easedge(self.lab, config)
+        self.addCleanup(proxy.stop)
+        order = ["alice", "bob", "alice", "bob", "alice", "bob"]
+        for user in order:
+            result = harness.curl(self.lab, proxy.url(), device=user)
+            self.assertEqual(result.status, 200, result)
+            self.assertEqual(result.header("X-Kerberos-Principal"), principal(user))
+        # Least connections, ties in turn: one request at a time lands on both servers.
+        seen = [acceptor_requests(a) for a in acceptors]
+        for spn, requests in zip(spns, seen):
+            self.assertTrue(requests, "no request reached %s" % spn)
+            self.assertEqual({(r["status"], r["service"]) for r in requests}, {(200, spn + "@" + REALM)})
+        self.assertEqual(sorted(r["principal"] for r in seen[0] + seen[1]), sorted(principal(u) for u in order))
+        # exch2 stopped: its connect fails before a byte was sent, so the request goes to exch1 with a
+        # ticket for exch1, never exch2's ticket.
+        acceptors[1].stop()
+        for user in ("alice", "bob"):
+            result = harness.curl(self.lab, proxy.url(), device=user)
+            self.assertEqual(result.status, 200, result)
+        after = acceptor_requests(acceptors[0])[len(seen[0]):]
+        self.assertEqual([(r["principal"], r["service"]) for r in after],
+                         [(principal(u), spns[0] + "@" + REALM) for u in ("alice", "bob")])
+
     def test_kcd_check_through_easedge(self):
         config = harness.write_config(self.lab, harness.base_config(
             "http://127.0.0.1:%d" % self.acceptor.port,

@@ -1,11 +1,14 @@
 #!/bin/bash
 # Adds the Kerberos constrained-delegation set-up to a provisioned Samba AD DC (tests only).
 # Usage: populate-kerberos.sh DIR   (DIR holds etc/smb.conf of the DC; running or not)
-# Writes DIR/easproxy.keytab, DIR/easproxy-noany.keytab, DIR/exchange.keytab, DIR/other.keytab.
+# Writes DIR/easproxy.keytab, DIR/easproxy-noany.keytab, DIR/exchange.keytab, DIR/other.keytab,
+# DIR/exch1.keytab, DIR/exch2.keytab.
 #   easproxy        proxy service account: trusted for delegation to HTTP/exchange only, any protocol
 #   easproxy-noany  same delegation list, but "Kerberos only" (no protocol transition): a broken set-up
 #   exchange        holds HTTP/exchange.corp.example.test, the delegation target
 #   otherweb        holds HTTP/other.corp.example.test, outside every delegation list
+#   exch1, exch2    hold HTTP/exch1... and HTTP/exch2.corp.example.test: two Exchange servers, each with its
+#                   own key, both delegation targets of easproxy (upstream.servers with a service each)
 #   alice, bob      users (UPN user@corp.example.test); disabled: a disabled user
 #   krbupn          a user whose UPN (kerberos.upn@corp.example.test) differs from sAMAccountName@domain
 # Idempotent: accounts that already exist (e.g. made by samba-dc.sh populate) are kept as they are.
@@ -51,12 +54,16 @@ user easproxy 'Pr0xy!Passw0rd'
 user easproxy-noany 'N0any!Passw0rd'
 user exchange 'Exch!Passw0rd1'
 user otherweb 'Oth3r!Passw0rd'
+user exch1 'Exch1!Passw0rd'
+user exch2 'Exch2!Passw0rd'
 spn HTTP/easproxy.corp.example.test easproxy
 spn HTTP/easproxy-noany.corp.example.test easproxy-noany
 spn HTTP/exchange.corp.example.test exchange
 spn HTTP/other.corp.example.test otherweb
+spn HTTP/exch1.corp.example.test exch1
+spn HTTP/exch2.corp.example.test exch2
 # The KDC issues RC4 tickets for accounts without msDS-SupportedEncryptionTypes=24 (AES).
-set_attribute msDS-SupportedEncryptionTypes 24 easproxy easproxy-noany exchange otherweb
+set_attribute msDS-SupportedEncryptionTypes 24 easproxy easproxy-noany exchange otherweb exch1 exch2
 
 any_protocol() {  # any_protocol ACCOUNT on|off (samba-tool refuses to set a flag that is already set)
   local want=False
@@ -70,6 +77,10 @@ for a in easproxy easproxy-noany; do
   samba-tool delegation show "$a" "${S[@]}" | grep -qi 'HTTP/exchange.corp.example.test' ||
     samba-tool delegation add-service "$a" HTTP/exchange.corp.example.test "${S[@]}" >/dev/null
 done
+for target in HTTP/exch1.corp.example.test HTTP/exch2.corp.example.test; do
+  samba-tool delegation show easproxy "${S[@]}" | grep -qi "$target" ||
+    samba-tool delegation add-service easproxy "$target" "${S[@]}" >/dev/null
+done
 
 keytab() {  # keytab FILE PRINCIPAL
   rm -f "$D/$1"
@@ -79,3 +90,5 @@ keytab easproxy.keytab easproxy
 keytab easproxy-noany.keytab easproxy-noany
 keytab exchange.keytab HTTP/exchange.corp.example.test
 keytab other.keytab HTTP/other.corp.example.test
+keytab exch1.keytab HTTP/exch1.corp.example.test
+keytab exch2.keytab HTTP/exch2.corp.example.test
