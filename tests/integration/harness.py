@@ -487,12 +487,15 @@ def end_module_lab():
         _module_lab = None
 
 
-class ProxyTestCase(unittest.TestCase):
-    """One stand-in and one easedge per test class, on the module's lab; override `config` to change the
-    configuration, `standin_args` to change the stand-in and `launcher` to start easedge through a command."""
+class EasedgeTestCase(unittest.TestCase):
+    """One easedge per test class on the module's lab, in front of `upstream_url()`; override `config` to change
+    the configuration and `launcher` to start easedge through a command (e.g. prlimit)."""
 
-    standin_args = ()
     launcher = ()
+
+    @classmethod
+    def upstream_url(cls):
+        raise NotImplementedError("say which upstream the class's easedge forwards to")
 
     @classmethod
     def config(cls, upstream_url):
@@ -501,17 +504,35 @@ class ProxyTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lab = _module_lab
-        cls.standin = Standin(cls.lab, *cls.standin_args)
+        cls.proxy = Easedge(cls.lab, cls.config(cls.upstream_url()), name=cls.__name__ + ".yaml",
+                            launcher=cls.launcher)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop()
+
+
+class ProxyTestCase(EasedgeTestCase):
+    """EasedgeTestCase in front of its own stand-in; override `standin_args` to change the stand-in."""
+
+    standin_args = ()
+
+    @classmethod
+    def upstream_url(cls):
+        return cls.standin.url
+
+    @classmethod
+    def setUpClass(cls):
+        cls.standin = Standin(_module_lab, *cls.standin_args)
         try:
-            cls.proxy = Easedge(cls.lab, cls.config(cls.standin.url), name=cls.__name__ + ".yaml",
-                                launcher=cls.launcher)
+            super().setUpClass()
         except Exception:
             cls.standin.stop()
             raise
 
     @classmethod
     def tearDownClass(cls):
-        cls.proxy.stop()
+        super().tearDownClass()
         cls.standin.stop()
 
 

@@ -444,14 +444,10 @@ class UpstreamTimeout(ProxyCase):
         self.assertEqual(r.status, 200, r)
 
 
-class UpstreamDown(unittest.TestCase):
+class UpstreamDown(h.EasedgeTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.proxy = h.Easedge(lab, h.base_config("http://127.0.0.1:%d" % h.unused_port()), name="UpstreamDown.yaml")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.stop()
+    def upstream_url(cls):
+        return "http://127.0.0.1:%d" % h.unused_port()
 
     def test_unreachable_upstream_gets_502(self):
         r = h.curl(lab, self.proxy.url(eas_target(marker())), device="alice", data=b"x")

@@ -445,21 +445,20 @@ def tearDownModule():
     h.end_module_lab()
 
 
-class EdgeCase(unittest.TestCase):
+class EdgeCase(h.EasedgeTestCase):
     """One easedge per class in front of the module's recording upstream, and the assertions every case shares."""
 
     tls = {}
     device = "alice"
 
     @classmethod
-    def setUpClass(cls):
-        config = h.base_config(upstream.url, tls=cls.tls,
-                               timeouts={"upstream_response_seconds": UPSTREAM_RESPONSE_SECONDS})
-        cls.proxy = h.Easedge(lab, config, name=cls.__name__ + ".yaml")
+    def upstream_url(cls):
+        return upstream.url
 
     @classmethod
-    def tearDownClass(cls):
-        cls.proxy.stop()
+    def config(cls, upstream_url):
+        return h.base_config(upstream_url, tls=cls.tls,
+                             timeouts={"upstream_response_seconds": UPSTREAM_RESPONSE_SECONDS})
 
     def tearDown(self):
         upstream.close_all()
