@@ -318,28 +318,33 @@ class Farm14(unittest.TestCase):
             self.assertTrue(reused)
             self.assertEqual(response.status, 200, response)
         after = [metric_sum(n.metrics(), "easedge_tls_resumed_handshakes_total") for n in farm.nodes]
+        print("\nfarm (d): node 1's ticket resumed on nodes 2 and 3, after a reload and a restart; revoked device "
+              "403.13 on a resumed session; through HAProxy %d of %d connections resumed, per node %s" % (
+                  sum(after) - sum(before), NODES * 2, [int(a - b) for a, b in zip(after, before)]), file=sys.stderr)
         self.assertEqual(sum(after) - sum(before), NODES * 2)
         self.assertGreaterEqual(sum(1 for b, a in zip(before, after) if a > b), 2, (before, after))
 
     def test_e_one_exchange_down_fails_nothing_503_only_when_both_are(self):
-        code, _, err = h.run_easedge("--check-config", self.servers_config())
-        if code != 0 and "servers" in err:
-            self.skipTest("this easedge does not know upstream.servers yet (h/upstreams): " + err.strip())
-        self.assertEqual(code, 0, err)
         a, b = farm.standins
         servers = {"servers": [a.url, b.url]}
         for node in farm.nodes:
             node.reconfigure(servers)
         try:
-            self.assertEqual(farm.easbench(connections=6, duration=2)["errors"], 0)
+            both = farm.easbench(connections=6, duration=2)
+            self.assertEqual(both["errors"], 0, both["stdout"])
             b.stop()
-            result = farm.easbench(connections=6, duration=3)
-            self.assertEqual(result["errors"], 0, result["stdout"])
+            one = farm.easbench(connections=6, duration=3)
+            self.assertEqual(one["errors"], 0, one["stdout"])
             a.stop()
             ctx = h.client_context(lab, "alice")
+            statuses = []
             for node in farm.nodes:
                 _, response, _ = request_once(node.port, ctx, eas_target("FARME1"), proxy_from=DEVICE_ADDRESS)
+                statuses.append(response.status)
                 self.assertEqual(response.status, 503, response)
+            print("\nfarm (e): both servers up: %d requests, %d errors; server 2 stopped: %d requests, %d errors; "
+                  "both stopped: one request per node answered %s" % (
+                      both["requests"], both["errors"], one["requests"], one["errors"], statuses), file=sys.stderr)
         finally:
             farm.standins = [s if s.child.alive() else h.Standin(lab) for s in farm.standins]
             farm.upstream = {"url": farm.standins[0].url}
@@ -349,11 +354,6 @@ class Farm14(unittest.TestCase):
                 request_once(node.port, ctx, eas_target("FARME2"), proxy_from=DEVICE_ADDRESS)  # /readyz: upstream ok
                 self.assertTrue(h.wait_until(node.ready, 5), http_get(node.admin, "/readyz"))
             time.sleep(CHECK_SETTLE)
-
-    def servers_config(self):
-        node = farm.nodes[0]
-        config = node.config({"servers": [s.url for s in farm.standins]})
-        return h.write_config(lab, config, name="farm-servers-check.yaml")
 
     def test_f_every_node_forwards_the_device_address_from_proxy_v2(self):
         ctx = h.client_context(lab, "alice")
