@@ -69,6 +69,25 @@ stage_common() {
   chmod 0644 "$root/usr/share/doc/$name/changelog.Debian.gz"
 }
 
+# Installs a manual page gzipped as dh_installman would (packaging/man/NAME.SECTION).
+install_man() {
+  local page=$1 root=$2 section=${1##*.}
+  install -d -m 0755 "$root/usr/share/man/man$section"
+  gzip -9n <"packaging/man/$page" >"$root/usr/share/man/man$section/$page.gz"
+  chmod 0644 "$root/usr/share/man/man$section/$page.gz"
+}
+
+# The package is built outside the Debian archive: its first changelog entry closes no ITP bug.
+install_overrides() {
+  local root=$1 name=$2
+  install -d -m 0755 "$root/usr/share/lintian/overrides"
+  printf '# Not uploaded to the Debian archive: no ITP bug to close.
+%s: initial-upload-closes-no-bugs
+' "$name" \
+    >"$root/usr/share/lintian/overrides/$name"
+  chmod 0644 "$root/usr/share/lintian/overrides/$name"
+}
+
 # Installs a binary stripped as dh_strip would, without the RUNPATH CMake gives build trees (pkg-config's
 # -L/usr/lib/x86_64-linux-gnu/mit-krb5: the run-time libraries are in the default search path).
 install_binary() {
@@ -108,6 +127,8 @@ build_deb() {
 P=$STAGE/easedge
 stage_common "$P" easedge
 install_binary "$EASEDGE" "$P/usr/sbin/easedge"
+install_man easedge.8 "$P"
+install_overrides "$P" easedge
 install -D -m 0644 packaging/easedge.service "$P/lib/systemd/system/easedge.service"
 install -D -m 0644 packaging/easedge.yaml "$P/etc/easedge/easedge.yaml"
 install -m 0644 README.md docs/*.md "$P/usr/share/doc/easedge/"
@@ -120,6 +141,9 @@ B=$STAGE/easedge-bench
 stage_common "$B" easedge-bench
 install_binary "$EASBENCH" "$B/usr/bin/easbench"
 install_binary "$STANDIN" "$B/usr/bin/standin-exchange"
+install_man easbench.1 "$B"
+install_man standin-exchange.1 "$B"
+install_overrides "$B" easedge-bench
 write_control "$B" easedge-bench "$B/usr/bin/easbench" "$B/usr/bin/standin-exchange"
 
 debs=("$(build_deb "$P" easedge)" "$(build_deb "$B" easedge-bench)")

@@ -113,7 +113,7 @@ class Package(unittest.TestCase):
         contents = run(["dpkg-deb", "--contents", [d for d in debs if "/easedge_" in d][0]]).stdout
         for path in ("./usr/sbin/easedge", "./lib/systemd/system/easedge.service", "./etc/easedge/easedge.yaml",
                      "./usr/share/doc/easedge/copyright", "./usr/share/doc/easedge/changelog.Debian.gz",
-                     "./usr/share/doc/easedge/deployment.md"):
+                     "./usr/share/doc/easedge/deployment.md", "./usr/share/man/man8/easedge.8.gz"):
             self.assertIn(path, contents)
         self.assertNotIn("easbench", contents)  # the load harness is in easedge-bench only
 
