@@ -146,16 +146,20 @@ class Device:
         self.conn.close()
 
 
-class SogoThroughEasedge(unittest.TestCase):
-    """One easedge (pooled upstream connections: the default) in front of the module's SOGo."""
+class SogoCase(h.EasedgeTestCase):
+    """One easedge per class in front of the module's SOGo."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.proxy = h.Easedge(lab, sogo_config(), name="sogo.yaml")
+    def upstream_url(cls):
+        return sogo.url + "/SOGo"
 
     @classmethod
-    def tearDownClass(cls):
-        cls.proxy.stop()
+    def config(cls, upstream_url):
+        return sogo_config(url=upstream_url)
+
+
+class SogoThroughEasedge(SogoCase):
+    """Pooled upstream connections (the default)."""
 
     def device(self, name="alice", **kwargs):
         d = Device(self.proxy, name, **kwargs)
@@ -252,16 +256,12 @@ class SogoThroughEasedge(unittest.TestCase):
         self.assertGreaterEqual(bob[2], 5, "SOGo holds a Ping for its heartbeat")
 
 
-class SogoWithoutKeepalive(unittest.TestCase):
+class SogoWithoutKeepalive(SogoCase):
     """upstream.keepalive: false: a fresh upstream connection (Connection: close) for every request."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.proxy = h.Easedge(lab, sogo_config(keepalive=False), name="sogo-no-keepalive.yaml")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proxy.stop()
+    def config(cls, upstream_url):
+        return sogo_config(url=upstream_url, keepalive=False)
 
     def test_twenty_requests_on_one_device_connection(self):
         twenty_in_a_row(self, self.proxy)
