@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 SOURCE_DIR = os.environ.get("EASEDGE_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 EASEDGE_BIN = os.environ.get("EASEDGE_BIN", "")
@@ -197,6 +199,15 @@ def to_yaml(value, indent=0):
     else:
         lines.append(pad + _yaml_scalar(value))
     return "\n".join(lines)
+
+
+def admin_get(port, path):
+    """(status, text) of a plain GET to 127.0.0.1:port (the admin listener); an error status is an answer too."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=IO_TIMEOUT) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def wait_until(predicate, timeout=15.0):

@@ -20,8 +20,6 @@ import sys
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -79,14 +77,6 @@ def eas_target(device_id, cmd="Sync", user="alice"):
     return "%s?Cmd=%s&User=%s&DeviceId=%s&DeviceType=iPhone" % (EAS, cmd, user, device_id)
 
 
-def http_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=h.IO_TIMEOUT) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def metric_sum(text, name):
     """Sum of every sample of `name` (any labels) in a Prometheus text page."""
     return sum(float(m.group(1)) for m in re.finditer(r"^%s(?:\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M))
@@ -133,10 +123,10 @@ class Node:
         self.upstream = upstream
 
     def metrics(self):
-        return http_get(self.admin, "/metrics")[1]
+        return h.admin_get(self.admin, "/metrics")[1]
 
     def ready(self):
-        return http_get(self.admin, "/readyz")[0] == 200
+        return h.admin_get(self.admin, "/readyz")[0] == 200
 
     def stop(self):
         if self.proxy:
@@ -250,7 +240,7 @@ class Farm14(unittest.TestCase):
         time.sleep(2)
         node.proxy.child.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        self.assertTrue(h.wait_until(lambda: http_get(node.admin, "/readyz")[0] == 503, 1),
+        self.assertTrue(h.wait_until(lambda: h.admin_get(node.admin, "/readyz")[0] == 503, 1),
                         "/readyz did not fail at once on SIGTERM")
         self.assertEqual(node.proxy.child.proc.wait(30), 0, node.proxy.child.output()[-3000:])
         stopped = time.monotonic() - signalled
@@ -352,7 +342,7 @@ class Farm14(unittest.TestCase):
             for node in farm.nodes:
                 node.reconfigure(farm.upstream)
                 request_once(node.port, ctx, eas_target("FARME2"), proxy_from=DEVICE_ADDRESS)  # /readyz: upstream ok
-                self.assertTrue(h.wait_until(node.ready, 5), http_get(node.admin, "/readyz"))
+                self.assertTrue(h.wait_until(node.ready, 5), h.admin_get(node.admin, "/readyz"))
             time.sleep(CHECK_SETTLE)
 
     def test_f_every_node_forwards_the_device_address_from_proxy_v2(self):

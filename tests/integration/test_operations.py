@@ -18,8 +18,6 @@ import sys
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -184,8 +182,8 @@ class DrainForBalancersTest(OperationsCase):
 
         proxy.child.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        self.assertTrue(h.wait_until(lambda: get(admin, "/readyz")[0] == 503, 1), "/readyz still ready")
-        self.assertIn("FAIL listeners: draining", get(admin, "/readyz")[1])
+        self.assertTrue(h.wait_until(lambda: h.admin_get(admin, "/readyz")[0] == 503, 1), "/readyz still ready")
+        self.assertIn("FAIL listeners: draining", h.admin_get(admin, "/readyz")[1])
         # A balancer that has not noticed yet still gets its new connections served.
         late = h.curl(lab, proxy.url(EAS % "Sync"), device="alice")
         self.assertEqual(late.status, 200, late)
@@ -266,14 +264,6 @@ def can_connect(port):
         return False
 
 
-def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=h.IO_TIMEOUT) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def metric(text, name, labels=""):
     m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
     return float(m.group(1)) if m else None
@@ -289,8 +279,8 @@ class AdminTest(OperationsCase):
         self.admin = int(m.group(1))
 
     def test_health_and_readiness(self):
-        self.assertEqual(get(self.admin, "/healthz"), (200, "ok\n"))
-        status, body = get(self.admin, "/readyz")
+        self.assertEqual(h.admin_get(self.admin, "/healthz"), (200, "ok\n"))
+        status, body = h.admin_get(self.admin, "/readyz")
         self.assertEqual(status, 200, body)
         self.assertTrue(body.startswith("ready\n"), body)
 
@@ -301,8 +291,8 @@ class AdminTest(OperationsCase):
         self.assertEqual(h.curl(lab, self.proxy.url("/owa/"), device="alice").status, 404)
         # curl has its answers; easedge may still be processing the last connection's close (a loaded CI
         # machine showed connections_open 1 for a moment): read the metrics once it is done.
-        h.wait_until(lambda: metric(get(self.admin, "/metrics")[1], "easedge_connections_open") == 0, 5)
-        status, text = get(self.admin, "/metrics")
+        h.wait_until(lambda: metric(h.admin_get(self.admin, "/metrics")[1], "easedge_connections_open") == 0, 5)
+        status, text = h.admin_get(self.admin, "/metrics")
         self.assertEqual(status, 200)
         self.assertEqual(metric(text, "easedge_requests_total", '{status="200",command="Sync"}'), 3, text)
         self.assertEqual(metric(text, "easedge_refusals_total", '{reason="certificate_revoked"}'), 1, text)
@@ -314,7 +304,7 @@ class AdminTest(OperationsCase):
 
     def test_a_device_leaving_a_held_ping_releases_it_before_exchange_answers(self):
         def held():
-            return metric(get(self.admin, "/metrics")[1], "easedge_requests_held")
+            return metric(h.admin_get(self.admin, "/metrics")[1], "easedge_requests_held")
 
         sent = time.monotonic()
         tls = h.tls_connect(lab, self.proxy.port, "alice")
@@ -324,7 +314,7 @@ class AdminTest(OperationsCase):
         tls.close()  # the phone went to sleep: its connection is gone while Exchange still holds the Ping
         self.assertTrue(h.wait_until(lambda: held() == 0, 3), "the held Ping was not released")
         self.assertLess(time.monotonic() - sent, PING_HOLD, "released only when Exchange answered")
-        status, text = get(self.admin, "/metrics")
+        status, text = h.admin_get(self.admin, "/metrics")
         self.assertEqual(metric(text, "easedge_connections_open"), 0, text)
 
 

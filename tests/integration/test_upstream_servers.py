@@ -16,8 +16,6 @@ import re
 import sys
 import threading
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,14 +37,6 @@ def tearDownModule():
 
 def target(cmd="Sync"):
     return "%s?Cmd=%s&User=alice&DeviceId=IT%s&DeviceType=iPhone" % (EAS, cmd, uuid.uuid4().hex[:14].upper())
-
-
-def admin_get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=h.IO_TIMEOUT) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def server_metric(text, name, url):
@@ -91,7 +81,7 @@ class Servers(unittest.TestCase):
                 conn.close()
 
     def metrics(self):
-        status, text = admin_get(self.admin, "/metrics")
+        status, text = h.admin_get(self.admin, "/metrics")
         self.assertEqual(status, 200)
         return text
 
