@@ -63,6 +63,26 @@ protected:
     return parser.release();
   }
 
+  // Everything the server at `to` sends on a connection that writes `bytes` (nothing when empty), until it
+  // closes.
+  std::string sent_back(const tcp::endpoint& to, const std::string& bytes) {
+    tcp::socket socket(client_io_);
+    socket.connect(to);
+    timeval limit{10, 0};  // a server that never closes fails the test instead of hanging it
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    if (!bytes.empty()) boost::asio::write(socket, boost::asio::buffer(bytes));
+    std::string received;
+    boost::system::error_code ec;
+    char chunk[4096];
+    for (;;) {
+      auto n = socket.read_some(boost::asio::buffer(chunk), ec);
+      if (ec) break;
+      received.append(chunk, n);
+    }
+    EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
+    return received;
+  }
+
   http::response<http::string_body> get(const std::string& target, http::verb method = http::verb::get) {
     auto socket = connect();
     return exchange(socket, method, target);
@@ -121,16 +141,7 @@ TEST_F(AdminServerTest, OversizedOrGarbageRequestsAreDropped) {
   for (const std::string& hostile :
        {"GET /healthz HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n", std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n"),
         std::string("POST /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")}) {
-    auto socket = connect();
-    boost::asio::write(socket, boost::asio::buffer(hostile));
-    std::string received;
-    boost::system::error_code ec;
-    char chunk[4096];
-    for (;;) {
-      auto n = socket.read_some(boost::asio::buffer(chunk), ec);
-      if (ec) break;
-      received.append(chunk, n);
-    }
+    auto received = sent_back(server_->local_endpoint(), hostile);
     EXPECT_EQ(received.find("200 OK"), std::string::npos) << received;
   }
   EXPECT_EQ(get("/healthz").result_int(), 200);  // still serving
@@ -267,30 +278,6 @@ protected:
     return response;
   }
 
-  // Everything the server sends on a connection that writes `bytes` (nothing when empty), until it closes.
-  std::string sent_back(const std::string& bytes) {
-    auto socket = connect();
-    timeval limit{10, 0};  // a server that never closes fails the test instead of hanging it
-    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    if (!bytes.empty()) boost::asio::write(socket, boost::asio::buffer(bytes));
-    std::string received;
-    boost::system::error_code ec;
-    char chunk[4096];
-    for (;;) {
-      auto n = socket.read_some(boost::asio::buffer(chunk), ec);
-      if (ec) break;
-      received.append(chunk, n);
-    }
-    EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
-    return received;
-  }
-
-  tcp::socket connect() {
-    tcp::socket socket(client_io_);
-    socket.connect(guarded_->local_endpoint());
-    return socket;
-  }
-
   easedge::testing::TempDir dir_{"easedge-admin-tls"};
   easedge::testing::Issued operator_ca_;
   easedge::testing::Issued device_ca_;
@@ -332,9 +319,9 @@ TEST_F(AdminClientCertificateTest, ACertificateFromAnotherCaIsRefused) {
 }
 
 TEST_F(AdminClientCertificateTest, PlainHttpAndSilentClientsAreClosedAndTheServerGoesOn) {
-  auto answer = sent_back("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  auto answer = sent_back(guarded_->local_endpoint(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
   EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
-  EXPECT_EQ(sent_back(""), "");  // no ClientHello: closed after the handshake timeout (1 s here)
+  EXPECT_EQ(sent_back(guarded_->local_endpoint(), ""), "");  // no ClientHello: closed after the handshake timeout (1 s here)
   EXPECT_EQ(get_tls("/api/echo", &operator_).result_int(), 200);
 }
 
