@@ -62,6 +62,28 @@ void apply_common_options(SSL_CTX* ctx, const std::string& min_version) {
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
 
+// A certificate chain and its private key from `certificate` and `private_key`; a ConfigError names the key
+// (`certificate_key`, `private_key_key`) for an unreadable file or a key that does not match.
+void use_certificate_and_key(SSL_CTX* ctx, const std::filesystem::path& file, const std::string& certificate_key,
+                             const std::filesystem::path& certificate, const std::string& private_key_key,
+                             const std::filesystem::path& private_key) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, certificate.c_str()) != 1)
+    throw config::ConfigError(file, certificate_key,
+                              "cannot load '" + certificate.string() + "': " + last_openssl_error());
+  if (SSL_CTX_use_PrivateKey_file(ctx, private_key.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw config::ConfigError(file, private_key_key,
+                              "cannot load '" + private_key.string() + "': " + last_openssl_error());
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    throw config::ConfigError(file, private_key_key, "'" + private_key.string() +
+                                                         "' does not match the certificate in " + certificate_key);
+}
+
+// Operator certificates: OpenSSL verifies the chain against admin.client_ca and keeps the result
+// (SSL_get_verify_result), but the handshake goes on whatever it is, as nginx's "optional" verify: the admin
+// session decides per request, so /healthz stays reachable without a certificate and a refused operator reads
+// an HTTP answer with the reason instead of a TLS alert.
+int keep_verify_result(int, X509_STORE_CTX*) { return 1; }
+
 }  // namespace
 
 OwnedSslCtx make_server_context(const config::Config& config, const CertificateValidator& validator,
@@ -74,14 +96,7 @@ OwnedSslCtx make_server_context(const config::Config& config, const CertificateV
   // TLS 1.2 suites only; TLS 1.3 keeps OpenSSL's suites (all AEAD). The loader already checked the list.
   if (SSL_CTX_set_cipher_list(ctx.get(), tls.ciphers.c_str()) != 1)
     throw config::ConfigError(file, "tls.ciphers", "selects no TLS 1.2 cipher suite: " + last_openssl_error());
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.certificate.c_str()) != 1)
-    throw config::ConfigError(file, "tls.certificate",
-                              "cannot load '" + tls.certificate.string() + "': " + last_openssl_error());
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), tls.private_key.c_str(), SSL_FILETYPE_PEM) != 1)
-    throw config::ConfigError(file, "tls.private_key",
-                              "cannot load '" + tls.private_key.string() + "': " + last_openssl_error());
-  if (SSL_CTX_check_private_key(ctx.get()) != 1)
-    throw config::ConfigError(file, "tls.private_key", "does not match the certificate in tls.certificate");
+  use_certificate_and_key(ctx.get(), file, "tls.certificate", tls.certificate, "tls.private_key", tls.private_key);
 
   // Resumption by session tickets only (stateless, as nginx's default): no server-side session cache to lock
   // on every handshake or to hold memory per device. Tickets need a fixed id context with client certificates.
@@ -115,6 +130,41 @@ OwnedSslCtx make_server_context(const config::Config& config, const CertificateV
     summary->not_after = format_time(time_of(X509_get0_notAfter(cert)).value_or(SystemTime{}));
     summary->key_type = key_description(SSL_CTX_get0_privatekey(ctx.get()));
   }
+  return ctx;
+}
+
+OwnedSslCtx make_admin_context(const config::Config& config) {
+  if (!config.admin || config.admin->certificate.empty()) return nullptr;
+  const auto& admin = *config.admin;
+  const auto& file = config.source_file;
+  OwnedSslCtx ctx(SSL_CTX_new(TLS_server_method()));
+  apply_common_options(ctx.get(), config.tls.min_version);
+  ERR_clear_error();
+  if (SSL_CTX_set_cipher_list(ctx.get(), config.tls.ciphers.c_str()) != 1)
+    throw config::ConfigError(file, "tls.ciphers", "selects no TLS 1.2 cipher suite: " + last_openssl_error());
+  use_certificate_and_key(ctx.get(), file, "admin.certificate", admin.certificate, "admin.private_key",
+                          admin.private_key);
+  // No resumption: every connection presents its certificate and has it verified; the console needs no speed.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx.get(), 0);
+  if (admin.auth != config::AdminAuth::client_certificate) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    return ctx;
+  }
+  if (SSL_CTX_load_verify_locations(ctx.get(), admin.client_ca.c_str(), nullptr) != 1)
+    throw config::ConfigError(file, "admin.client_ca",
+                              "cannot load '" + admin.client_ca.string() + "': " + last_openssl_error());
+  STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(admin.client_ca.c_str());
+  if (names == nullptr)
+    throw config::ConfigError(file, "admin.client_ca",
+                              "'" + admin.client_ca.string() + "' holds no PEM certificate: " + last_openssl_error());
+  SSL_CTX_set_client_CA_list(ctx.get(), names);  // the CAs a browser offers certificates from
+  // As tls.client_ca: an intermediate listed there is a trust anchor, so a bundle of only the issuing CA works.
+  X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx.get()), X509_V_FLAG_PARTIAL_CHAIN);
+  static constexpr unsigned char session_context[] = "easedge-admin";
+  SSL_CTX_set_session_id_context(ctx.get(), session_context, sizeof session_context - 1);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, keep_verify_result);
   return ctx;
 }
 

@@ -27,6 +27,12 @@ struct ServerCertificateSummary {
 OwnedSslCtx make_server_context(const config::Config& config, const CertificateValidator& validator,
                                 ServerCertificateSummary* summary);
 
+// The admin listener's context (null without admin.certificate): its chain + key, tls.min_version and
+// tls.ciphers, no resumption; with admin.auth: client_certificate it asks for (never requires) a certificate
+// and verifies it against admin.client_ca, leaving the verdict in SSL_get_verify_result for the session.
+// Throws config::ConfigError naming the admin key for unreadable files or a key that does not match.
+OwnedSslCtx make_admin_context(const config::Config& config);
+
 // The Exchange-facing context: verifies the upstream against upstream.ca (or the system store).
 OwnedSslCtx make_upstream_context(const config::Config& config);
 

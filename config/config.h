@@ -208,8 +208,9 @@ struct LogConfig {
   std::string level = "info";         // trace|debug|info|warn|error
 };
 
-// Who may read the operator console's data (/api/...) on the admin listener.
-enum class AdminAuth { none, token };
+// Who may use the operator console on the admin listener: none (loopback only), a bearer token for /api/...,
+// or an operator certificate for every console page and /api/... (/healthz, /readyz, /metrics stay open).
+enum class AdminAuth { none, token, client_certificate };
 
 struct AdminConfig {
   std::string host;
@@ -217,7 +218,12 @@ struct AdminConfig {
   AdminAuth auth = AdminAuth::none;           // none only while the listener is on loopback
   std::filesystem::path token_file;           // auth: token
   std::string token;                          // read from token_file at load time; never logged
+  std::filesystem::path client_ca;            // auth: client_certificate: CAs trusted for operator certificates
+  std::filesystem::path certificate;          // the listener's own chain: set, it speaks HTTPS; empty, plain HTTP
+  std::filesystem::path private_key;          // with certificate
   std::size_t explain_max_bytes = 64 * 1024;  // largest PEM the console's explain form accepts
+
+  bool operator==(const AdminConfig&) const = default;
 };
 
 struct Config {

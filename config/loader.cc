@@ -583,18 +583,40 @@ LogConfig parse_log(const Section& log) {
 }
 
 AdminConfig parse_admin(const Section& admin) {
-  admin.only({"listen", "auth", "token_file", "explain_max_bytes"});
+  admin.only({"listen", "auth", "token_file", "client_ca", "certificate", "private_key", "explain_max_bytes"});
   AdminConfig a;
   try {
     std::tie(a.host, a.port) = parse_host_port(admin.required_string("listen"));
   } catch (const std::invalid_argument& e) {
     admin.fail(admin.key_of("listen"), e.what());
   }
-  a.auth = admin.choice("auth", AdminAuth::none, {{"none", AdminAuth::none}, {"token", AdminAuth::token}});
+  a.auth = admin.choice("auth", AdminAuth::none,
+                        {{"none", AdminAuth::none},
+                         {"token", AdminAuth::token},
+                         {"client_certificate", AdminAuth::client_certificate}});
   const bool loopback = a.host == "localhost" || a.host == "::1" || a.host.starts_with("127.");
   if (a.auth == AdminAuth::none && !loopback)
-    admin.fail(admin.key_of("auth"), "admin.listen " + a.host + " is not a loopback address: set auth: token "
-                                     "and token_file, or listen on 127.0.0.1");
+    admin.fail(admin.key_of("auth"), "admin.listen " + a.host + " is not a loopback address: set auth: "
+                                     "client_certificate and client_ca, or auth: token and token_file, or listen "
+                                     "on 127.0.0.1");
+  // The listener's own certificate (HTTPS) goes with any auth; the loader checks the files are readable, the TLS
+  // context (auth/tls_context) that the key matches the certificate.
+  if (admin.has("certificate") != admin.has("private_key"))
+    admin.fail(admin.key_of(admin.has("certificate") ? "private_key" : "certificate"),
+               admin.has("certificate") ? "is required with certificate" : "is required with private_key");
+  a.certificate = admin.path("certificate");
+  a.private_key = admin.path("private_key");
+  if (a.auth == AdminAuth::client_certificate) {
+    if (!admin.has("client_ca"))
+      admin.fail(admin.key_of("client_ca"), "is required with auth: client_certificate (the CAs that issue "
+                                            "operator certificates)");
+    if (a.certificate.empty())
+      admin.fail(admin.key_of("certificate"), "is required with auth: client_certificate (the listener must speak "
+                                              "HTTPS to ask for a client certificate)");
+    a.client_ca = admin.path("client_ca");
+  } else if (admin.has("client_ca")) {
+    admin.fail(admin.key_of("client_ca"), "needs auth: client_certificate");
+  }
   if (a.auth == AdminAuth::token) {
     if (!admin.has("token_file")) admin.fail(admin.key_of("token_file"), "is required with auth: token");
     a.token_file = admin.path("token_file", false);

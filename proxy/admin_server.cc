@@ -1,9 +1,13 @@
-// Beast HTTP/1.1 server for the admin endpoints: one small session per connection, keep-alive, bounded reads.
+// Beast HTTP/1.1 server for the admin endpoints: one small session per connection (TLS by auth::TlsStream when
+// admin.certificate is set), keep-alive, bounded handshake and reads, admin.auth checked per request.
 #include "proxy/admin_server.h"
 
 #include "auth/revocation/revocation_checker.h"
+#include "auth/tls_context.h"
+#include "auth/tls_stream.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <boost/beast/core.hpp>
@@ -30,28 +34,73 @@ constexpr const char* content_security_policy =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+// The three routes every monitoring system reads: open whatever admin.auth says, as they have always been.
+bool is_probe(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
+
+std::string format_endpoint(const tcp::endpoint& endpoint) {
+  auto address = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) address = "[" + address + "]";
+  return address + ":" + std::to_string(endpoint.port());
+}
+
 class AdminSession : public std::enable_shared_from_this<AdminSession> {
 public:
-  AdminSession(tcp::socket socket, std::shared_ptr<const AdminServer> server, std::chrono::seconds timeout)
-      : stream_(std::move(socket)), server_(std::move(server)), timeout_(timeout) {}
+  AdminSession(tcp::socket socket, std::shared_ptr<const AdminServer> server, SSL_CTX* tls)
+      : client_(client_of(socket)),
+        stream_(tls != nullptr ? auth::TlsStream(std::move(socket), auth::make_server_ssl(tls))
+                               : auth::TlsStream(std::move(socket))),
+        timer_(stream_.get_executor()),
+        server_(std::move(server)) {}
+
+  void start() {
+    if (!stream_.is_tls()) return read();
+    arm(server_->timeouts().handshake);
+    stream_.async_handshake([self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_handshake(ec); });
+  }
+
+private:
+  static std::string client_of(const tcp::socket& socket) {
+    beast::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    return ec ? "unknown" : format_endpoint(endpoint);
+  }
+
+  // A handshake that fails (plain HTTP on the HTTPS port, a scanner, a client that gave up) or times out ends
+  // the connection; the listener goes on accepting.
+  void on_handshake(beast::error_code ec) {
+    timer_.cancel();
+    if (ec) {
+      spdlog::info("admin: TLS handshake from {} failed: {}", client_, timed_out_ ? "timed out" : ec.message());
+      return close(true);
+    }
+    SSL* ssl = stream_.ssl();
+    if (X509* peer = SSL_get0_peer_certificate(ssl)) {
+      operator_.presented = true;
+      operator_.subject = auth::rfc2253(X509_get_subject_name(peer));
+      const long result = SSL_get_verify_result(ssl);
+      operator_.verified = result == X509_V_OK;
+      if (!operator_.verified) operator_.problem = X509_verify_cert_error_string(result);
+    }
+    read();
+  }
 
   void read() {
     parser_.emplace();
     parser_->header_limit(admin_header_limit);
     parser_->body_limit(server_->body_limit());
-    stream_.expires_after(timeout_);
+    arm(server_->timeouts().request_header);
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_read(ec);
     });
   }
 
-private:
   void on_read(beast::error_code ec) {
+    timer_.cancel();
     if (ec == http::error::body_limit) {
       keep_alive_ = false;
       return reply({413, text, "request body too large (admin.explain_max_bytes)\n"}, false);
     }
-    if (ec) return close();
+    if (ec) return close(ec != http::error::end_of_stream && ec != boost::asio::error::eof);
     const auto& request = parser_->get();
     keep_alive_ = request.keep_alive();
     const auto method = request.method();
@@ -60,9 +109,21 @@ private:
       return reply({405, text, "method not allowed\n"}, false);
     const auto target = request.target();
     const auto path = target.substr(0, target.find('?'));
-    if (path.starts_with("/api/") && !server_->authorized(request[http::field::authorization])) {
-      response_.set(http::field::www_authenticate, "Bearer realm=\"easedge-admin\"");
-      return reply({401, text, "unauthorized: send Authorization: Bearer <admin.token_file's token>\n"}, head);
+    if (auto refused = server_->refusal(path, request[http::field::authorization], operator_)) {
+      if (!logged_) {
+        logged_ = true;
+        spdlog::info("admin: refused {} {} from {}: {}", request.method_string(), path, client_, trimmed(*refused));
+      }
+      if (server_->auth() == config::AdminAuth::token)
+        response_.set(http::field::www_authenticate, "Bearer realm=\"easedge-admin\"");
+      // No WWW-Authenticate for a certificate: HTTP has no scheme for it; the browser must reconnect with one.
+      return reply({401, text, std::move(*refused)}, head);
+    }
+    if (!logged_ && !is_probe(path)) {
+      // Who used the console: once per connection (a page polls its API every few seconds on one connection).
+      logged_ = true;
+      spdlog::info("admin: {} {} from {}{}", request.method_string(), path, client_,
+                   operator_.verified ? " by " + operator_.subject : "");
     }
     const AdminRequest routed{request.method_string(), target, request.body()};
     auto done = [self = shared_from_this(), head](AdminAnswer answer) {
@@ -88,44 +149,69 @@ private:
     response_.body() = std::move(answer.body);
     response_.prepare_payload();
     if (head) response_.body().clear();  // Content-Length stays
-    stream_.expires_after(timeout_);
+    arm(server_->timeouts().request_header);
     http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->timer_.cancel();
       bool keep_alive = self->response_.keep_alive();
       self->response_ = {};
-      if (ec || !keep_alive) return self->linger();
+      if (ec) return self->close(true);
+      if (!keep_alive) return self->linger();
       self->read();
     });
   }
 
-  // Half-closes, then discards what the client still sends (the rest of a refused body) for a moment, so it
-  // reads the answer instead of a reset.
+  // Half-closes (close_notify first with TLS), then discards what the client still sends (the rest of a refused
+  // body) for a moment, so it reads the answer instead of a reset.
   void linger() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    if (lingered_ > admin_linger_bytes) return close();
-    stream_.expires_after(timeout_);
+    stream_.shutdown_send();
+    discard();
+  }
+
+  void discard() {
+    if (lingered_ > admin_linger_bytes) return close(true);
+    arm(server_->timeouts().request_header);
     stream_.async_read_some(boost::asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec,
-                                                                                       std::size_t bytes) {
+                                                                                        std::size_t bytes) {
+      self->timer_.cancel();
       self->lingered_ += bytes;
-      if (ec) return self->close();
-      self->linger();
+      if (ec) return self->close(true);
+      self->discard();
     });
   }
 
-  void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  // `quiet`: no close_notify, after a failure (a TLS error, a timeout: as nginx, a broken or silent peer gets
+  // nothing more written to it) or when linger() already sent one.
+  void close(bool quiet) {
+    if (quiet && stream_.ssl() != nullptr) SSL_set_quiet_shutdown(stream_.ssl(), 1);
     stream_.close();
   }
 
+  // Cancels the pending operation when `limit` passes; it then completes with operation_aborted and closes.
+  void arm(std::chrono::seconds limit) {
+    timer_.expires_after(limit);
+    timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) {
+        self->timed_out_ = true;
+        self->stream_.cancel();
+      }
+    });
+  }
+
+  static std::string_view trimmed(std::string_view line) { return line.substr(0, line.find_last_not_of('\n') + 1); }
+
   static constexpr const char* text = "text/plain; charset=utf-8";
-  beast::tcp_stream stream_;
+  std::string client_;
+  auth::TlsStream stream_;
+  boost::asio::steady_timer timer_;
   std::shared_ptr<const AdminServer> server_;
-  std::chrono::seconds timeout_;
+  OperatorCertificate operator_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   bool keep_alive_ = false;
+  bool timed_out_ = false;
+  bool logged_ = false;
   std::size_t lingered_ = 0;
   std::array<char, 4096> discard_;
 };
@@ -135,12 +221,6 @@ std::array<unsigned char, SHA256_DIGEST_LENGTH> digest_of(std::string_view text)
   std::array<unsigned char, SHA256_DIGEST_LENGTH> out{};
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data());
   return out;
-}
-
-std::string format_endpoint(const tcp::endpoint& endpoint) {
-  auto address = endpoint.address().to_string();
-  if (endpoint.address().is_v6()) address = "[" + address + "]";
-  return address + ":" + std::to_string(endpoint.port());
 }
 
 }  // namespace
@@ -153,19 +233,22 @@ ReadinessCheck revocation_readiness(const auth::RevocationChecker& checker) {
 }
 
 AdminServer::AdminServer(boost::asio::io_context& io, const config::AdminConfig& admin, const MetricsRegistry& metrics,
-                         ReadinessProbe readiness, std::chrono::seconds request_timeout, AdminRoutes routes)
+                         ReadinessProbe readiness, const config::TimeoutsConfig& timeouts, AdminRoutes routes,
+                         std::shared_ptr<SSL_CTX> tls)
     : acceptor_(io),
       admin_(admin),
       metrics_(metrics),
       readiness_(std::move(readiness)),
-      request_timeout_(request_timeout),
-      routes_(std::move(routes)) {}
+      timeouts_(timeouts),
+      routes_(std::move(routes)),
+      tls_(std::move(tls)) {}
 
 std::shared_ptr<AdminServer> AdminServer::create(boost::asio::io_context& io, const config::AdminConfig& admin,
                                                  const MetricsRegistry& metrics, ReadinessProbe readiness,
-                                                 std::chrono::seconds request_timeout, AdminRoutes routes) {
+                                                 const config::TimeoutsConfig& timeouts, AdminRoutes routes,
+                                                 std::shared_ptr<SSL_CTX> tls) {
   std::shared_ptr<AdminServer> server(
-      new AdminServer(io, admin, metrics, std::move(readiness), request_timeout, std::move(routes)));
+      new AdminServer(io, admin, metrics, std::move(readiness), timeouts, std::move(routes), std::move(tls)));
   try {
     tcp::resolver resolver(io);
     auto results = resolver.resolve(admin.host, std::to_string(admin.port),
@@ -185,7 +268,7 @@ std::shared_ptr<AdminServer> AdminServer::create(boost::asio::io_context& io, co
 }
 
 void AdminServer::start() {
-  spdlog::info("admin listening on {}", format_endpoint(endpoint_));
+  spdlog::info("admin listening on {}{}", format_endpoint(endpoint_), tls_ ? " (HTTPS)" : "");
   boost::asio::post(acceptor_.get_executor(), [self = shared_from_this()] { self->accept(); });
 }
 
@@ -196,10 +279,16 @@ void AdminServer::stop() {
   });
 }
 
+void AdminServer::use_tls_context(std::shared_ptr<SSL_CTX> tls) {
+  boost::asio::post(acceptor_.get_executor(), [self = shared_from_this(), tls = std::move(tls)]() mutable {
+    self->tls_ = std::move(tls);
+  });
+}
+
 void AdminServer::accept() {
   acceptor_.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == boost::asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (!ec) std::make_shared<AdminSession>(std::move(socket), self, self->request_timeout_)->read();
+    if (!ec) std::make_shared<AdminSession>(std::move(socket), self, self->tls_.get())->start();
     self->accept();
   });
 }
@@ -213,6 +302,25 @@ bool AdminServer::authorized(std::string_view authorization) const {
   const auto offered = digest_of(authorization.substr(scheme.size()));
   const auto expected = digest_of(admin_.token);
   return CRYPTO_memcmp(offered.data(), expected.data(), offered.size()) == 0;
+}
+
+std::optional<std::string> AdminServer::refusal(std::string_view path, std::string_view authorization,
+                                                const OperatorCertificate& peer) const {
+  if (is_probe(path)) return std::nullopt;
+  switch (admin_.auth) {
+    case config::AdminAuth::none: return std::nullopt;
+    case config::AdminAuth::token:
+      if (!path.starts_with("/api/") || authorized(authorization)) return std::nullopt;
+      return "unauthorized: send Authorization: Bearer <admin.token_file's token>\n";
+    case config::AdminAuth::client_certificate:
+      if (peer.verified) return std::nullopt;
+      if (!peer.presented)
+        return "unauthorized: no client certificate; admin.auth is client_certificate: connect with an operator "
+               "certificate issued by a CA in admin.client_ca\n";
+      return "unauthorized: the client certificate " + peer.subject + " is not trusted by admin.client_ca: " +
+             peer.problem + "\n";
+  }
+  return "unauthorized\n";
 }
 
 AdminServer::Answer AdminServer::answer(std::string_view target) const {

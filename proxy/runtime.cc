@@ -33,6 +33,7 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config, const Runti
   runtime->validator = std::make_unique<auth::CertificateValidator>(
       config.tls, config.source_file, config.limits.verified_certificate_cache_entries);
   runtime->server_context = auth::make_server_context(config, *runtime->validator, &runtime->server_certificate);
+  runtime->admin_context = auth::make_admin_context(config);
   bool https = std::any_of(config.upstream.servers.begin(), config.upstream.servers.end(),
                            [](const auto& server) { return server.scheme == "https"; });
   if (https) runtime->upstream_context = auth::make_upstream_context(config);
@@ -99,6 +100,12 @@ std::vector<std::string> Runtime::describe() const {
     lines.push_back("directory: none (identity is the certificate's UPN)");
   }
   if (access_log) lines.push_back("access log: " + config.log.access);
+  if (const auto& admin = config.admin) {
+    static constexpr const char* auth_names[] = {"none", "token", "client_certificate"};
+    lines.push_back(std::string("admin listener: ") + (admin_context ? "HTTPS" : "plain HTTP") + ", auth " +
+                    auth_names[static_cast<int>(admin->auth)] +
+                    (admin->client_ca.empty() ? "" : " (operator CAs from " + admin->client_ca.string() + ")"));
+  }
   for (std::size_t i = 0; i < upstreams->size(); ++i) {
     const auto& server = (*upstreams)[i];
     std::string line = "upstream: " + server.config.url + " ->";

@@ -23,6 +23,9 @@ struct Runtime {
   std::unique_ptr<auth::CertificateValidator> validator;
   auth::OwnedSslCtx server_context;
   auth::OwnedSslCtx upstream_context;  // null when no server is https://
+  // The admin listener's (null: plain HTTP or no admin listener). Shared: the listener keeps the one it started
+  // with, or the one of a reload that left admin.* unchanged.
+  std::shared_ptr<SSL_CTX> admin_context;
   auth::ServerCertificateSummary server_certificate;
   std::shared_ptr<UpstreamServers> upstreams;       // Exchange servers with their health and load
   std::shared_ptr<auth::RevocationChecker> revocation;

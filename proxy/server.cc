@@ -172,19 +172,18 @@ int Server::run() {
   for (const auto& kerberos : runtime()->upstreams->delegators()) kerberos->warm_up();
   if (runtime()->config.upstream.health_check) health_checks_ = std::make_unique<HealthChecker>(runtime());
 
-  std::shared_ptr<AdminServer> admin;
   if (const auto& admin_config = runtime()->config.admin) {
     try {
       auto console = std::make_shared<const console::Console>(console::ConsoleSources{
           &shared_.metrics(), &shared_.console_log(), [this] { return runtime(); }, [this] { return readiness(); }});
-      admin = AdminServer::create(
-          control, *admin_config, shared_.registry(), [this] { return readiness(); },
-          runtime()->config.timeouts.request_header,
-          [console](const AdminRequest& request, auto done) { return console->serve(request, std::move(done)); });
+      admin_ = AdminServer::create(
+          control, *admin_config, shared_.registry(), [this] { return readiness(); }, runtime()->config.timeouts,
+          [console](const AdminRequest& request, auto done) { return console->serve(request, std::move(done)); },
+          runtime()->admin_context);
     } catch (const std::exception& e) {
       throw config::ConfigError(runtime()->config.source_file, "admin.listen", e.what());
     }
-    admin->start();
+    admin_->start();
   }
 
   std::vector<std::thread> threads;
@@ -205,7 +204,7 @@ int Server::run() {
         spdlog::warn("drain time over: closing {} remaining connections", connections.load());
       for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->stop(); });
       signals.cancel();
-      if (admin) admin->stop();
+      if (admin_) admin_->stop();
       return;
     }
     drain_timer.expires_after(drain_poll_interval);
@@ -251,6 +250,7 @@ int Server::run() {
   };
   wait_for_signal();
   control.run();
+  admin_.reset();  // its acceptor belongs to `control`
   for (auto& thread : threads) thread.join();
   health_checks_.reset();
   spdlog::info("stopped");
@@ -264,6 +264,11 @@ void Server::reload() {
     auto next = Runtime::build(config::load_config(current->config.source_file), current.get());
     if (next->config.listen.size() != current->config.listen.size())
       spdlog::warn("listen addresses changed: they take effect at the next restart");
+    if (admin_ && next->config.admin && *next->config.admin == admin_->config()) {
+      if (next->admin_context) admin_->use_tls_context(next->admin_context);  // renewed certificate or CA files
+    } else if (admin_ || next->config.admin) {
+      spdlog::warn("admin settings changed: they take effect at the next restart");
+    }
     for (const auto& line : next->describe()) spdlog::info("{}", line);
     for (const auto& kerberos : next->upstreams->delegators()) kerberos->warm_up();
     health_checks_.reset();

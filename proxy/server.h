@@ -35,6 +35,8 @@ private:
   std::vector<std::string> bound_addresses_;
   std::uint64_t fd_limit_ = 0;  // RLIMIT_NOFILE after raise_file_limit(), set before workers run
   std::unique_ptr<HealthChecker> health_checks_;  // of the current runtime's servers (upstream.health_check)
+  // admin.*: fixed at start (a reload that changes it warns); a reload that keeps it renews the TLS context.
+  std::shared_ptr<AdminServer> admin_;
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.

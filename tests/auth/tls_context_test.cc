@@ -37,6 +37,13 @@ protected:
     return "";
   }
 
+  static config::AdminConfig admin_listener(config::AdminAuth auth) {
+    config::AdminConfig admin;
+    admin.host = "127.0.0.1";
+    admin.auth = auth;
+    return admin;
+  }
+
   easedge::testing::TempDir dir_{"easedge-tls-context"};
   easedge::testing::Issued ca_;
   easedge::testing::Issued server_;
@@ -101,6 +108,59 @@ TEST_F(TlsContextTest, UpstreamContextVerifiesAgainstTheConfiguredCa) {
   } catch (const config::ConfigError& e) {
     EXPECT_EQ(e.key(), "upstream.ca");
   }
+}
+
+TEST_F(TlsContextTest, AdminContextOnlyWithACertificate) {
+  EXPECT_EQ(make_admin_context(config_), nullptr);  // no admin section
+  config_.admin = admin_listener(config::AdminAuth::none);
+  EXPECT_EQ(make_admin_context(config_), nullptr);  // plain HTTP
+  config_.admin->certificate = config_.tls.certificate;
+  config_.admin->private_key = config_.tls.private_key;
+  config_.tls.min_version = "1.3";
+  auto ctx = make_admin_context(config_);
+  ASSERT_NE(ctx, nullptr);
+  EXPECT_EQ(SSL_CTX_get_verify_mode(ctx.get()), SSL_VERIFY_NONE);  // auth none or token: no certificate asked
+  EXPECT_EQ(SSL_CTX_get_min_proto_version(ctx.get()), TLS1_3_VERSION);
+  EXPECT_EQ(SSL_CTX_get_num_tickets(ctx.get()), 0u);
+}
+
+TEST_F(TlsContextTest, AdminContextAsksForButNeverRequiresAnOperatorCertificate) {
+  config_.admin = admin_listener(config::AdminAuth::client_certificate);
+  config_.admin->certificate = config_.tls.certificate;
+  config_.admin->private_key = config_.tls.private_key;
+  config_.admin->client_ca = config_.tls.client_ca;
+  auto ctx = make_admin_context(config_);
+  ASSERT_NE(ctx, nullptr);
+  // SSL_VERIFY_FAIL_IF_NO_PEER_CERT would lock /healthz, /readyz and /metrics away from probes.
+  EXPECT_EQ(SSL_CTX_get_verify_mode(ctx.get()), SSL_VERIFY_PEER);
+  EXPECT_EQ(sk_X509_NAME_num(SSL_CTX_get_client_CA_list(ctx.get())), 1);
+  EXPECT_EQ(SSL_CTX_get_min_proto_version(ctx.get()), TLS1_2_VERSION);
+}
+
+TEST_F(TlsContextTest, AdminContextErrorsNameTheAdminKey) {
+  config_.admin = admin_listener(config::AdminAuth::client_certificate);
+  config_.admin->certificate = config_.tls.certificate;
+  config_.admin->private_key = config_.tls.private_key;
+  config_.admin->client_ca = config_.tls.client_ca;
+  const auto good = *config_.admin;
+  auto error_key = [&] {
+    try {
+      make_admin_context(config_);
+    } catch (const config::ConfigError& e) {
+      return e.key();
+    }
+    return std::string();
+  };
+  config_.admin->private_key = dir_.write("admin-other.key", easedge::testing::to_pem(easedge::testing::make_key().get()));
+  EXPECT_EQ(error_key(), "admin.private_key");
+  *config_.admin = good;
+  config_.admin->certificate = dir_.write("admin-garbage.pem", "garbage\n");
+  EXPECT_EQ(error_key(), "admin.certificate");
+  *config_.admin = good;
+  config_.admin->client_ca = dir_.write("admin-garbage-ca.pem", "garbage\n");
+  EXPECT_EQ(error_key(), "admin.client_ca");
+  *config_.admin = good;
+  EXPECT_EQ(error_key(), "");
 }
 
 TEST_F(TlsContextTest, UpstreamSslSendsSniForNamesOnly) {

@@ -366,6 +366,53 @@ TEST_F(ConfigTest, AdminOffLoopbackNeedsAToken) {
             std::string::npos);
 }
 
+TEST_F(ConfigTest, AdminClientCertificateNeedsItsCaAndAServerCertificate) {
+  const std::string https = "certificate: server.pem, private_key: server.key";
+  auto c = load_config(write(minimal() + "admin: {listen: \"10.0.0.5:9901\", auth: client_certificate, "
+                                         "client_ca: ca.pem, " + https + "}\n"));
+  ASSERT_TRUE(c.admin);
+  EXPECT_EQ(c.admin->auth, AdminAuth::client_certificate);
+  EXPECT_EQ(c.admin->client_ca, dir_ / "ca.pem");
+  EXPECT_EQ(c.admin->certificate, dir_ / "server.pem");
+  EXPECT_EQ(c.admin->private_key, dir_ / "server.key");
+
+  // Each mistake names its key (and the file where one is named).
+  auto expect_error = [&](const std::string& admin, const std::string& key, const std::string& also = "") {
+    auto message = error_of(minimal() + "admin: {listen: \"10.0.0.5:9901\", " + admin + "}\n");
+    EXPECT_NE(message.find("key '" + key + "'"), std::string::npos) << admin << ": " << message;
+    EXPECT_NE(message.find(also), std::string::npos) << admin << ": " << message;
+  };
+  expect_error("auth: client_certificate, " + https, "admin.client_ca", "client_certificate");
+  expect_error("auth: client_certificate, client_ca: ca.pem", "admin.certificate", "HTTPS");
+  expect_error("auth: client_certificate, client_ca: missing-ca.pem, " + https, "admin.client_ca", "missing-ca.pem");
+  expect_error("auth: client_certificate, client_ca: ca.pem, certificate: server.pem", "admin.private_key");
+  expect_error("auth: client_certificate, client_ca: ca.pem, private_key: server.key", "admin.certificate");
+  expect_error("auth: client_certificate, client_ca: ca.pem, certificate: gone.pem, private_key: server.key",
+               "admin.certificate", "gone.pem");
+  expect_error("auth: client_certificate, client_ca: ca.pem, certificate: server.pem, private_key: gone.key",
+               "admin.private_key", "gone.key");
+  std::ofstream(dir_ / "admin.token") << "0123456789abcdef-token\n";
+  expect_error("auth: token, token_file: admin.token, client_ca: ca.pem", "admin.client_ca", "client_certificate");
+  // The error for an open listener now names both credentials.
+  expect_error("certificate: server.pem, private_key: server.key", "admin.auth", "client_certificate");
+}
+
+TEST_F(ConfigTest, AdminHttpsGoesWithEveryAuth) {
+  auto loopback = load_config(
+      write(minimal() + "admin: {listen: \"127.0.0.1:9901\", certificate: server.pem, private_key: server.key}\n"));
+  EXPECT_EQ(loopback.admin->auth, AdminAuth::none);
+  EXPECT_EQ(loopback.admin->certificate, dir_ / "server.pem");
+  EXPECT_TRUE(loopback.admin->client_ca.empty());
+  std::ofstream(dir_ / "admin.token") << "0123456789abcdef-token\n";
+  auto token = load_config(write(minimal() + "admin: {listen: \"10.0.0.5:9901\", auth: token, token_file: admin.token, "
+                                             "certificate: server.pem, private_key: server.key}\n"));
+  EXPECT_EQ(token.admin->auth, AdminAuth::token);
+  EXPECT_EQ(token.admin->private_key, dir_ / "server.key");
+  // Plain HTTP stays the default.
+  auto plain = load_config(write(minimal() + "admin: {listen: \"127.0.0.1:9901\"}\n"));
+  EXPECT_TRUE(plain.admin->certificate.empty());
+}
+
 TEST_F(ConfigTest, YamlSyntaxErrorsGiveTheLine) {
   auto message = error_of("listen: [\"127.0.0.1:8443\"\ntls: {\n");
   EXPECT_NE(message.find("line"), std::string::npos) << message;

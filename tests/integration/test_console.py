@@ -289,6 +289,13 @@ class AuthTest(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("admin.token_file", err)
         self.assertIn("missing.token", err)
+        # --check-config builds the admin listener's TLS context too: a key of another certificate is refused.
+        code, _, err = self.check_config({"listen": "0.0.0.0:0", "auth": "client_certificate",
+                                          "client_ca": "rogue-ca.pem", "certificate": "server-chain.pem",
+                                          "private_key": "devices/alice.key"}, "mismatch.yaml")
+        self.assertNotEqual(code, 0)
+        self.assertIn("admin.private_key", err)
+        self.assertIn("alice.key", err)
 
     def test_the_token_guards_the_api(self):
         token = "console-test-token-0123456789"
@@ -304,6 +311,43 @@ class AuthTest(unittest.TestCase):
             self.assertEqual(http(port, "/api/overview", headers={"Authorization": "Bearer " + token})[0], 200)
             self.assertEqual(http(port, "/")[0], 200)  # the page itself holds no data
             self.assertEqual(http(port, "/metrics")[0], 200)
+        finally:
+            proxy.stop()
+            standin.stop()
+
+    def test_operator_certificates_guard_the_https_console(self):
+        """admin.auth: client_certificate over HTTPS. The lab's rogue CA stands in for an operator CA: its
+        certificate `untrusted` is the operator's; `alice` (issuing CA), trusted for ActiveSync, is not one."""
+        standin = h.Standin(lab)
+        proxy = h.Easedge(lab, h.base_config(standin.url, admin={
+            "listen": "127.0.0.1:0", "auth": "client_certificate", "client_ca": "rogue-ca.pem",
+            "certificate": "server-chain.pem", "private_key": "server.key"}), name="operator.yaml")
+        try:
+            base = "https://127.0.0.1:%d" % admin_port(proxy)
+            # (a) The operator's certificate opens the pages and the API.
+            overview = h.curl(lab, base + "/api/overview", device="untrusted")
+            self.assertEqual(overview.status, 200, overview)
+            self.assertIn("requests", overview.json())
+            self.assertEqual(h.curl(lab, base + "/", device="untrusted").status, 200)
+            h.wait_until(lambda: re.search(r"admin: GET /api/overview from 127\.0\.0\.1:\d+ by "
+                                           r"CN=WorkspaceONEUEM\.alice", proxy.child.output()), 5)
+            # (b) Without one, the console is refused; the probes answer as always.
+            refused = h.curl(lab, base + "/api/overview")
+            self.assertEqual(refused.status, 401, refused)
+            self.assertIn(b"no client certificate", refused.body)
+            self.assertEqual(h.curl(lab, base + "/").status, 401)
+            for probe in ("/healthz", "/readyz", "/metrics"):
+                self.assertEqual(h.curl(lab, base + probe).status, 200, probe)
+            # (c) A certificate from another CA (a device's) is refused.
+            device = h.curl(lab, base + "/api/refusals", device="alice")
+            self.assertEqual(device.status, 401, device)
+            self.assertIn(b"not trusted by admin.client_ca", device.body)
+            # (d) Plain HTTP on the HTTPS port gets no answer, and the listener goes on serving.
+            plain = h.curl(lab, base.replace("https://", "http://") + "/healthz", timeout=10)
+            self.assertNotEqual(plain.returncode, 0, plain)
+            self.assertEqual(plain.status, 0, plain)
+            self.assertEqual(h.curl(lab, base + "/api/overview", device="untrusted").status, 200)
+            self.assertTrue(proxy.child.alive())
         finally:
             proxy.stop()
             standin.stop()

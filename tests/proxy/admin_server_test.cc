@@ -1,14 +1,18 @@
 #include "proxy/admin_server.h"
 
 #include "auth/revocation/revocation_checker.h"
+#include "auth/tls_context.h"
 #include "tests/auth/revocation/test_pki.h"
+#include "tests/support/test_pki.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <thread>
 
 namespace easedge::proxy {
@@ -17,6 +21,8 @@ namespace {
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 using namespace std::chrono_literals;
+
+const config::TimeoutsConfig short_timeouts{.handshake = 5s, .request_header = 5s};
 
 class AdminServerTest : public ::testing::Test {
 protected:
@@ -27,7 +33,7 @@ protected:
                                     return std::vector<ReadinessCheck>{{"listeners", true, {}},
                                                                        {"upstream", upstream_ok_.load(), "connect refused"}};
                                   },
-                                  5s);
+                                  short_timeouts);
     server_->start();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -55,6 +61,26 @@ protected:
     parser.skip(method == http::verb::head);
     http::read(socket, buffer, parser);
     return parser.release();
+  }
+
+  // Everything the server at `to` sends on a connection that writes `bytes` (nothing when empty), until it
+  // closes.
+  std::string sent_back(const tcp::endpoint& to, const std::string& bytes) {
+    tcp::socket socket(client_io_);
+    socket.connect(to);
+    timeval limit{10, 0};  // a server that never closes fails the test instead of hanging it
+    setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    if (!bytes.empty()) boost::asio::write(socket, boost::asio::buffer(bytes));
+    std::string received;
+    boost::system::error_code ec;
+    char chunk[4096];
+    for (;;) {
+      auto n = socket.read_some(boost::asio::buffer(chunk), ec);
+      if (ec) break;
+      received.append(chunk, n);
+    }
+    EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
+    return received;
   }
 
   http::response<http::string_body> get(const std::string& target, http::verb method = http::verb::get) {
@@ -115,16 +141,7 @@ TEST_F(AdminServerTest, OversizedOrGarbageRequestsAreDropped) {
   for (const std::string& hostile :
        {"GET /healthz HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n", std::string("\x16\x03\x01\x02\x00garbage\r\n\r\n"),
         std::string("POST /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")}) {
-    auto socket = connect();
-    boost::asio::write(socket, boost::asio::buffer(hostile));
-    std::string received;
-    boost::system::error_code ec;
-    char chunk[4096];
-    for (;;) {
-      auto n = socket.read_some(boost::asio::buffer(chunk), ec);
-      if (ec) break;
-      received.append(chunk, n);
-    }
+    auto received = sent_back(server_->local_endpoint(), hostile);
     EXPECT_EQ(received.find("200 OK"), std::string::npos) << received;
   }
   EXPECT_EQ(get("/healthz").result_int(), 200);  // still serving
@@ -133,7 +150,7 @@ TEST_F(AdminServerTest, OversizedOrGarbageRequestsAreDropped) {
 TEST_F(AdminServerTest, BindFailureNamesTheKey) {
   boost::asio::io_context io;
   try {
-    AdminServer::create(io, {"127.0.0.1", server_->local_endpoint().port()}, registry_, {}, 5s);
+    AdminServer::create(io, {"127.0.0.1", server_->local_endpoint().port()}, registry_, {}, short_timeouts);
     FAIL() << "bound twice";
   } catch (const config::ConfigError& e) {
     EXPECT_EQ(e.key(), "admin.listen");
@@ -148,7 +165,7 @@ protected:
     admin.auth = config::AdminAuth::token;
     admin.token = "s3cret-token-0123456789";
     admin.explain_max_bytes = 2048;
-    guarded_ = AdminServer::create(io_, admin, registry_, {}, 5s, [](const AdminRequest& request, auto done) {
+    guarded_ = AdminServer::create(io_, admin, registry_, {}, short_timeouts, [](const AdminRequest& request, auto done) {
       if (request.target != "/api/echo" && request.target != "/page") return false;
       done(AdminAnswer{200, "text/plain", std::string(request.method) + " " + std::string(request.body)});
       return true;
@@ -198,6 +215,122 @@ TEST_F(AdminAuthTest, BodiesAreLimitedAndAnswersCarryTheSecurityHeaders) {
   EXPECT_NE(std::string(page["Content-Security-Policy"]).find("script-src 'self'"), std::string::npos);
   EXPECT_EQ(page["X-Content-Type-Options"], "nosniff");
   EXPECT_EQ(send(http::verb::post, "/healthz", "").result_int(), 405);
+}
+
+// An HTTPS admin server with admin.auth: client_certificate. Operators hold certificates from the operator CA;
+// the device CA's certificates (trusted for ActiveSync, not for the console) must not open it.
+class AdminClientCertificateTest : public AdminServerTest {
+protected:
+  AdminClientCertificateTest()
+      : operator_ca_(easedge::testing::make_ca(easedge::testing::common_name("Operator CA"))),
+        device_ca_(easedge::testing::make_ca(easedge::testing::common_name("Device CA"))),
+        operator_(issue_client("Ada Operator", operator_ca_)),
+        device_(issue_client("WorkspaceONEUEM.alice", device_ca_)) {
+    // As main() does: OpenSSL writes on the sockets itself, and a client that already left must not end the test.
+    std::signal(SIGPIPE, SIG_IGN);
+    easedge::testing::CertSpec server;
+    server.subject = easedge::testing::common_name("admin.easedge.test");
+    server.extensions = {{"extendedKeyUsage", "serverAuth"}};
+    auto issued = easedge::testing::issue(server, operator_ca_);
+    config_.source_file = dir_.path() / "easedge.yaml";
+    config_.admin = config::AdminConfig{"127.0.0.1", 0, config::AdminAuth::client_certificate};
+    config_.admin->certificate = dir_.write("admin.pem", easedge::testing::to_pem(issued.cert.get()));
+    config_.admin->private_key = dir_.write("admin.key", easedge::testing::to_pem(issued.key.get()));
+    config_.admin->client_ca = dir_.write("operator-ca.pem", easedge::testing::to_pem(operator_ca_.cert.get()));
+    guarded_ = AdminServer::create(io_, *config_.admin, registry_, {}, {.handshake = 1s, .request_header = 5s},
+                                   [](const AdminRequest& request, auto done) {
+                                     if (request.target != "/api/echo" && request.target != "/page") return false;
+                                     done(AdminAnswer{200, "text/plain", "served"});
+                                     return true;
+                                   },
+                                   auth::make_admin_context(config_));
+    guarded_->start();
+  }
+  ~AdminClientCertificateTest() override { guarded_->stop(); }
+
+  static easedge::testing::Issued issue_client(const std::string& name, const easedge::testing::Issued& ca) {
+    easedge::testing::CertSpec spec;
+    spec.subject = easedge::testing::common_name(name);
+    spec.extensions = {{"extendedKeyUsage", "clientAuth"}};
+    return easedge::testing::issue(spec, ca);
+  }
+
+  // One GET over TLS, presenting `client` when given; the server is verified against the operator CA.
+  http::response<http::string_body> get_tls(const std::string& target, const easedge::testing::Issued* client) {
+    namespace ssl = boost::asio::ssl;
+    ssl::context context(ssl::context::tls_client);
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(context.native_handle()), operator_ca_.cert.get());
+    context.set_verify_mode(ssl::verify_peer);
+    if (client != nullptr) {
+      SSL_CTX_use_certificate(context.native_handle(), client->cert.get());
+      SSL_CTX_use_PrivateKey(context.native_handle(), client->key.get());
+    }
+    ssl::stream<tcp::socket> stream(client_io_, context);
+    stream.next_layer().connect(guarded_->local_endpoint());
+    stream.handshake(ssl::stream_base::client);
+    http::request<http::empty_body> request{http::verb::get, target, 11};
+    request.set(http::field::host, "localhost");
+    request.keep_alive(false);
+    http::write(stream, request);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    return response;
+  }
+
+  easedge::testing::TempDir dir_{"easedge-admin-tls"};
+  easedge::testing::Issued operator_ca_;
+  easedge::testing::Issued device_ca_;
+  easedge::testing::Issued operator_;
+  easedge::testing::Issued device_;
+  config::Config config_;
+  std::shared_ptr<AdminServer> guarded_;
+};
+
+TEST_F(AdminClientCertificateTest, AnOperatorCertificateOpensTheConsole) {
+  auto api = get_tls("/api/echo", &operator_);
+  EXPECT_EQ(api.result_int(), 200);
+  EXPECT_EQ(api.body(), "served");
+  EXPECT_EQ(get_tls("/page", &operator_).result_int(), 200);
+  EXPECT_EQ(get_tls("/nowhere", &operator_).result_int(), 404);
+}
+
+TEST_F(AdminClientCertificateTest, WithoutACertificateOnlyTheProbesAnswer) {
+  auto api = get_tls("/api/echo", nullptr);
+  EXPECT_EQ(api.result_int(), 401);
+  EXPECT_NE(api.body().find("no client certificate"), std::string::npos) << api.body();
+  EXPECT_EQ(get_tls("/page", nullptr).result_int(), 401);  // with certificates, the pages are guarded too
+  EXPECT_EQ(get_tls("/healthz", nullptr).result_int(), 200);
+  EXPECT_EQ(get_tls("/readyz", nullptr).result_int(), 200);
+  EXPECT_EQ(get_tls("/metrics?x=1", nullptr).result_int(), 200);
+}
+
+TEST_F(AdminClientCertificateTest, ACertificateFromAnotherCaIsRefused) {
+  auto api = get_tls("/api/echo", &device_);
+  EXPECT_EQ(api.result_int(), 401);
+  EXPECT_NE(api.body().find("CN=WorkspaceONEUEM.alice is not trusted by admin.client_ca"), std::string::npos)
+      << api.body();
+  EXPECT_EQ(get_tls("/page", &device_).result_int(), 401);
+  // A self-signed certificate naming the operator CA is no operator either.
+  auto forged_ca = easedge::testing::make_ca(easedge::testing::common_name("Operator CA"));
+  auto forged = issue_client("Ada Operator", forged_ca);
+  EXPECT_EQ(get_tls("/api/echo", &forged).result_int(), 401);
+  EXPECT_EQ(get_tls("/healthz", &device_).result_int(), 200);
+}
+
+TEST_F(AdminClientCertificateTest, PlainHttpAndSilentClientsAreClosedAndTheServerGoesOn) {
+  auto answer = sent_back(guarded_->local_endpoint(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
+  EXPECT_EQ(sent_back(guarded_->local_endpoint(), ""), "");  // no ClientHello: closed after the handshake timeout (1 s here)
+  EXPECT_EQ(get_tls("/api/echo", &operator_).result_int(), 200);
+}
+
+TEST_F(AdminClientCertificateTest, ANewTlsContextServesNewConnections) {
+  // A reload whose admin.client_ca now holds the device CA: the device certificate passes, the operator's not.
+  config_.admin->client_ca = dir_.write("device-ca.pem", easedge::testing::to_pem(device_ca_.cert.get()));
+  guarded_->use_tls_context(auth::make_admin_context(config_));
+  EXPECT_EQ(get_tls("/api/echo", &device_).result_int(), 200);
+  EXPECT_EQ(get_tls("/api/echo", &operator_).result_int(), 401);
 }
 
 TEST(RevocationReadiness, FailsWhileACrlIsExpired) {
