@@ -17,18 +17,21 @@ constexpr std::string_view response_fields_easedge_writes[]{
     "content-length", "transfer-encoding"};
 
 template <typename List>
-bool listed(const std::string& name, const List& list) {
-  return std::find(std::begin(list), std::end(list), name) != std::end(list);
+bool listed(std::string_view name, const List& list) {
+  return std::any_of(std::begin(list), std::end(list), [&](std::string_view entry) { return same_header_name(name, entry); });
 }
 
-// Copies the fields of `from` that `keep` accepts (by canonical name) and that no Connection field names.
+// Copies the fields of `from` that `keep` accepts (by name as sent) and that no Connection field names.
 template <typename Keep>
 void copy_end_to_end(const http::fields& from, http::fields& to, Keep keep) {
   auto hop_by_hop = connection_tokens(from);
   for (const auto& field : from) {
-    auto name = canonical_header_name(field.name_string());
+    auto name = field.name_string();
     if (!keep(name) || listed(name, hop_by_hop)) continue;
-    to.insert(field.name_string(), field.value());
+    if (field.name() != http::field::unknown)
+      to.insert(field.name(), name, field.value());  // no second lookup of a name Beast already knows
+    else
+      to.insert(name, field.value());
   }
 }
 
@@ -49,7 +52,7 @@ HeaderPolicy::HeaderPolicy(const std::vector<std::string>& extra_strip, Upstream
     if (!name->empty()) extra_strip_.push_back(canonical_header_name(*name));
 }
 
-bool HeaderPolicy::strips_request_header(const std::string& name) const {
+bool HeaderPolicy::strips_request_header(std::string_view name) const {
   return listed(name, identity_and_routing_headers) || listed(name, request_fields_easedge_writes) ||
          listed(name, extra_strip_);
 }
@@ -65,7 +68,7 @@ ForwardedRequest forwarded_request(const http::request_header<>& parsed, const F
   else
     out.target(form.path_prefix + std::string(parsed.target()));  // origin form: the target starts with '/'
   out.set(http::field::host, parsed[http::field::host]);
-  copy_end_to_end(parsed, out, [&](const std::string& name) { return !policy.strips_request_header(name); });
+  copy_end_to_end(parsed, out, [&](std::string_view name) { return !policy.strips_request_header(name); });
   switch (framing.kind) {
     case BodyFraming::chunked: out.chunked(true); break;
     case BodyFraming::content_length: out.content_length(framing.length); break;
@@ -85,7 +88,7 @@ DeviceResponse device_response(const http::response_header<>& parsed, const Fram
   out.version(device_version >= 11 ? 11 : 10);
   out.result(parsed.result_int());
   out.reason(parsed.reason());
-  copy_end_to_end(parsed, out, [](const std::string& name) { return !listed(name, response_fields_easedge_writes); });
+  copy_end_to_end(parsed, out, [](std::string_view name) { return !listed(name, response_fields_easedge_writes); });
   switch (upstream_framing.kind) {
     case BodyFraming::content_length: out.content_length(upstream_framing.length); break;
     case BodyFraming::chunked:
