@@ -35,13 +35,15 @@ void copy_end_to_end(const http::fields& from, http::fields& to, Keep keep) {
   }
 }
 
+// Inserted, not set: HeaderPolicy stripped every spelling of these names from the device's fields, so there is
+// nothing to replace (set() would search the fields for each name first).
 void add_identity(http::fields& fields, const ForwardedIdentity& identity, const UpstreamForm& form) {
-  if (!identity.forwarded_user.empty()) fields.set(form.identity_header, identity.forwarded_user);
+  if (!identity.forwarded_user.empty()) fields.insert(form.identity_header, identity.forwarded_user);
   if (identity.certificate != nullptr && identity.certificate->leaf && !form.client_cert_header.empty())
-    fields.set(form.client_cert_header, client_cert_header_value(*identity.certificate));
-  if (!identity.client_address.empty()) fields.set("X-Forwarded-For", identity.client_address);
-  fields.set("X-Forwarded-Proto", "https");
-  if (!identity.authorization.empty()) fields.set(http::field::authorization, identity.authorization);
+    fields.insert(form.client_cert_header, client_cert_header_value(*identity.certificate));
+  if (!identity.client_address.empty()) fields.insert("X-Forwarded-For", identity.client_address);
+  fields.insert("X-Forwarded-Proto", "https");
+  if (!identity.authorization.empty()) fields.insert(http::field::authorization, identity.authorization);
 }
 
 }  // namespace
