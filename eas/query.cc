@@ -5,7 +5,7 @@
 #include <span>
 
 #include <boost/url/grammar/ci_string.hpp>
-#include <boost/url/params_view.hpp>
+#include <boost/url/params_encoded_view.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <openssl/evp.h>
@@ -84,9 +84,9 @@ const ParamEntry* param_by_tag(std::uint8_t tag) {
   return nullptr;
 }
 
-// Boost.URL 1.81 reads past the end of a view that is not NUL-terminated: parse_query (which params_view
-// uses) validates the given bytes but builds its result from the bare pointer, measured again with strlen,
-// so a query inside an HTTP request line would run on into " HTTP/1.1\r\n...". Every view handed to
+// Boost.URL 1.81 reads past the end of a view that is not NUL-terminated: parse_query validates the given
+// bytes but builds its result from the bare pointer, measured again with strlen, so a query inside an HTTP
+// request line would run on into " HTTP/1.1\r\n...". Every view handed to
 // Boost.URL is therefore a NUL-terminated copy (at most max_query_bytes).
 std::string terminated(std::string_view text) { return std::string(text); }
 
@@ -183,24 +183,24 @@ private:
 
 QueryResult parse_plain(std::string_view method, std::string_view query_view) {
   const std::string query = terminated(query_view);
-  if (!urls::parse_query(query)) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
+  auto params = urls::parse_query(query);  // validated once; its view is iterated below
+  if (!params) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
   // ASP.NET (and thus Exchange) decodes '+' in the query as a space; decode the same way.
   urls::encoding_opts options;
   options.space_as_plus = true;
-  urls::params_view params(query, options);  // cannot throw: the query was validated just above
 
   EasRequest request;
   request.form = QueryForm::plain;
   SeenSet seen;
-  for (const auto& p : params) {
+  for (const auto& p : *params) {
     if (p.key.empty() && !p.has_value) continue;  // "a=1&&b=2" or a trailing '&': nothing there, as in ASP.NET
-    const ParamEntry* entry = param_by_name(p.key);
+    const ParamEntry* entry = param_by_name(p.key.decode(options));
     if (!entry) return fail(QueryErrc::unknown_parameter, "unknown query parameter");
     if (!seen.insert(entry->param))
       return fail(QueryErrc::duplicate_parameter, std::string(entry->name) + " is given more than once");
     if (!p.has_value) return fail(QueryErrc::bad_value, std::string(entry->name) + " has no value");
-    if (p.value.size() > max_value_bytes) return value_too_long(entry->name);  // before copying it
-    if (auto error = assign(request, entry->param, entry->name, std::string(p.value))) return *error;
+    if (p.value.decoded_size() > max_value_bytes) return value_too_long(entry->name);  // before copying it
+    if (auto error = assign(request, entry->param, entry->name, p.value.decode(options))) return *error;
   }
   if (method == "POST") {
     if (!request.command) return fail(QueryErrc::missing_parameter, "a POST needs Cmd");

@@ -17,28 +17,33 @@ constexpr std::string_view response_fields_easedge_writes[]{
     "content-length", "transfer-encoding"};
 
 template <typename List>
-bool listed(const std::string& name, const List& list) {
-  return std::find(std::begin(list), std::end(list), name) != std::end(list);
+bool listed(std::string_view name, const List& list) {
+  return std::any_of(std::begin(list), std::end(list), [&](std::string_view entry) { return same_header_name(name, entry); });
 }
 
-// Copies the fields of `from` that `keep` accepts (by canonical name) and that no Connection field names.
+// Copies the fields of `from` that `keep` accepts (by name as sent) and that no Connection field names.
 template <typename Keep>
 void copy_end_to_end(const http::fields& from, http::fields& to, Keep keep) {
   auto hop_by_hop = connection_tokens(from);
   for (const auto& field : from) {
-    auto name = canonical_header_name(field.name_string());
+    auto name = field.name_string();
     if (!keep(name) || listed(name, hop_by_hop)) continue;
-    to.insert(field.name_string(), field.value());
+    if (field.name() != http::field::unknown)
+      to.insert(field.name(), name, field.value());  // no second lookup of a name Beast already knows
+    else
+      to.insert(name, field.value());
   }
 }
 
+// Inserted, not set: HeaderPolicy stripped every spelling of these names from the device's fields, so there is
+// nothing to replace (set() would search the fields for each name first).
 void add_identity(http::fields& fields, const ForwardedIdentity& identity, const UpstreamForm& form) {
-  if (!identity.forwarded_user.empty()) fields.set(form.identity_header, identity.forwarded_user);
+  if (!identity.forwarded_user.empty()) fields.insert(form.identity_header, identity.forwarded_user);
   if (identity.certificate != nullptr && identity.certificate->leaf && !form.client_cert_header.empty())
-    fields.set(form.client_cert_header, client_cert_header_value(*identity.certificate));
-  if (!identity.client_address.empty()) fields.set("X-Forwarded-For", identity.client_address);
-  fields.set("X-Forwarded-Proto", "https");
-  if (!identity.authorization.empty()) fields.set(http::field::authorization, identity.authorization);
+    fields.insert(form.client_cert_header, client_cert_header_value(*identity.certificate));
+  if (!identity.client_address.empty()) fields.insert("X-Forwarded-For", identity.client_address);
+  fields.insert("X-Forwarded-Proto", "https");
+  if (!identity.authorization.empty()) fields.insert(http::field::authorization, identity.authorization);
 }
 
 }  // namespace
@@ -49,7 +54,7 @@ HeaderPolicy::HeaderPolicy(const std::vector<std::string>& extra_strip, Upstream
     if (!name->empty()) extra_strip_.push_back(canonical_header_name(*name));
 }
 
-bool HeaderPolicy::strips_request_header(const std::string& name) const {
+bool HeaderPolicy::strips_request_header(std::string_view name) const {
   return listed(name, identity_and_routing_headers) || listed(name, request_fields_easedge_writes) ||
          listed(name, extra_strip_);
 }
@@ -65,7 +70,7 @@ ForwardedRequest forwarded_request(const http::request_header<>& parsed, const F
   else
     out.target(form.path_prefix + std::string(parsed.target()));  // origin form: the target starts with '/'
   out.set(http::field::host, parsed[http::field::host]);
-  copy_end_to_end(parsed, out, [&](const std::string& name) { return !policy.strips_request_header(name); });
+  copy_end_to_end(parsed, out, [&](std::string_view name) { return !policy.strips_request_header(name); });
   switch (framing.kind) {
     case BodyFraming::chunked: out.chunked(true); break;
     case BodyFraming::content_length: out.content_length(framing.length); break;
@@ -85,7 +90,7 @@ DeviceResponse device_response(const http::response_header<>& parsed, const Fram
   out.version(device_version >= 11 ? 11 : 10);
   out.result(parsed.result_int());
   out.reason(parsed.reason());
-  copy_end_to_end(parsed, out, [](const std::string& name) { return !listed(name, response_fields_easedge_writes); });
+  copy_end_to_end(parsed, out, [](std::string_view name) { return !listed(name, response_fields_easedge_writes); });
   switch (upstream_framing.kind) {
     case BodyFraming::content_length: out.content_length(upstream_framing.length); break;
     case BodyFraming::chunked:

@@ -56,8 +56,8 @@ class HeaderPolicy {
 public:
   explicit HeaderPolicy(const std::vector<std::string>& extra_strip = {}, UpstreamForm form = {});
 
-  // `name` in canonical form (canonical_header_name).
-  bool strips_request_header(const std::string& name) const;
+  // `name` as sent, in any case or '_'/'-' spelling (compared with same_header_name).
+  bool strips_request_header(std::string_view name) const;
   const UpstreamForm& form() const { return form_; }
 
 private:

@@ -67,9 +67,10 @@ void check_length_fields(const http::fields& head, FramingVerdict& verdict) {
 // A Connection field may only name headers that really are hop-by-hop: naming a framing field (or Host)
 // asks a proxy that honours it to forward a message whose length or target the next hop reads differently.
 void check_connection_tokens(const http::fields& head, bool request, FramingVerdict& verdict) {
-  for (const auto& token : connection_tokens(head)) {
-    if (token == "content-length" || token == "transfer-encoding" || (request && token == "host")) {
-      verdict.problem = "Connection names " + token;
+  for (auto token : connection_tokens(head)) {
+    if (same_header_name(token, "content-length") || same_header_name(token, "transfer-encoding") ||
+        (request && same_header_name(token, "host"))) {
+      verdict.problem = "Connection names " + canonical_header_name(token);
       return;
     }
   }
@@ -79,22 +80,19 @@ void check_connection_tokens(const http::fields& head, bool request, FramingVerd
 
 std::string canonical_header_name(std::string_view name) {
   std::string out(name);
-  for (auto& c : out) {
-    if (c == '_') c = '-';
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  for (auto& c : out) c = canonical_header_byte(c);
   return out;
 }
 
-std::vector<std::string> connection_tokens(const http::fields& head) {
-  std::vector<std::string> tokens;
+ConnectionTokens connection_tokens(const http::fields& head) {
+  ConnectionTokens tokens;
   for (auto range = head.equal_range(http::field::connection); range.first != range.second; ++range.first) {
     std::string_view value = range.first->value();
     std::size_t start = 0;
     while (start <= value.size()) {
       auto end = std::min(value.find(',', start), value.size());
       auto token = trimmed(value.substr(start, end - start));
-      if (!token.empty()) tokens.push_back(canonical_header_name(token));
+      if (!token.empty()) tokens.push_back(token);
       start = end + 1;
     }
   }

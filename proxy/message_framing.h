@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/optional/optional.hpp>
 
 #include <cstdint>
@@ -54,7 +55,24 @@ bool parser_agrees(const Framing& framing, bool parser_chunked, const boost::opt
 // read X_Forwarded_User as X-Forwarded-User).
 std::string canonical_header_name(std::string_view name);
 
-// The names listed in Connection fields (RFC 9110 7.6.1), canonical.
-std::vector<std::string> connection_tokens(const http::fields& head);
+// One byte of a canonical header name; ASCII only (std::tolower would consult the locale per byte).
+constexpr char canonical_header_byte(char c) {
+  if (c == '_') return '-';
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Whether two header names are the same in canonical form, without building either. Inline: it runs for
+// every field of every message against every name of the strip lists, and most differ in length.
+inline bool same_header_name(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (canonical_header_byte(a[i]) != canonical_header_byte(b[i])) return false;
+  return true;
+}
+
+// The names listed in Connection fields (RFC 9110 7.6.1), trimmed, as sent: views into `head`, compared
+// with same_header_name. Inline room for the usual one or two.
+using ConnectionTokens = boost::container::small_vector<std::string_view, 4>;
+ConnectionTokens connection_tokens(const http::fields& head);
 
 }  // namespace easedge::proxy

@@ -52,11 +52,12 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
                    "request target is not in origin form");
   // Dot segments and encoded separators could walk out of /Microsoft-Server-ActiveSync once Exchange (IIS)
   // normalises the path: refuse them rather than forward a path that means something else upstream.
+  // No segment may be percent-encoded at all, so each is its own decoded form (nothing to decode or copy).
   for (auto segment : target->encoded_segments()) {
-    auto decoded = segment.decode();
-    if (decoded == "." || decoded == ".." || decoded.find_first_of("/\\") != std::string::npos ||
-        segment.find('%') != std::string_view::npos)
-      return refused(Refusal::bad_request, "path segment '" + std::string(segment) + "' is not allowed");
+    std::string_view text = segment;
+    if (text.find('%') != std::string_view::npos || text == "." || text == ".." ||
+        text.find_first_of("/\\") != std::string_view::npos)
+      return refused(Refusal::bad_request, "path segment '" + std::string(text) + "' is not allowed");
   }
   if (!is_activesync_path(target->encoded_path()))
     return refused(Refusal::not_found, "path is not /Microsoft-Server-ActiveSync");

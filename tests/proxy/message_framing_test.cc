@@ -146,11 +146,25 @@ TEST(ResponseFraming, BodilessStatusesHaveNoBodyWhateverTheHeadSays) {
   EXPECT_FALSE(read_response("HTTP/1.1 304 Not Modified", "Content-Length: 1\r\nContent-Length: 2\r\n"));
 }
 
-TEST(ConnectionTokens, CanonicalAcrossFieldsAndSpaces) {
+TEST(ConnectionTokens, TrimmedAcrossFieldsAndSpaces) {
   http::fields f;
   f.insert("Connection", " Keep-Alive ,X_Hop,, ");
   f.insert("Connection", "close");
-  EXPECT_EQ(connection_tokens(f), (std::vector<std::string>{"keep-alive", "x-hop", "close"}));
+  auto tokens = connection_tokens(f);
+  EXPECT_EQ(std::vector<std::string_view>(tokens.begin(), tokens.end()),
+            (std::vector<std::string_view>{"Keep-Alive", "X_Hop", "close"}));
+}
+
+TEST(HeaderNames, SameInAnyCaseOrUnderscoreSpelling) {
+  EXPECT_TRUE(same_header_name("X_Forwarded_User", "x-forwarded-user"));
+  EXPECT_TRUE(same_header_name("CONTENT-LENGTH", "Content_Length"));
+  EXPECT_FALSE(same_header_name("Content-Length ", "content-length"));
+  EXPECT_FALSE(same_header_name("Content-Lengtx", "content-length"));
+  EXPECT_FALSE(same_header_name("", "x"));
+  EXPECT_TRUE(same_header_name("", ""));
+  // Only ASCII letters fold: a byte above 0x7f is never taken for a letter in any locale.
+  EXPECT_FALSE(same_header_name("\xc4", "\xe4"));
+  EXPECT_EQ(canonical_header_name("X_Forwarded-USER"), "x-forwarded-user");
 }
 
 }  // namespace
