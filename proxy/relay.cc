@@ -143,8 +143,8 @@ void Relay::upstream_connect_failed(error_code ec, const char* stage) {
   servers.mark_failed(*upstream_server_, std::chrono::steady_clock::now());
   if (servers.size() == 1) return upstream_failed(ec, stage);
   auto detail = std::string(stage) + ": " + (host_.timed_out() ? "timed out" : ec.message());
-  spdlog::warn("{}: request {}: upstream {} failed while {}; skipped for {} s, trying another server", host_.client_address(),
-               host_.request_id(), upstream_url(), detail, runtime_->config.upstream.retry.count());
+  spdlog::warn("{}: request {}: upstream {} failed while {}; skipped for {} s, trying another server",
+               host_.client_address(), host_.request_id(), upstream_url(), detail, runtime_->config.upstream.retry.count());
   context_.shared.note_upstream_failure(upstream_url() + ": " + detail);
   if (upstream_) upstream_->close();
   upstream_.reset();
@@ -222,7 +222,8 @@ void Relay::on_read_request_body(error_code ec, std::size_t bytes) {
     if (host_.timed_out()) return host_.refuse(Refusal::request_timeout, "request body stalled");
     if (ec == net::error::eof || ec == http::error::partial_message || ec == net::error::connection_reset ||
         ec == net::error::operation_aborted || host_.closed()) {
-      spdlog::info("{}: device closed the connection mid-body after {} bytes", host_.client_address(), host_.record().bytes_in);
+      spdlog::info("{}: device closed the connection mid-body after {} bytes", host_.client_address(),
+                   host_.record().bytes_in);
       return host_.close();
     }
     return host_.refuse(Refusal::bad_request, "malformed request body: " + ec.message());
@@ -355,7 +356,8 @@ void Relay::relay_response_header() {
                   "accepts and that Exchange has Kerberos (Negotiate) authentication enabled for ActiveSync",
                   verdict_->identity.user, upstream_server().config.service);
     upstream_server().kerberos->forget(verdict_->identity.user);  // a stale ticket must not keep failing until it expires
-    return refuse_dropping_upstream(Refusal::upstream_rejected_identity, "Exchange answered 401 to a fresh Kerberos token");
+    return refuse_dropping_upstream(Refusal::upstream_rejected_identity,
+                                    "Exchange answered 401 to a fresh Kerberos token");
   }
   // The device gets easedge's framing of what easedge read, never the upstream's head: a response Exchange
   // (or anything posing as it) frames ambiguously is a 502, not a second response smuggled to the device.

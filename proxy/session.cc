@@ -2,19 +2,15 @@
 // waiting, and `phase_` tells the timeout handler what a timeout means at that point.
 #include "proxy/session.h"
 
-#include "eas/command.h"
 #include "proxy/head_reader.h"
 #include "proxy/proxy_protocol.h"
+#include "proxy/request_log.h"
 #include "proxy/request_id.h"
 
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
-
-#include <sys/socket.h>
-
-#include <array>
 
 namespace easedge::proxy {
 
@@ -71,7 +67,7 @@ Session::~Session() {
 
 void Session::start() {
   context_.sessions.insert(this);
-  if (proxy_protocol_) return do_read_proxy_header();
+  if (proxy_protocol_) return do_read_proxy_header({});
   do_handshake();
 }
 
@@ -86,37 +82,27 @@ bool Session::closing() const { return draining_ || context_.shared.draining(); 
 
 // ---- PROXY protocol and handshake ------------------------------------------------------------------------
 
-void Session::do_read_proxy_header() {
+void Session::do_read_proxy_header(std::string consumed) {
   arm(runtime_->config.timeouts.handshake, Phase::handshake);
+  // The header's bytes read so far travel with the wait: a connection does not carry them once in TLS.
   client_.socket().async_wait(tcp::socket::wait_read,
-                              [self = shared_from_this()](error_code ec) { self->on_proxy_header_readable(ec); });
+                              [self = shared_from_this(), consumed = std::move(consumed)](error_code ec) mutable {
+                                self->on_proxy_header_readable(ec, std::move(consumed));
+                              });
 }
 
-void Session::on_proxy_header_readable(error_code ec) {
+void Session::on_proxy_header_readable(error_code ec, std::string consumed) {
   if (ec || closed_) return close();
-  // Peek, then consume only bytes that belong to the header: OpenSSL reads the socket itself afterwards,
-  // so the TLS ClientHello must stay in the kernel's buffer.
-  std::array<char, proxy_header_max_bytes> peeked;
-  auto fd = client_.socket().native_handle();
-  ssize_t n = ::recv(fd, peeked.data(), peeked.size() - proxy_header_.size(), MSG_PEEK);
-  if (n <= 0) return close();
-  std::string candidate = proxy_header_ + std::string(peeked.data(), static_cast<std::size_t>(n));
-  auto parsed = parse_proxy_header(candidate);
-  std::size_t take = parsed.status == ProxyHeaderStatus::complete ? parsed.header.length - proxy_header_.size()
-                                                                  : static_cast<std::size_t>(n);
-  if (parsed.status == ProxyHeaderStatus::invalid) {
-    spdlog::warn("{}: invalid PROXY protocol header: {}", client_address_, parsed.error);
+  auto read = read_proxy_header_step(client_.socket(), consumed);
+  if (read.status == ProxyHeaderStatus::invalid) {
+    if (!read.error.empty()) spdlog::warn("{}: invalid PROXY protocol header: {}", client_address_, read.error);
     return close();
   }
-  if (::recv(fd, peeked.data(), take, 0) != static_cast<ssize_t>(take)) return close();
-  proxy_header_.append(peeked.data(), take);
-  if (parsed.status == ProxyHeaderStatus::need_more) return do_read_proxy_header();
-  if (parsed.header.source) {
-    client_address_ = parsed.header.source->address().to_string();
-    client_port_ = parsed.header.source->port();
+  if (read.status == ProxyHeaderStatus::need_more) return do_read_proxy_header(std::move(consumed));
+  if (read.header.source) {
+    client_address_ = read.header.source->address().to_string();
+    client_port_ = read.header.source->port();
   }
-  proxy_header_.clear();
-  proxy_header_.shrink_to_fit();
   do_handshake();
 }
 
@@ -317,57 +303,18 @@ void Session::on_linger_read(error_code ec, std::size_t bytes) {
 void Session::finish_request() {
   relay_.release_server();
   if (record_.status == 0) return;  // already logged, or nothing was answered
-  auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                        record_.started);
-  context_.shared.metrics().requests.with({std::to_string(record_.status), command_label(verdict_)}).inc();
-  const auto& eas = verdict_.eas;
-  std::string_view command = eas.command ? eas::command_name(*eas.command) : std::string_view();
-  if (auto* log = runtime_->access_log.get()) {
-    std::string_view target = record_.target;
-    auto question = target.find('?');
-    std::string_view user_agent;
-    if (request_) user_agent = request_->get()[http::field::user_agent];
-    AccessLogRecord entry{
-        .time = std::chrono::system_clock::now(),
-        .server_ip = server_address_,
-        .server_port = server_port_,
-        .client_ip = client_address_,
-        .client_port = client_port_,
-        .method = record_.method,
-        .uri_stem = target.substr(0, question),
-        .uri_query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
-        .user = record_.user,  // never the query's User=: that is the device's claim, not who it is
-        .cert_sha256 = certificate_ ? std::string_view(certificate_->sha256_hex) : std::string_view(),
-        .user_agent = user_agent,
-        .eas_command = command,
-        .device_id = eas.device_id,
-        .device_type = eas.device_type,
-        .status = record_.status,
-        .substatus = record_.substatus,
-        .win32_status = 0,
-        .bytes_in = record_.bytes_in,
-        .bytes_out = record_.bytes_out,
-        .duration = elapsed,
-        .upstream_status = record_.upstream_status,
-        .request_id = request_id(),
-    };
-    log->write(entry);
-  }
-  // ---- operator console: the one place a finished request (refused or not) reaches the console log ----
-  context_.shared.console_log().record({.time = std::chrono::system_clock::now(),
-                                         .client_address = client_address_,
-                                         .subject = certificate_ ? std::string_view(certificate_->subject) : "",
-                                         .cert_sha256 = certificate_ ? std::string_view(certificate_->sha256_hex) : "",
-                                         .user = record_.user,
-                                         .device_id = eas.device_id,
-                                         .device_type = eas.device_type,
-                                         .command = command,
-                                         .status = record_.status,
-                                         .substatus = record_.substatus,
-                                         .refusal = record_.refusal,
-                                         .detail = record_.detail,
-                                         .request_id = request_id()});
-  // ---- end operator console ----
+  request_id();                     // every trace names one
+  std::string_view user_agent;
+  if (request_) user_agent = request_->get()[http::field::user_agent];
+  log_finished_request(context_.shared, runtime_->access_log.get(),
+                       {.record = record_,
+                        .verdict = verdict_,
+                        .certificate = certificate_.get(),
+                        .user_agent = user_agent,
+                        .client_address = client_address_,
+                        .client_port = client_port_,
+                        .server_address = server_address_,
+                        .server_port = server_port_});
   record_.status = 0;
 }
 

@@ -37,8 +37,8 @@ public:
   void drain();
 
 private:
-  void do_read_proxy_header();
-  void on_proxy_header_readable(error_code ec);
+  void do_read_proxy_header(std::string consumed);
+  void on_proxy_header_readable(error_code ec, std::string consumed);
   void do_handshake();
   void on_handshake(error_code ec);
 
@@ -53,6 +53,9 @@ private:
 
   // What the relay (proxy/relay.h) asks of the connection.
   std::shared_ptr<void> owner() override;
+  // Sets the current phase and its deadline. The timer is re-armed only when the deadline moves earlier than
+  // the pending wait: most phase changes move it later and cost no timer operation (the wait fires early
+  // and waits again).
   void arm(std::chrono::steady_clock::duration timeout, Phase phase) override;
   bool timed_out() const override { return timed_out_; }
   bool closed() const override { return closed_; }
@@ -74,9 +77,6 @@ private:
   // No keep-alive after the current answer: this session or the whole server is draining.
   bool closing() const;
 
-  // arm() sets the current phase and its deadline. The timer is re-armed only when the deadline moves earlier
-  // than the pending wait: most phase changes move it later and cost no timer operation (the wait fires early
-  // and waits again).
   void start_timer();
   void on_timer();
   void on_timeout();
@@ -97,7 +97,6 @@ private:
   bool draining_ = false;
   bool closed_ = false;
   bool client_keep_alive_ = false;
-  std::string proxy_header_;      // PROXY protocol bytes consumed so far (before TLS)
 
   std::shared_ptr<const auth::ClientCertificate> certificate_;
   std::optional<Admission> admission_;  // from the handshake on
