@@ -131,7 +131,7 @@ Admission::Progress Admission::check_request_shape() {
   auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
   auto parsed = eas::parse_query(head_->method_string(), query);
   if (parsed)
-    outcome_.eas = std::move(parsed.request());
+    outcome_.eas = std::move(*parsed);
   else
     eas_error_ = parsed.error().reason;
   // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
