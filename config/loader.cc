@@ -4,6 +4,7 @@
 #include "config/cipher_list.h"
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/system/result.hpp>
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -212,11 +213,11 @@ ListenerConfig parse_listener(const Section& root, const YAML::Node& item, std::
   return listener;
 }
 
-// Why `path` cannot prefix every forwarded target, if it cannot: it must be "/segment[/segment...]" of plain
+// Whether `path` can prefix every forwarded target, or why not: it must be "/segment[/segment...]" of plain
 // characters, so what the backend routes on is exactly what the operator wrote (no "..", no "//", no
 // percent-encoded bytes that a backend might decode into either).
-std::optional<std::string> path_prefix_problem(std::string_view path) {
-  if (path.empty()) return std::nullopt;
+boost::system::result<void, std::string> check_path_prefix(std::string_view path) {
+  if (path.empty()) return {};
   if (path.front() != '/') return "must be an absolute path";
   std::size_t start = 1;
   while (start <= path.size()) {
@@ -231,7 +232,7 @@ std::optional<std::string> path_prefix_problem(std::string_view path) {
     }
     start = end + 1;
   }
-  return std::nullopt;
+  return {};
 }
 
 // One server's URL, from `key` (upstream.url or upstream.servers[i]).
@@ -253,8 +254,8 @@ UpstreamServerConfig parse_server_url(const Section& upstream, const std::string
     path.clear();
   else if (path.size() > 1 && path.back() == '/')
     path.pop_back();  // "/SOGo/" is "/SOGo"; "//" stays a problem
-  if (auto problem = path_prefix_problem(path))
-    upstream.fail(key, "the path '" + std::string(parsed->encoded_path()) + "' " + *problem);
+  if (auto checked = check_path_prefix(path); !checked)
+    upstream.fail(key, "the path '" + std::string(parsed->encoded_path()) + "' " + checked.error());
   out.path_prefix = path;
   out.host = std::string(parsed->host_address());
   if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') out.host = out.host.substr(1, out.host.size() - 2);

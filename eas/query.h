@@ -1,12 +1,13 @@
 // Parses an ActiveSync request query (plain `Cmd=..&User=..` or MS-ASHTTP base64 form) without exceptions.
 #pragma once
 
+#include <boost/system/result.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include "eas/command.h"
 
@@ -66,20 +67,7 @@ struct QueryError {
 };
 
 // Either the decoded request or why the query was refused (the proxy answers 400 and forwards nothing).
-class QueryResult {
-public:
-  QueryResult(EasRequest request) : value_(std::move(request)) {}
-  QueryResult(QueryError error) : value_(std::move(error)) {}
-
-  bool ok() const { return std::holds_alternative<EasRequest>(value_); }
-  explicit operator bool() const { return ok(); }
-  const EasRequest& request() const { return std::get<EasRequest>(value_); }
-  EasRequest& request() { return std::get<EasRequest>(value_); }
-  const QueryError& error() const { return std::get<QueryError>(value_); }
-
-private:
-  std::variant<EasRequest, QueryError> value_;
-};
+using QueryResult = boost::system::result<EasRequest, QueryError>;
 
 // Parses QUERY (the part of the request target after '?', without the '?') of a request with METHOD
 // ("POST", "OPTIONS" or "GET", case-sensitive as HTTP methods are). The form is detected from the text:

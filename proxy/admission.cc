@@ -1,6 +1,7 @@
 // The approval steps of one request, read top to bottom, and every translation of an answer into a Refusal.
 #include "proxy/admission.h"
 
+#include "eas/command.h"
 #include "proxy/completion_on_executor.h"
 #include "proxy/request_shape.h"
 
@@ -130,7 +131,7 @@ Admission::Progress Admission::check_request_shape() {
   auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
   auto parsed = eas::parse_query(head_->method_string(), query);
   if (parsed)
-    outcome_.eas = std::move(parsed.request());
+    outcome_.eas = std::move(*parsed);
   else
     eas_error_ = parsed.error().reason;
   // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
@@ -225,6 +226,10 @@ Admission::Progress Admission::check_policy() {
   if (decision) return Progress::next;
   auto reason = decision.reason == eas::PolicyRefusal::user_mismatch ? Refusal::user_mismatch : Refusal::device_blocked;
   return refuse(reason, decision.text);
+}
+
+std::string_view command_label(const AdmissionOutcome& outcome) {
+  return outcome.eas.command ? eas::command_name(*outcome.eas.command) : std::string_view("none");
 }
 
 std::optional<Refusal> refusal_for_token(const auth::kerberos::TokenResult& result) {

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace easedge::proxy {
 
@@ -52,6 +53,9 @@ struct AdmissionOutcome {
   std::chrono::seconds upstream_timeout{0};  // this request's wait for Exchange (a Ping is held long)
   ForwardedIdentity identity;                // `user` is set as soon as the account is known
 };
+
+// The request's ActiveSync command as a metric label ("none" for a request without one).
+std::string_view command_label(const AdmissionOutcome& outcome);
 
 // One connection's admissions, one request at a time. The steps run in the order of `steps` in admission.cc;
 // a step passes, refuses, or waits for an authority (revocation, directory, KDC) whose answer comes back on

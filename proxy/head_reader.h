@@ -12,6 +12,12 @@
 
 namespace easedge::proxy {
 
+// Capacity given to a read buffer while a message is read: a whole TLS record. Beast reads as much as the
+// buffer has room for, and a buffer shrunk while idle would otherwise be read into 512 bytes at a time (one
+// asynchronous round per 512 bytes, 32 per record of an upload). Given back when the connection is idle.
+// Also the slack over a head's limit a read buffer may hold (a chunk-size line or trailers wait there whole).
+inline constexpr std::size_t read_chunk_bytes = 16 * 1024;
+
 // Parses what `buffer` holds into `parser` (eager off) and consumes it. `head_bytes` counts the head's bytes
 // consumed so far, across calls. Returns need_more when the head needs more bytes, header_limit once the
 // head (consumed and still buffered) reaches `limit`, another parser error, or success when the head is complete.

@@ -1,6 +1,8 @@
 // PROXY protocol parsing per haproxy's proxy-protocol.txt (v1 section 2.1, v2 section 2.2).
 #include "proxy/proxy_protocol.h"
 
+#include <sys/socket.h>
+
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -146,6 +148,20 @@ ProxyParseResult parse_proxy_header(std::string_view bytes) {
   if (result.status == ProxyHeaderStatus::need_more && bytes.size() >= proxy_header_max_bytes)
     return fail("PROXY header longer than " + std::to_string(proxy_header_max_bytes) + " bytes");
   return result;
+}
+
+ProxyParseResult read_proxy_header_step(tcp::socket& socket, std::string& consumed) {
+  std::array<char, proxy_header_max_bytes> peeked;
+  auto fd = socket.native_handle();
+  ssize_t n = ::recv(fd, peeked.data(), peeked.size() - consumed.size(), MSG_PEEK);
+  if (n <= 0) return fail({});
+  auto parsed = parse_proxy_header(consumed + std::string(peeked.data(), static_cast<std::size_t>(n)));
+  if (parsed.status == ProxyHeaderStatus::invalid) return parsed;
+  std::size_t take = parsed.status == ProxyHeaderStatus::complete ? parsed.header.length - consumed.size()
+                                                                  : static_cast<std::size_t>(n);
+  if (::recv(fd, peeked.data(), take, 0) != static_cast<ssize_t>(take)) return fail({});
+  consumed.append(peeked.data(), take);
+  return parsed;
 }
 
 }  // namespace easedge::proxy

@@ -39,4 +39,11 @@ struct ProxyParseResult {
 // already buffered: then it is invalid). Never reads past bytes.size().
 ProxyParseResult parse_proxy_header(std::string_view bytes);
 
+// One step of reading a header off a connection's socket before TLS, once it is readable: peeks, then
+// consumes only bytes that belong to the header (OpenSSL reads the socket itself afterwards, so the TLS
+// ClientHello must stay in the kernel's buffer). `consumed` holds the header's bytes taken so far, across
+// steps. need_more: wait until the socket is readable again and step again. invalid with an empty error: the
+// socket failed or closed.
+ProxyParseResult read_proxy_header_step(boost::asio::ip::tcp::socket& socket, std::string& consumed);
+
 }  // namespace easedge::proxy

@@ -42,16 +42,16 @@ Bytes with_tag(Bytes out, std::uint8_t tag, std::string_view value) {
 
 QueryErrc error_of(std::string_view method, std::string_view query) {
   auto result = parse_query(method, query);
-  EXPECT_FALSE(result.ok()) << query;
-  return result.ok() ? QueryErrc::bad_value : result.error().code;
+  EXPECT_FALSE(result.has_value()) << query;
+  return result.has_value() ? QueryErrc::bad_value : result.error().code;
 }
 
 QueryErrc error_of(std::string_view query) { return error_of("POST", query); }
 
 TEST(QueryBase64, SpecExample) {
   auto result = parse_query("POST", "jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob25l");
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  const auto& r = result.request();
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  const auto& r = *result;
   EXPECT_EQ(r.form, QueryForm::base64);
   EXPECT_EQ(r.protocol_version, "14.0");
   ASSERT_TRUE(r.command);
@@ -70,8 +70,8 @@ TEST(QueryBase64, EveryVersion) {
     Bytes bytes = header();
     bytes[0] = static_cast<unsigned char>(code);
     auto result = parse_query("POST", base64(bytes));
-    ASSERT_TRUE(result.ok()) << code;
-    EXPECT_EQ(result.request().protocol_version, text);
+    ASSERT_TRUE(result.has_value()) << code;
+    EXPECT_EQ(result->protocol_version, text);
   }
   for (int code : {0, 25, 120, 122, 142, 162, 255}) {
     Bytes bytes = header();
@@ -86,13 +86,13 @@ TEST(QueryBase64, EveryCommandCode) {
     auto result = parse_query("POST", base64(header(static_cast<std::uint8_t>(code))));
     auto command = command_from_code(static_cast<std::uint8_t>(code));
     if (!command) {
-      ASSERT_FALSE(result.ok()) << code;
+      ASSERT_FALSE(result.has_value()) << code;
       EXPECT_EQ(result.error().code, QueryErrc::unknown_command) << code;
       continue;
     }
     ++known;
-    ASSERT_TRUE(result.ok()) << code;
-    EXPECT_EQ(result.request().command, command);
+    ASSERT_TRUE(result.has_value()) << code;
+    EXPECT_EQ(result->command, command);
     EXPECT_EQ(command_from_name(command_name(*command)), command);
   }
   EXPECT_EQ(known, 20);  // 0..4 and 9..23
@@ -112,8 +112,8 @@ TEST(QueryBase64, EveryTag) {
   bytes = with_tag(bytes, 7, std::string_view("\x03", 1));
   bytes = with_tag(bytes, 8, "CORP\\alice");
   auto result = parse_query("POST", base64(bytes));
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  const auto& r = result.request();
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  const auto& r = *result;
   EXPECT_EQ(r.command, Command::get_attachment);
   EXPECT_EQ(r.attachment_name, "att:1");
   EXPECT_EQ(r.collection_id, "5");
@@ -127,13 +127,13 @@ TEST(QueryBase64, EveryTag) {
 
 TEST(QueryBase64, OptionsFlagsSeparately) {
   auto save = parse_query("POST", base64(with_tag(header(1), 7, std::string_view("\x01", 1))));
-  ASSERT_TRUE(save.ok());
-  EXPECT_TRUE(save.request().save_in_sent);
-  EXPECT_FALSE(save.request().accept_multipart);
+  ASSERT_TRUE(save.has_value());
+  EXPECT_TRUE(save->save_in_sent);
+  EXPECT_FALSE(save->accept_multipart);
   auto multipart = parse_query("POST", base64(with_tag(header(19), 7, std::string_view("\x02", 1))));
-  ASSERT_TRUE(multipart.ok());
-  EXPECT_FALSE(multipart.request().save_in_sent);
-  EXPECT_TRUE(multipart.request().accept_multipart);
+  ASSERT_TRUE(multipart.has_value());
+  EXPECT_FALSE(multipart->save_in_sent);
+  EXPECT_TRUE(multipart->accept_multipart);
   EXPECT_EQ(error_of(base64(with_tag(header(1), 7, ""))), QueryErrc::bad_value);
   EXPECT_EQ(error_of(base64(with_tag(header(1), 7, "ab"))), QueryErrc::bad_value);
 }
@@ -152,11 +152,11 @@ TEST(QueryBase64, PolicyKey) {
   append_counted(bytes, std::string_view("\x78\x56\x34\x12", 4));
   append_counted(bytes, "Android");
   auto result = parse_query("POST", base64(bytes));
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  EXPECT_EQ(result.request().policy_key, 0x12345678u);
-  EXPECT_EQ(result.request().command, Command::ping);
-  EXPECT_EQ(result.request().locale, 0x0407);
-  EXPECT_EQ(result.request().protocol_version, "16.1");
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  EXPECT_EQ(result->policy_key, 0x12345678u);
+  EXPECT_EQ(result->command, Command::ping);
+  EXPECT_EQ(result->locale, 0x0407);
+  EXPECT_EQ(result->protocol_version, "16.1");
 
   for (std::string_view key : {std::string_view("\x01", 1), std::string_view("\x01\x02\x03", 3),
                                std::string_view("\x01\x02\x03\x04\x05", 5)}) {
@@ -174,8 +174,8 @@ TEST(QueryBase64, BinaryGuidDeviceIdBecomesHex) {
   bytes.push_back(0);
   append_counted(bytes, "WP");
   auto result = parse_query("POST", base64(bytes));
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  EXPECT_EQ(result.request().device_id, "00112233445566778899AABBCCDDEEFF");
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  EXPECT_EQ(result->device_id, "00112233445566778899AABBCCDDEEFF");
 }
 
 TEST(QueryBase64, DeviceIdAndTypeRules) {
@@ -186,7 +186,7 @@ TEST(QueryBase64, DeviceIdAndTypeRules) {
     append_counted(bytes, type);
     return base64(bytes);
   };
-  EXPECT_TRUE(parse_query("POST", make(std::string(32, 'a'), "x")).ok());
+  EXPECT_TRUE(parse_query("POST", make(std::string(32, 'a'), "x")).has_value());
   EXPECT_EQ(error_of(make(std::string(33, 'a'), "x")), QueryErrc::bad_value);
   EXPECT_EQ(error_of(make("", "x")), QueryErrc::bad_value);
   EXPECT_EQ(error_of(make("abc-def", "x")), QueryErrc::bad_value);
@@ -205,7 +205,7 @@ TEST(QueryBase64, ControlCharactersInValuesRefused) {
 TEST(QueryBase64, TruncatedAtEveryByte) {
   Bytes with_user = with_tag(header(3), 8, "alice@corp.example.test");
   Bytes full = with_tag(with_user, 7, std::string_view("\x01", 1));
-  ASSERT_TRUE(parse_query("POST", base64(full)).ok());
+  ASSERT_TRUE(parse_query("POST", base64(full)).has_value());
   // Cutting exactly between the fixed fields and a tag, or between two tags, leaves a shorter valid query;
   // every other cut leaves a length byte (or a fixed field) pointing past the end.
   std::vector<std::size_t> complete{header().size(), with_user.size()};
@@ -213,10 +213,10 @@ TEST(QueryBase64, TruncatedAtEveryByte) {
     Bytes cut(full.begin(), full.begin() + static_cast<std::ptrdiff_t>(length));
     auto result = parse_query("POST", base64(cut));
     if (std::find(complete.begin(), complete.end(), length) != complete.end()) {
-      EXPECT_TRUE(result.ok()) << "length " << length;
+      EXPECT_TRUE(result.has_value()) << "length " << length;
       continue;
     }
-    ASSERT_FALSE(result.ok()) << "length " << length;
+    ASSERT_FALSE(result.has_value()) << "length " << length;
     EXPECT_EQ(result.error().code, QueryErrc::truncated) << "length " << length << ": " << result.error().reason;
   }
 }
@@ -234,8 +234,8 @@ TEST(QueryBase64, OversizedLengths) {
   EXPECT_EQ(error_of(base64(tag)), QueryErrc::truncated);
   // The largest length a byte can hold, fully present, is fine for a free-form value.
   auto longest = parse_query("POST", base64(with_tag(header(), 8, std::string(255, 'u'))));
-  ASSERT_TRUE(longest.ok());
-  EXPECT_EQ(longest.request().user.size(), 255u);
+  ASSERT_TRUE(longest.has_value());
+  EXPECT_EQ(longest->user.size(), 255u);
 }
 
 TEST(QueryBase64, TrailingGarbage) {
@@ -264,24 +264,24 @@ TEST(QueryBase64, PaddingAndEscapedCharacters) {
   for (std::size_t extra = 0; extra < 3; ++extra) {
     Bytes b = with_tag(header(), 8, std::string(1 + extra, 'u'));
     std::string text = base64(b);
-    ASSERT_TRUE(parse_query("POST", text).ok()) << text;
+    ASSERT_TRUE(parse_query("POST", text).has_value()) << text;
     std::string escaped = text;
     for (std::size_t pos; (pos = escaped.find('=')) != std::string::npos;) escaped.replace(pos, 1, "%3D");
     auto result = parse_query("POST", escaped);
-    ASSERT_TRUE(result.ok()) << escaped;
-    EXPECT_EQ(result.request().user, std::string(1 + extra, 'u'));
+    ASSERT_TRUE(result.has_value()) << escaped;
+    EXPECT_EQ(result->user, std::string(1 + extra, 'u'));
   }
   // '+' and '/' are base64 digits, also when percent-encoded; never a space.
   Bytes plus = with_tag(header(), 8, "\xfb\xef");
   std::string text = base64(plus);
   ASSERT_NE(text.find_first_of("+/"), std::string::npos) << text;
-  EXPECT_EQ(parse_query("POST", text).request().user, "\xfb\xef");
+  EXPECT_EQ(parse_query("POST", text)->user, "\xfb\xef");
 }
 
 TEST(QueryPlain, Basic) {
   auto result = parse_query("POST", "Cmd=Sync&User=alice&DeviceId=ABC123&DeviceType=iPhone");
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  const auto& r = result.request();
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  const auto& r = *result;
   EXPECT_EQ(r.form, QueryForm::plain);
   EXPECT_EQ(r.command, Command::sync);
   EXPECT_EQ(r.user, "alice");
@@ -297,8 +297,8 @@ TEST(QueryPlain, AllParametersDecoded) {
                             "Cmd=SmartReply&User=CORP%5Calice&DeviceId=ABC&DeviceType=SAMSUNGSMG991B"
                             "&CollectionId=5&ItemId=5%3A12&LongId=RgA%2BAA&Occurrence=2024-01-01T00%3A00%3A00.000Z"
                             "&AttachmentName=a+b.txt&SaveInSent=T");
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  const auto& r = result.request();
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  const auto& r = *result;
   EXPECT_EQ(r.command, Command::smart_reply);
   EXPECT_EQ(r.user, "CORP\\alice");
   EXPECT_EQ(r.collection_id, "5");
@@ -311,15 +311,15 @@ TEST(QueryPlain, AllParametersDecoded) {
 
 TEST(QueryPlain, NamesAreCaseInsensitive) {
   auto result = parse_query("POST", "cmd=ping&USER=alice@corp.example.test&deviceid=abc&devicetype=Android");
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  EXPECT_EQ(result.request().command, Command::ping);
-  EXPECT_EQ(result.request().user, "alice@corp.example.test");
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  EXPECT_EQ(result->command, Command::ping);
+  EXPECT_EQ(result->user, "alice@corp.example.test");
 }
 
 TEST(QueryPlain, OrderDoesNotMatter) {
   auto result = parse_query("POST", "DeviceType=iPhone&DeviceId=A1&User=bob&Cmd=FolderSync");
-  ASSERT_TRUE(result.ok());
-  EXPECT_EQ(result.request().command, Command::folder_sync);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->command, Command::folder_sync);
 }
 
 TEST(QueryPlain, PostNeedsCommandDeviceIdAndType) {
@@ -328,20 +328,20 @@ TEST(QueryPlain, PostNeedsCommandDeviceIdAndType) {
   EXPECT_EQ(error_of("Cmd=Sync&User=alice&DeviceType=B"), QueryErrc::missing_parameter);
   EXPECT_EQ(error_of("Cmd=Sync&User=alice&DeviceId=A"), QueryErrc::missing_parameter);
   // User is optional for the parser; the policy decides when it must be present.
-  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&DeviceId=A&DeviceType=B").ok());
+  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&DeviceId=A&DeviceType=B").has_value());
 }
 
 TEST(QueryPlain, OptionsAndGetNeedNoQuery) {
   for (std::string_view method : {"OPTIONS", "GET"}) {
     auto empty = parse_query(method, "");
-    ASSERT_TRUE(empty.ok());
-    EXPECT_EQ(empty.request().form, QueryForm::none);
-    EXPECT_FALSE(empty.request().command);
+    ASSERT_TRUE(empty.has_value());
+    EXPECT_EQ(empty->form, QueryForm::none);
+    EXPECT_FALSE(empty->command);
     // iOS sends its identity with OPTIONS.
     auto identified = parse_query(method, "User=alice&DeviceId=ABC&DeviceType=iPad");
-    ASSERT_TRUE(identified.ok());
-    EXPECT_FALSE(identified.request().command);
-    EXPECT_EQ(identified.request().device_id, "ABC");
+    ASSERT_TRUE(identified.has_value());
+    EXPECT_FALSE(identified->command);
+    EXPECT_EQ(identified->device_id, "ABC");
     EXPECT_EQ(error_of(method, "User=alice&Bogus=1"), QueryErrc::unknown_parameter);
   }
 }
@@ -366,7 +366,7 @@ TEST(QueryPlain, DuplicatesRefusedWhateverTheCase) {
 }
 
 TEST(QueryPlain, MalformedParameters) {
-  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&&DeviceId=A&DeviceType=B&").ok());  // empty segments carry nothing
+  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&&DeviceId=A&DeviceType=B&").has_value());  // empty segments carry nothing
   EXPECT_EQ(error_of("Cmd=Sync&=x&DeviceId=A&DeviceType=B"), QueryErrc::unknown_parameter);  // empty name
   EXPECT_EQ(error_of("Cmd=Sync&User&DeviceId=A&DeviceType=B"), QueryErrc::bad_value);
   EXPECT_EQ(error_of("Cmd=Sync&User=&DeviceId=A&DeviceType=B"), QueryErrc::bad_value);
@@ -387,21 +387,21 @@ TEST(QueryPlain, HostileValues) {
   EXPECT_EQ(error_of("Cmd=Sync&DeviceId=A%00&DeviceType=B"), QueryErrc::bad_value);
   // UTF-8 in a user name is fine: AD names need not be ASCII.
   auto utf8 = parse_query("POST", "Cmd=Sync&User=j%C3%BCrgen&DeviceId=A&DeviceType=B");
-  ASSERT_TRUE(utf8.ok());
-  EXPECT_EQ(utf8.request().user, "j\xc3\xbcrgen");
+  ASSERT_TRUE(utf8.has_value());
+  EXPECT_EQ(utf8->user, "j\xc3\xbcrgen");
 }
 
 TEST(QueryPlain, Limits) {
   std::string at_limit(max_value_bytes, 'u');
-  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&User=" + at_limit + "&DeviceId=A&DeviceType=B").ok());
+  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&User=" + at_limit + "&DeviceId=A&DeviceType=B").has_value());
   EXPECT_EQ(error_of("Cmd=Sync&User=" + at_limit + "u&DeviceId=A&DeviceType=B"), QueryErrc::too_long);
   // Escapes count decoded: 255 escaped bytes are 765 characters of query, and still fine.
   std::string escaped;
   for (std::size_t i = 0; i < max_value_bytes; ++i) escaped += "%41";
-  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&User=" + escaped + "&DeviceId=A&DeviceType=B").ok());
+  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&User=" + escaped + "&DeviceId=A&DeviceType=B").has_value());
   EXPECT_EQ(error_of("Cmd=Sync&DeviceId=" + std::string(max_device_id_chars + 1, 'A') + "&DeviceType=B"),
             QueryErrc::bad_value);
-  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&DeviceId=" + std::string(max_device_id_chars, 'A') + "&DeviceType=B").ok());
+  EXPECT_TRUE(parse_query("POST", "Cmd=Sync&DeviceId=" + std::string(max_device_id_chars, 'A') + "&DeviceType=B").has_value());
   EXPECT_EQ(error_of(std::string(max_query_bytes + 1, 'A')), QueryErrc::too_long);
   EXPECT_EQ(error_of("Cmd=Sync&DeviceId=A&DeviceType=B&CollectionId=" + std::string(max_query_bytes, '1')),
             QueryErrc::too_long);
@@ -441,12 +441,12 @@ TEST(QueryInsideRequestLine, ReadsOnlyTheGivenBytes) {
   std::string line = "Cmd=Sync&User=alice&DeviceId=ABC&DeviceType=iPhone\x01 HTTP/1.1\r\n";
   std::string_view query = std::string_view(line).substr(0, line.find('\x01'));
   auto result = parse_query("POST", query);
-  ASSERT_TRUE(result.ok()) << result.error().reason;
-  EXPECT_EQ(result.request().device_type, "iPhone");
+  ASSERT_TRUE(result.has_value()) << result.error().reason;
+  EXPECT_EQ(result->device_type, "iPhone");
   std::string base64_line = "jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob25l%%%garbage";
   auto base64 = parse_query("POST", std::string_view(base64_line).substr(0, 36));
-  ASSERT_TRUE(base64.ok()) << base64.error().reason;
-  EXPECT_EQ(base64.request().device_id, "v140Device");
+  ASSERT_TRUE(base64.has_value()) << base64.error().reason;
+  EXPECT_EQ(base64->device_id, "v140Device");
 }
 
 }  // namespace

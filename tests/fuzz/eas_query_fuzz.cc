@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(!easedge::eas::query_errc_name(result.error().code).empty());
     return 0;
   }
-  const EasRequest& request = result.request();
+  const EasRequest& request = *result;
   check_invariants(method, request);
   easedge::eas::AccountNames account{"alice@corp.example.test", "alice"};
   auto decision = policy().evaluate(request, account);

@@ -1,5 +1,8 @@
 #include "proxy/proxy_protocol.h"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -140,6 +143,57 @@ TEST(ProxyProtocol, RandomBytesNeverOverrun) {
       EXPECT_LE(r.header.length, bytes.size());
     }
   }
+}
+
+// read_proxy_header_step on a loopback connection: the header is taken off the socket in pieces, and what
+// follows it (the TLS ClientHello) stays in the kernel's buffer for OpenSSL.
+TEST(ProxyProtocolRead, ConsumesTheHeaderAndNothingAfterIt) {
+  namespace net = boost::asio;
+  using tcp = net::ip::tcp;
+  net::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  tcp::socket sender(io);
+  sender.connect(acceptor.local_endpoint());
+  tcp::socket socket = acceptor.accept();
+  const std::string line = "PROXY TCP4 192.0.2.10 198.51.100.1 51000 443\r\n";
+
+  std::string consumed;
+  net::write(sender, net::buffer(line.substr(0, 10)));
+  socket.wait(tcp::socket::wait_read);
+  EXPECT_EQ(read_proxy_header_step(socket, consumed).status, ProxyHeaderStatus::need_more);
+  EXPECT_EQ(consumed, line.substr(0, 10));
+
+  net::write(sender, net::buffer(line.substr(10) + "HELLO"));
+  // Both pieces may not be in the kernel's buffer yet: step until the header is whole.
+  ProxyParseResult read;
+  do {
+    socket.wait(tcp::socket::wait_read);
+    read = read_proxy_header_step(socket, consumed);
+  } while (read.status == ProxyHeaderStatus::need_more);
+  ASSERT_EQ(read.status, ProxyHeaderStatus::complete) << read.error;
+  EXPECT_EQ(consumed, line);
+  ASSERT_TRUE(read.header.source);
+  EXPECT_EQ(read.header.source->port(), 51000);
+
+  char rest[5];
+  net::read(socket, net::buffer(rest));
+  EXPECT_EQ(std::string(rest, sizeof rest), "HELLO");
+}
+
+TEST(ProxyProtocolRead, AClosedSocketIsInvalidWithoutAReason) {
+  namespace net = boost::asio;
+  using tcp = net::ip::tcp;
+  net::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  tcp::socket sender(io);
+  sender.connect(acceptor.local_endpoint());
+  tcp::socket socket = acceptor.accept();
+  sender.close();
+  socket.wait(tcp::socket::wait_read);
+  std::string consumed;
+  auto read = read_proxy_header_step(socket, consumed);
+  EXPECT_EQ(read.status, ProxyHeaderStatus::invalid);
+  EXPECT_TRUE(read.error.empty());
 }
 
 }  // namespace

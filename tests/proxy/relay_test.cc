@@ -1,0 +1,226 @@
+// Relay: the upload limit in its one place (a declared Content-Length while the head is read, a chunked body as
+// it streams), and a failed upstream connect retried on another server only before any byte went out. The
+// device's side is a fake host over a plain loopback socket; the Exchange servers are loopback acceptors.
+#include "proxy/relay.h"
+
+#include "proxy/shared_state.h"
+#include "proxy/thread_context.h"
+
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace easedge::proxy {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// ---- the upload limit --------------------------------------------------------------------------------------
+
+config::LimitsConfig limits_of(std::uint64_t upload_bytes) {
+  config::LimitsConfig limits;
+  limits.upload_read_ahead_bytes = upload_bytes;
+  return limits;
+}
+
+// Feeds `bytes` to a parser the way a connection does: the head first (eager off), then the body.
+boost::beast::error_code parse(RequestParser& parser, std::string_view bytes) {
+  boost::beast::error_code ec;
+  char sink[64];
+  while (!bytes.empty()) {
+    if (parser.is_header_done()) {
+      parser.get().body().data = sink;
+      parser.get().body().size = sizeof sink;
+    }
+    auto used = parser.put(net::buffer(bytes.data(), bytes.size()), ec);
+    bytes.remove_prefix(used);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec || parser.is_done() || used == 0) break;
+  }
+  return ec;
+}
+
+TEST(UploadLimitTest, RefusesADeclaredContentLengthOverTheLimitWithTheHead) {
+  RequestParser parser;
+  limit_upload(parser, limits_of(100));
+  EXPECT_EQ(parse(parser, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n"), http::error::body_limit);
+  EXPECT_FALSE(parser.is_header_done());  // before admission: nothing was decided about this request yet
+  EXPECT_EQ(upload_refusal_detail(parser, limits_of(100)),
+            "Content-Length 101 exceeds limits.upload_read_ahead_bytes 100");
+}
+
+TEST(UploadLimitTest, AcceptsABodyOfExactlyTheLimit) {
+  RequestParser parser;
+  limit_upload(parser, limits_of(100));
+  auto request = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'a');
+  EXPECT_FALSE(parse(parser, request));
+  EXPECT_TRUE(parser.is_done());
+}
+
+TEST(UploadLimitTest, RefusesAChunkedBodyOnceItStreamsPastTheLimit) {
+  RequestParser parser;
+  limit_upload(parser, limits_of(100));
+  auto request = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "40\r\n" + std::string(64, 'a') + "\r\n40\r\n" + std::string(64, 'b') + "\r\n0\r\n\r\n";
+  EXPECT_EQ(parse(parser, request), http::error::body_limit);
+  EXPECT_TRUE(parser.is_header_done());
+  EXPECT_EQ(upload_refusal_detail(parser, limits_of(100)), "chunked body exceeds limits.upload_read_ahead_bytes 100");
+}
+
+// ---- upstream servers: a failed connect moves on, a failure after the request went out does not ------------
+
+// The device's side of the relay: records what the relay asked of it and stops the loop at the outcome.
+class FakeConnection : public RelayHost, public std::enable_shared_from_this<FakeConnection> {
+public:
+  FakeConnection(ThreadContext& context, std::shared_ptr<const Runtime> runtime, tcp::socket device_side)
+      : runtime_(std::move(runtime)), client_(std::move(device_side)),
+        relay_(*this, context, runtime_, client_, client_buffer_), context_(context) {}
+
+  std::shared_ptr<void> owner() override { return shared_from_this(); }
+  void arm(std::chrono::steady_clock::duration, Phase phase) override { phases.push_back(phase); }
+  bool timed_out() const override { return false; }
+  bool closed() const override { return closed_; }
+  bool device_keeps_alive() const override { return false; }
+  void refuse(Refusal reason, std::string detail) override {
+    refusal = reason;
+    refusal_detail = std::move(detail);
+    end();
+  }
+  void end_exchange(bool) override {
+    exchanged = true;
+    end();
+  }
+  void close() override {
+    closed_ = true;
+    relay_.close();
+    end();
+  }
+  RequestRecord& record() override { return record_; }
+  const std::string& request_id() override { return id_; }
+  const std::string& client_address() const override { return address_; }
+
+  // Forwards a GET whose head is parsed here.
+  void forward() {
+    request_.put(net::buffer(std::string_view("GET /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: mail\r\n\r\n")),
+                 parse_error_);
+    verdict_.upstream_timeout = std::chrono::seconds(5);
+    relay_.forward(request_, verdict_);
+  }
+
+  std::optional<Refusal> refusal;
+  std::string refusal_detail;
+  bool exchanged = false;
+  std::vector<Phase> phases;
+
+private:
+  void end() {
+    relay_.release_server();
+    context_.io.stop();
+  }
+
+  std::shared_ptr<const Runtime> runtime_;
+  auth::TlsStream client_;
+  boost::beast::flat_buffer client_buffer_;
+  Relay relay_;
+  ThreadContext& context_;
+  RequestParser request_;
+  boost::beast::error_code parse_error_;
+  AdmissionOutcome verdict_;
+  RequestRecord record_;
+  bool closed_ = false;
+  std::string id_ = "test-request";
+  std::string address_ = "127.0.0.1";
+};
+
+class RelayUpstreamTest : public ::testing::Test {
+protected:
+  RelayUpstreamTest() { accept_second(); }
+
+  // Two servers: [0] at `first`, [1] at second_, which answers 200 and counts the connections it gets.
+  void run(tcp::endpoint first) {
+    std::vector<UpstreamServer> servers(2);
+    servers[0].config.url = "http://first";
+    servers[0].endpoints = {first};
+    servers[1].config.url = "http://second";
+    servers[1].endpoints = {second_.local_endpoint()};
+    auto runtime = std::make_shared<Runtime>();
+    runtime->upstreams = std::make_shared<UpstreamServers>(std::move(servers), std::chrono::seconds(30),
+                                                           std::vector<net::ip::address>{});
+    upstreams_ = runtime->upstreams;
+    // The device's end of a loopback connection is all the relay sees of the device (a GET sends no body).
+    tcp::acceptor device_listener(context_.io, loopback());
+    device_.connect(device_listener.local_endpoint());
+    connection_ = std::make_shared<FakeConnection>(context_, runtime, device_listener.accept());
+    connection_->forward();
+    context_.io.run_for(std::chrono::seconds(5));
+  }
+
+  static tcp::endpoint loopback() { return {net::ip::make_address("127.0.0.1"), 0}; }
+
+  void accept_second() {
+    second_.async_accept([this](boost::system::error_code ec, tcp::socket peer) {
+      if (ec) return;
+      ++second_connections_;
+      second_peer_ = std::move(peer);
+      net::async_read_until(*second_peer_, second_head_, "\r\n\r\n", [this](boost::system::error_code ec, std::size_t) {
+        if (ec) return;
+        static constexpr std::string_view ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        net::async_write(*second_peer_, net::buffer(ok.data(), ok.size()), [](boost::system::error_code, std::size_t) {});
+      });
+    });
+  }
+
+  SharedState shared_{std::make_shared<Runtime>()};
+  ThreadContext context_{shared_, 0};
+  std::shared_ptr<UpstreamServers> upstreams_;
+  std::shared_ptr<FakeConnection> connection_;
+  tcp::socket device_{context_.io};
+  tcp::acceptor second_{context_.io, loopback()};
+  std::optional<tcp::socket> second_peer_;
+  net::streambuf second_head_;
+  int second_connections_ = 0;
+};
+
+TEST_F(RelayUpstreamTest, AFailedConnectIsRetriedOnTheOtherServer) {
+  // A port nothing listens on: the connect is refused before any byte of the request went out.
+  tcp::endpoint refused;
+  {
+    tcp::acceptor closed(context_.io, loopback());
+    refused = closed.local_endpoint();
+  }
+  run(refused);
+  EXPECT_FALSE(connection_->refusal) << connection_->refusal_detail;
+  EXPECT_TRUE(connection_->exchanged);
+  EXPECT_EQ(second_connections_, 1);
+  EXPECT_FALSE(upstreams_->is_up(0, std::chrono::steady_clock::now()));
+  EXPECT_EQ(connection_->record().upstream_status, 200);
+}
+
+TEST_F(RelayUpstreamTest, AFailureAfterTheRequestWentOutIsNotRetried) {
+  // The first server takes the request, then closes without an answer: it may have processed the request.
+  tcp::acceptor first(context_.io, loopback());
+  std::optional<tcp::socket> first_peer;
+  net::streambuf first_head;
+  first.async_accept([&](boost::system::error_code ec, tcp::socket peer) {
+    if (ec) return;
+    first_peer = std::move(peer);
+    net::async_read_until(*first_peer, first_head, "\r\n\r\n",
+                          [&](boost::system::error_code, std::size_t) { first_peer->close(); });
+  });
+  run(first.local_endpoint());
+  ASSERT_TRUE(connection_->refusal);
+  EXPECT_EQ(*connection_->refusal, Refusal::upstream_unreachable) << connection_->refusal_detail;
+  EXPECT_GT(first_head.size(), 0u);  // the request did reach the first server
+  EXPECT_EQ(second_connections_, 0);
+  EXPECT_TRUE(upstreams_->is_up(0, std::chrono::steady_clock::now()));  // not a connect failure
+}
+
+}  // namespace
+}  // namespace easedge::proxy
