@@ -5,6 +5,7 @@ keys easedge knows (with EASEDGE_BIN); the HAProxy farm config names every value
   EASEDGE_BIN=build/proxy/easedge python3 tests/integration/test_deploy_files.py -v
 """
 
+import base64
 import glob
 import os
 import re
@@ -77,6 +78,36 @@ class Kubernetes(unittest.TestCase):
         self.assertEqual(code, 1, err)
         self.assertNotIn("unknown key", err)
         self.assertIn("/etc/easedge/tls/", err)
+
+    def test_the_config_map_loads_with_its_secrets_in_place(self):
+        """Every rule, not just the keys: with the Secrets' files where the pod mounts them (the lab PKI here),
+        `--check-config` accepts the ConfigMap as it is (e.g. the admin listener off loopback has its auth)."""
+        if h.require_binaries("EASEDGE_BIN"):
+            self.skipTest("EASEDGE_BIN is not set")
+        lab = h.Lab()
+        self.addCleanup(lab.cleanup)
+        folder = lab.fresh_dir("kubernetes")
+        with open(os.path.join(folder, "ticket-keys"), "w") as f:
+            f.write(base64.b64encode(os.urandom(80)).decode() + "\n")
+        with open(os.path.join(folder, "token"), "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        secrets = {"/etc/easedge/tls/server-chain.pem": lab.path("server-chain.pem"),
+                   "/etc/easedge/tls/server.key": lab.path("server.key"),
+                   "/etc/easedge/tls/ca-bundle.pem": lab.path("ca-bundle.pem"),
+                   "/etc/easedge/tls/exchange-ca.pem": lab.path("ca-bundle.pem"),
+                   "/etc/easedge/ticket-keys/ticket-keys": os.path.join(folder, "ticket-keys"),
+                   "/etc/easedge/admin/token": os.path.join(folder, "token")}
+        text = self.kinds["ConfigMap"]["data"]["easedge.yaml"]
+        for mounted, local in secrets.items():
+            text = text.replace(mounted, local)
+        self.assertNotIn("/etc/easedge/", text, "a path the test does not provide")
+        # --check-config resolves upstream names; the example's Exchange has none here.
+        text = text.replace("https://exchange.corp.example.com", "https://127.0.0.1")
+        config = os.path.join(folder, "easedge.yaml")
+        with open(config, "w") as f:
+            f.write(text)
+        code, out, err = h.run_easedge("--check-config", config)
+        self.assertEqual(code, 0, out + err)
 
 
 class HaproxyConfig(unittest.TestCase):
