@@ -38,7 +38,9 @@ std::vector<WildcardPattern> compile(const std::vector<std::string>& patterns) {
   return {patterns.begin(), patterns.end()};
 }
 
-PolicyDecision refuse(PolicyRefusal reason, std::string text) { return PolicyDecision{false, reason, std::move(text)}; }
+PolicyDecision refuse(PolicyRefusal reason, std::string text) {
+  return {boost::system::in_place_error, PolicyDenial{reason, std::move(text)}};
+}
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 // Decides whether an ActiveSync request may reach Exchange: the User= check and the device access rules.
 #pragma once
 
+#include <boost/system/result.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,13 +29,14 @@ enum class PolicyRefusal : std::uint8_t {
 
 std::string_view policy_refusal_name(PolicyRefusal reason);  // the enumerator's name, e.g. "device_blocked"
 
-struct PolicyDecision {
-  bool allowed = true;
-  PolicyRefusal reason = PolicyRefusal::user_mismatch;  // meaningful only when !allowed
-  std::string text;                                     // for the log; names the rule that matched
-
-  explicit operator bool() const { return allowed; }
+// Why the policy refuses a request.
+struct PolicyDenial {
+  PolicyRefusal reason = PolicyRefusal::user_mismatch;
+  std::string text;  // for the log; names the rule that matched
 };
+
+// Allowed, or why not.
+using PolicyDecision = boost::system::result<void, PolicyDenial>;
 
 // A `*` wildcard pattern, compared ASCII case-insensitively. Matching splits the pattern at its stars and
 // finds each literal piece leftmost-first, which is exact for `*`-only patterns and never backtracks, so

@@ -224,8 +224,9 @@ Admission::Progress Admission::check_policy() {
   if (account_) names = eas::AccountNames{account_->user_principal_name, account_->sam_account_name};
   auto decision = context_.policy.evaluate(outcome_.eas, names);
   if (decision) return Progress::next;
-  auto reason = decision.reason == eas::PolicyRefusal::user_mismatch ? Refusal::user_mismatch : Refusal::device_blocked;
-  return refuse(reason, decision.text);
+  const auto& denial = decision.error();
+  auto reason = denial.reason == eas::PolicyRefusal::user_mismatch ? Refusal::user_mismatch : Refusal::device_blocked;
+  return refuse(reason, denial.text);
 }
 
 std::string_view command_label(const AdmissionOutcome& outcome) {
@@ -233,8 +234,8 @@ std::string_view command_label(const AdmissionOutcome& outcome) {
 }
 
 std::optional<Refusal> refusal_for_token(const auth::kerberos::TokenResult& result) {
-  if (result.ok) return std::nullopt;
-  switch (result.failure) {
+  if (result) return std::nullopt;
+  switch (result.error().kind) {
     case auth::kerberos::FailureKind::user_refused:
       return Refusal::account_refused_by_kdc;
     case auth::kerberos::FailureKind::kdc_unavailable:
@@ -242,7 +243,7 @@ std::optional<Refusal> refusal_for_token(const auth::kerberos::TokenResult& resu
     case auth::kerberos::FailureKind::setup_error:
       break;
   }
-  spdlog::error("Kerberos delegation failed: {}", result.message);
+  spdlog::error("Kerberos delegation failed: {}", result.error().message);
   return Refusal::delegation_misconfigured;
 }
 

@@ -26,54 +26,40 @@ bool is_authority(std::string_view host) {
   });
 }
 
-// Rules both directions share. Fills `verdict.framing` with chunked or content_length when the head says so.
-void check_length_fields(const http::fields& head, FramingVerdict& verdict) {
+// Rules both directions share: chunked or content_length when the length fields say so, else none.
+FramingVerdict length_fields_framing(const http::fields& head) {
   auto te_count = head.count(http::field::transfer_encoding);
   auto cl_count = head.count(http::field::content_length);
-  if (te_count > 1) {
-    verdict.problem = "more than one Transfer-Encoding field";
-    return;
-  }
-  if (cl_count > 1) {
-    verdict.problem = "more than one Content-Length field";
-    return;
-  }
-  if (te_count == 1 && cl_count == 1) {
-    verdict.problem = "both Transfer-Encoding and Content-Length";
-    return;
-  }
+  if (te_count > 1) return ambiguous("more than one Transfer-Encoding field");
+  if (cl_count > 1) return ambiguous("more than one Content-Length field");
+  if (te_count == 1 && cl_count == 1) return ambiguous("both Transfer-Encoding and Content-Length");
   if (te_count == 1) {
     auto coding = trimmed(head[http::field::transfer_encoding]);
-    if (!boost::beast::iequals(coding, "chunked")) {
-      verdict.problem = "Transfer-Encoding '" + std::string(coding) + "' is not exactly chunked";
-      return;
-    }
-    verdict.framing.kind = BodyFraming::chunked;
-    return;
+    if (!boost::beast::iequals(coding, "chunked"))
+      return ambiguous("Transfer-Encoding '" + std::string(coding) + "' is not exactly chunked");
+    return Framing{BodyFraming::chunked, 0};
   }
   if (cl_count == 1) {
     auto text = trimmed(head[http::field::content_length]);
     std::uint64_t length = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
     bool digits_only = std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (text.empty() || !digits_only || ec != std::errc{} || end != text.data() + text.size()) {
-      verdict.problem = "Content-Length '" + std::string(text) + "' is not one decimal number";
-      return;
-    }
-    verdict.framing = {BodyFraming::content_length, length};
+    if (text.empty() || !digits_only || ec != std::errc{} || end != text.data() + text.size())
+      return ambiguous("Content-Length '" + std::string(text) + "' is not one decimal number");
+    return Framing{BodyFraming::content_length, length};
   }
+  return Framing{};
 }
 
 // A Connection field may only name headers that really are hop-by-hop: naming a framing field (or Host)
 // asks a proxy that honours it to forward a message whose length or target the next hop reads differently.
-void check_connection_tokens(const http::fields& head, bool request, FramingVerdict& verdict) {
+boost::system::result<void, std::string> check_connection_tokens(const http::fields& head, bool request) {
   for (auto token : connection_tokens(head)) {
     if (same_header_name(token, "content-length") || same_header_name(token, "transfer-encoding") ||
-        (request && same_header_name(token, "host"))) {
-      verdict.problem = "Connection names " + canonical_header_name(token);
-      return;
-    }
+        (request && same_header_name(token, "host")))
+      return {boost::system::in_place_error, "Connection names " + canonical_header_name(token)};
   }
+  return {};
 }
 
 }  // namespace
@@ -100,36 +86,23 @@ ConnectionTokens connection_tokens(const http::fields& head) {
 }
 
 FramingVerdict request_framing(const http::fields& head, unsigned version) {
-  FramingVerdict verdict;
-  check_length_fields(head, verdict);
+  auto verdict = length_fields_framing(head);
   if (!verdict) return verdict;
-  if (verdict.framing.kind == BodyFraming::chunked && version < 11) {
-    verdict.problem = "Transfer-Encoding in an HTTP/1.0 request";
-    return verdict;
-  }
+  if (verdict->kind == BodyFraming::chunked && version < 11) return ambiguous("Transfer-Encoding in an HTTP/1.0 request");
   auto hosts = head.count(http::field::host);
-  if (hosts != 1) {
-    verdict.problem = hosts == 0 ? "no Host field" : "more than one Host field";
-    return verdict;
-  }
-  if (!is_authority(head[http::field::host])) {
-    verdict.problem = "Host is not a valid authority";
-    return verdict;
-  }
-  check_connection_tokens(head, true, verdict);
+  if (hosts != 1) return ambiguous(hosts == 0 ? "no Host field" : "more than one Host field");
+  if (!is_authority(head[http::field::host])) return ambiguous("Host is not a valid authority");
+  if (auto tokens = check_connection_tokens(head, true); !tokens) return ambiguous(tokens.error());
   return verdict;
 }
 
 FramingVerdict response_framing(const http::fields& head, unsigned status) {
-  FramingVerdict verdict;
-  check_length_fields(head, verdict);
+  auto verdict = length_fields_framing(head);
   if (!verdict) return verdict;
-  check_connection_tokens(head, false, verdict);
-  if (!verdict) return verdict;
-  if (status / 100 == 1 || status == 204 || status == 304)
-    verdict.framing = {};
-  else if (head.count(http::field::transfer_encoding) == 0 && head.count(http::field::content_length) == 0)
-    verdict.framing.kind = BodyFraming::until_close;
+  if (auto tokens = check_connection_tokens(head, false); !tokens) return ambiguous(tokens.error());
+  if (status / 100 == 1 || status == 204 || status == 304) return Framing{};
+  if (head.count(http::field::transfer_encoding) == 0 && head.count(http::field::content_length) == 0)
+    return Framing{BodyFraming::until_close, 0};
   return verdict;
 }
 

@@ -5,6 +5,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/optional/optional.hpp>
+#include <boost/system/result.hpp>
 
 #include <cstdint>
 #include <string>
@@ -29,13 +30,11 @@ struct Framing {
   bool operator==(const Framing&) const = default;
 };
 
-// The framing a head declares, or what makes it ambiguous. `problem` is for the log, never for the device.
-struct FramingVerdict {
-  Framing framing;
-  std::string problem;
+// The framing a head declares, or what makes it ambiguous (for the log, never for the device).
+using FramingVerdict = boost::system::result<Framing, std::string>;
 
-  explicit operator bool() const { return problem.empty(); }
-};
+// A verdict of ambiguity: `problem` says what the next hop could read differently.
+inline FramingVerdict ambiguous(std::string problem) { return {boost::system::in_place_error, std::move(problem)}; }
 
 // A device's request head. Refused: more than one Transfer-Encoding or Content-Length field, a
 // Transfer-Encoding other than exactly "chunked", both framings, a Content-Length that is not one decimal

@@ -251,16 +251,16 @@ void Relay::relay_response_header() {
   // The device gets easedge's framing of what easedge read, never the upstream's head: a response Exchange
   // (or anything posing as it) frames ambiguously is a 502, not a second response smuggled to the device.
   auto framing = response_framing(response, response.result_int());
-  if (framing && !parser_agrees(framing.framing, response_->chunked(), response_->content_length()))
-    framing.problem = "the parser reads the body length differently";
+  if (framing && !parser_agrees(*framing, response_->chunked(), response_->content_length()))
+    framing = ambiguous("the parser reads the body length differently");
   if (!framing) {
     spdlog::warn("{}: upstream {} sent an ambiguously framed response: {}", host_.client_address(),
-                 upstream_url(), framing.problem);
-    return refuse_dropping_upstream(Refusal::upstream_bad_response, "ambiguous response framing: " + framing.problem);
+                 upstream_url(), framing.error());
+    return refuse_dropping_upstream(Refusal::upstream_bad_response, "ambiguous response framing: " + framing.error());
   }
   host_.record().status = host_.record().upstream_status;
   device_response_ = std::make_unique<DeviceResponse>(device_response(
-      response, framing.framing, request_->get().version(), host_.device_keeps_alive()));
+      response, *framing, request_->get().version(), host_.device_keeps_alive()));
   response_started_ = true;
   response_writer_ = std::make_unique<http::response_serializer<http::buffer_body>>(*device_response_);
   set_body_piece(device_response_->body(), nullptr, 0, false);

@@ -121,8 +121,8 @@ void Relay::obtain_kerberos_token() {
 }
 
 void Relay::on_kerberos_token(const auth::kerberos::TokenResult& result) {
-  if (auto refusal = refusal_for_token(result)) return host_.refuse(*refusal, result.message);
-  verdict_->identity.authorization = result.header_value;
+  if (auto refusal = refusal_for_token(result)) return host_.refuse(*refusal, result.error().message);
+  verdict_->identity.authorization = *result;
   send_upstream();
 }
 

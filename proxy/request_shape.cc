@@ -40,8 +40,8 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
   // easedge forwards the body by its own reading of the head; a head the next hop could read another way
   // (the way request smuggling starts) is refused, never repaired.
   auto framing = request_framing(head, head.version());
-  if (!framing) return refused(Refusal::bad_request, "ambiguous framing: " + framing.problem);
-  if (!parser_agrees(framing.framing, parser_chunked, parser_length))
+  if (!framing) return refused(Refusal::bad_request, "ambiguous framing: " + framing.error());
+  if (!parser_agrees(*framing, parser_chunked, parser_length))
     return refused(Refusal::bad_request, "ambiguous framing: the parser reads the body length differently");
 
   // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL).
@@ -66,7 +66,7 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
                    "method " + std::string(head.method_string()) + " is not used by ActiveSync");
 
   RequestShape shape;
-  shape.framing = framing.framing;
+  shape.framing = *framing;
   auto expect = head[http::field::expect];
   if (!expect.empty()) {
     if (!boost::beast::iequals(expect, "100-continue"))

@@ -42,7 +42,7 @@ steady_clock::duration keep_for(seconds lifetime, seconds margin) {
 struct Delegator::Obtained {
   CredentialPtr credential;
   seconds lifetime{0};
-  TokenResult failure;
+  TokenFailure failure;
 };
 
 Delegator::Delegator(const config::KerberosConfig& config)
@@ -62,7 +62,7 @@ Delegator::~Delegator() { workers_.join(); }
 
 void Delegator::warm_up() {
   boost::asio::post(workers_, [this] {
-    TokenResult failure;
+    TokenFailure failure;
     if (service_credential(failure) == nullptr) spdlog::warn("{}", failure.message);
   });
 }
@@ -77,7 +77,7 @@ void Delegator::token_for(const std::string& upn, std::function<void(TokenResult
   if (auto cached = cache_.find(key, steady_clock::now())) {
     if (std::chrono::system_clock::now() < cached->use_until) {
       TokenResult result = make_token(*cached->credential, upn);
-      if (result.ok) {
+      if (result) {
         ++cache_hits_;
         deliver(done, std::move(result));
         return;
@@ -123,7 +123,7 @@ void Delegator::run_exchange(const std::string& key, const std::string& upn) {
     pending_.erase(it);
   }
   for (auto& done : waiters) {
-    deliver(done, obtained.credential ? make_token(*obtained.credential, upn) : obtained.failure);
+    deliver(done, obtained.credential ? make_token(*obtained.credential, upn) : TokenResult(obtained.failure));
   }
 }
 
@@ -141,7 +141,7 @@ Delegator::Obtained Delegator::obtain(const std::string& upn) {
   return out;
 }
 
-std::shared_ptr<ServiceCredential> Delegator::service_credential(TokenResult& failure) {
+std::shared_ptr<ServiceCredential> Delegator::service_credential(TokenFailure& failure) {
   std::lock_guard lock(service_mutex_);
   auto now = steady_clock::now();
   if (service_ && now < service_refresh_at_) return service_;
@@ -159,7 +159,7 @@ std::shared_ptr<ServiceCredential> Delegator::service_credential(TokenResult& fa
     return service_;
   }
 
-  TokenResult problem = failure_result(result.error(), config_.principal);
+  TokenFailure problem = failure_result(result.error(), config_.principal);
   if (service_ && now < service_expires_at_) {
     // Renewal is attempted early on purpose: keep serving with the current TGT while it lasts.
     spdlog::warn("{}; the current TGT stays in use for another {} s", problem.message,
@@ -173,13 +173,10 @@ std::shared_ptr<ServiceCredential> Delegator::service_credential(TokenResult& fa
 TokenResult Delegator::make_token(const DelegatedCredential& credential, const std::string& upn) const {
   auto header = negotiate_header(credential, target_principal_);
   if (!header) return failure_result(header.error(), upn + " to " + names_.spn);
-  TokenResult result;
-  result.ok = true;
-  result.header_value = std::move(*header);
-  return result;
+  return std::move(*header);
 }
 
-TokenResult Delegator::failure_result(const Krb5Failure& failure, const std::string& subject) const {
+TokenFailure Delegator::failure_result(const Krb5Failure& failure, const std::string& subject) const {
   Diagnosis d = classify(failure.stage, failure.code, names_);
   std::string message = "kerberos " + std::string(to_string(failure.stage)) + " for " + subject + ": " + d.cause +
                         " (" + failure.message + ")";
@@ -188,8 +185,8 @@ TokenResult Delegator::failure_result(const Krb5Failure& failure, const std::str
 }
 
 void Delegator::deliver(const std::function<void(TokenResult)>& done, TokenResult result) {
-  if (!result.ok) {
-    switch (result.failure) {
+  if (!result) {
+    switch (result.error().kind) {
       case FailureKind::user_refused:
         ++user_refused_;
         break;
@@ -204,11 +201,6 @@ void Delegator::deliver(const std::function<void(TokenResult)>& done, TokenResul
   done(std::move(result));
 }
 
-TokenResult Delegator::fail(FailureKind kind, std::string message) {
-  TokenResult result;
-  result.failure = kind;
-  result.message = std::move(message);
-  return result;
-}
+TokenFailure Delegator::fail(FailureKind kind, std::string message) { return TokenFailure{kind, std::move(message)}; }
 
 }  // namespace easedge::auth::kerberos

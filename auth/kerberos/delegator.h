@@ -6,6 +6,7 @@
 #include "config/config.h"
 
 #include <boost/asio/thread_pool.hpp>
+#include <boost/system/result.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -23,12 +24,14 @@ class ServiceCredential;
 struct DelegatedCredential;
 struct Krb5Failure;
 
-struct TokenResult {
-  bool ok = false;
-  std::string header_value;  // when ok: "Negotiate <base64 SPNEGO token>", the whole Authorization value
-  FailureKind failure = FailureKind::setup_error;  // when !ok: 403 / 502 / 503 (see FailureKind)
-  std::string message;       // when !ok: user, step, cause and fix, ready for one log line
+// Why no token: the kind decides the device's answer (403 / 502 / 503, see FailureKind).
+struct TokenFailure {
+  FailureKind kind = FailureKind::setup_error;
+  std::string message;  // user, step, cause and fix, ready for one log line
 };
+
+// "Negotiate <base64 SPNEGO token>", the whole Authorization value, or why not.
+using TokenResult = boost::system::result<std::string, TokenFailure>;
 
 struct DelegatorStats {
   std::uint64_t cache_hits = 0;      // tokens built from cached tickets, without the KDC
@@ -80,11 +83,11 @@ private:
 
   void run_exchange(const std::string& key, const std::string& upn);
   Obtained obtain(const std::string& upn);
-  std::shared_ptr<ServiceCredential> service_credential(TokenResult& failure);
+  std::shared_ptr<ServiceCredential> service_credential(TokenFailure& failure);
   TokenResult make_token(const DelegatedCredential& credential, const std::string& upn) const;
-  TokenResult failure_result(const Krb5Failure& failure, const std::string& subject) const;
+  TokenFailure failure_result(const Krb5Failure& failure, const std::string& subject) const;
   void deliver(const std::function<void(TokenResult)>& done, TokenResult result);
-  static TokenResult fail(FailureKind kind, std::string message);
+  static TokenFailure fail(FailureKind kind, std::string message);
 
   const config::KerberosConfig config_;
   const SetupNames names_;

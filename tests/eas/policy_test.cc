@@ -109,8 +109,7 @@ TEST(UserMatch, SamAccountNameDiffersFromUpn) {
 TEST(Policy, DefaultsAllowEverything) {
   Policy policy(config::EasConfig{});
   auto decision = policy.evaluate(request("bob"), alice_account);
-  EXPECT_TRUE(decision.allowed);
-  EXPECT_TRUE(static_cast<bool>(decision));
+  EXPECT_TRUE(decision);
   EXPECT_TRUE(policy.evaluate(request(""), std::nullopt));
 }
 
@@ -120,15 +119,15 @@ TEST(Policy, RequireUserMatch) {
   Policy policy(config);
   EXPECT_TRUE(policy.evaluate(request("CORP\\alice"), alice_account));
   auto other = policy.evaluate(request("bob"), alice_account);
-  EXPECT_FALSE(other.allowed);
-  EXPECT_EQ(other.reason, PolicyRefusal::user_mismatch);
-  EXPECT_NE(other.text.find("alice@corp.example.test"), std::string::npos);
+  EXPECT_FALSE(other);
+  EXPECT_EQ(other.error().reason, PolicyRefusal::user_mismatch);
+  EXPECT_NE(other.error().text.find("alice@corp.example.test"), std::string::npos);
   auto missing = policy.evaluate(request(""), alice_account);
-  EXPECT_EQ(missing.reason, PolicyRefusal::user_mismatch);
-  EXPECT_FALSE(missing.allowed);
+  EXPECT_EQ(missing.error().reason, PolicyRefusal::user_mismatch);
+  EXPECT_FALSE(missing);
   auto unmapped = policy.evaluate(request("alice"), std::nullopt);
-  EXPECT_FALSE(unmapped.allowed);
-  EXPECT_EQ(unmapped.reason, PolicyRefusal::user_mismatch);
+  EXPECT_FALSE(unmapped);
+  EXPECT_EQ(unmapped.error().reason, PolicyRefusal::user_mismatch);
   // Discovery without a query names nobody.
   EXPECT_TRUE(policy.evaluate(EasRequest{}, std::nullopt));
 }
@@ -141,14 +140,14 @@ TEST(Policy, DeviceRules) {
   Policy policy(config);
   EXPECT_TRUE(policy.evaluate(request("alice", "GOOD1", "iPhone"), alice_account));
   auto blocked = policy.evaluate(request("alice", "blocked7", "iPhone"), alice_account);
-  EXPECT_FALSE(blocked.allowed);
-  EXPECT_EQ(blocked.reason, PolicyRefusal::device_blocked);
-  EXPECT_NE(blocked.text.find("BLOCKED*"), std::string::npos);
+  EXPECT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().reason, PolicyRefusal::device_blocked);
+  EXPECT_NE(blocked.error().text.find("BLOCKED*"), std::string::npos);
   auto type = policy.evaluate(request("alice", "GOOD1", "TESTDEVICE2"), alice_account);
-  EXPECT_FALSE(type.allowed);
-  EXPECT_EQ(type.reason, PolicyRefusal::device_type_blocked);
+  EXPECT_FALSE(type);
+  EXPECT_EQ(type.error().reason, PolicyRefusal::device_type_blocked);
   // Both blocked: the DeviceId rule is reported.
-  EXPECT_EQ(policy.evaluate(request("alice", "BLOCKED1", "TestDevice"), alice_account).reason, PolicyRefusal::device_blocked);
+  EXPECT_EQ(policy.evaluate(request("alice", "BLOCKED1", "TestDevice"), alice_account).error().reason, PolicyRefusal::device_blocked);
 }
 
 TEST(Policy, AllowListAndBlockWins) {
@@ -159,15 +158,15 @@ TEST(Policy, AllowListAndBlockWins) {
   EXPECT_TRUE(policy.evaluate(request("alice", "ApplF17XYZ"), alice_account));
   EXPECT_TRUE(policy.evaluate(request("alice", "ANDROIDc1234"), alice_account));
   auto other = policy.evaluate(request("alice", "WP8ABC"), alice_account);
-  EXPECT_FALSE(other.allowed);
-  EXPECT_EQ(other.reason, PolicyRefusal::device_not_allowed);
+  EXPECT_FALSE(other);
+  EXPECT_EQ(other.error().reason, PolicyRefusal::device_not_allowed);
   auto both = policy.evaluate(request("alice", "ApplBAD1"), alice_account);
-  EXPECT_FALSE(both.allowed);
-  EXPECT_EQ(both.reason, PolicyRefusal::device_blocked);
+  EXPECT_FALSE(both);
+  EXPECT_EQ(both.error().reason, PolicyRefusal::device_blocked);
   // An empty allow list allows nothing.
   config.devices.allow.clear();
   config.devices.block.clear();
-  EXPECT_EQ(Policy(config).evaluate(request("alice", "ApplF17XYZ"), alice_account).reason, PolicyRefusal::device_not_allowed);
+  EXPECT_EQ(Policy(config).evaluate(request("alice", "ApplF17XYZ"), alice_account).error().reason, PolicyRefusal::device_not_allowed);
 }
 
 TEST(Policy, UserCheckedBeforeDevice) {
@@ -175,8 +174,8 @@ TEST(Policy, UserCheckedBeforeDevice) {
   config.require_user_match = true;
   config.devices.block = {"*"};
   Policy policy(config);
-  EXPECT_EQ(policy.evaluate(request("bob", "X"), alice_account).reason, PolicyRefusal::user_mismatch);
-  EXPECT_EQ(policy.evaluate(request("alice", "X"), alice_account).reason, PolicyRefusal::device_blocked);
+  EXPECT_EQ(policy.evaluate(request("bob", "X"), alice_account).error().reason, PolicyRefusal::user_mismatch);
+  EXPECT_EQ(policy.evaluate(request("alice", "X"), alice_account).error().reason, PolicyRefusal::device_blocked);
 }
 
 TEST(Policy, OptionsWithoutDeviceIdSkipsDeviceRules) {

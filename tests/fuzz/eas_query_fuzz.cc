@@ -86,6 +86,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_invariants(method, request);
   easedge::eas::AccountNames account{"alice@corp.example.test", "alice"};
   auto decision = policy().evaluate(request, account);
-  require(decision.allowed || !decision.text.empty());
+  require(decision || !decision.error().text.empty());
   return 0;
 }

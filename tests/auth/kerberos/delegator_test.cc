@@ -129,8 +129,8 @@ TEST_F(DelegatorTest, RefusesImplausibleUserNamesInlineWithoutTheKdc) {
       result = std::move(r);
     });
     EXPECT_EQ(calls, 1) << "called inline, exactly once";
-    EXPECT_FALSE(result.ok);
-    EXPECT_EQ(result.failure, FailureKind::user_refused);
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().kind, FailureKind::user_refused);
   }
   EXPECT_EQ(delegator.stats().kdc_exchanges, 0u);
   EXPECT_EQ(delegator.stats().user_refused, 3u);
@@ -154,10 +154,10 @@ TEST_F(DelegatorTest, ConcurrentRequestsForOneUserShareOneKdcExchangeAndAllLearn
   kdc_.close();
   ASSERT_EQ(all_done.get_future().wait_for(std::chrono::seconds(60)), std::future_status::ready);
   for (const TokenResult& r : results) {
-    EXPECT_FALSE(r.ok);
-    EXPECT_EQ(r.failure, FailureKind::kdc_unavailable);
-    EXPECT_THAT(r.message, HasSubstr("easproxy@TEST.REALM"));
-    EXPECT_THAT(r.message, HasSubstr("port 88"));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, FailureKind::kdc_unavailable);
+    EXPECT_THAT(r.error().message, HasSubstr("easproxy@TEST.REALM"));
+    EXPECT_THAT(r.error().message, HasSubstr("port 88"));
   }
   DelegatorStats stats = delegator->stats();
   EXPECT_EQ(stats.kdc_exchanges, 1u);
@@ -174,7 +174,7 @@ TEST_F(DelegatorTest, DestructionWaitsForQueuedExchangesAndCallsEveryCallbackOnc
     config_.worker_threads = 1;
     Delegator delegator(config_);
     for (int i = 0; i < 5; ++i) delegator.token_for("user" + std::to_string(i) + "@test.realm", [&](TokenResult r) {
-      EXPECT_EQ(r.failure, FailureKind::kdc_unavailable);
+      EXPECT_TRUE(!r && r.error().kind == FailureKind::kdc_unavailable);
       ++calls;
     });
   }

@@ -33,10 +33,10 @@ int serve(kerberos::Delegator& delegator) {
         answer.set_value({std::move(result), std::this_thread::get_id() == caller});
       });
       auto [result, inline_call] = answer.get_future().get();
-      if (result.ok) {
-        std::cout << "ok " << (inline_call ? "inline " : "worker ") << result.header_value << std::endl;
+      if (result) {
+        std::cout << "ok " << (inline_call ? "inline " : "worker ") << *result << std::endl;
       } else {
-        std::cout << "fail " << kerberos::to_string(result.failure) << " " << result.message << std::endl;
+        std::cout << "fail " << kerberos::to_string(result.error().kind) << " " << result.error().message << std::endl;
       }
     } else if (command == "forget") {
       delegator.forget(argument);
