@@ -1,17 +1,23 @@
 // Building forwarded heads from easedge's own parse, and the request header strip list.
 #include "proxy/forwarded_headers.h"
 
+#include "proxy/request_id.h"
+
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <iterator>
 
 namespace easedge::proxy {
 
 namespace {
 
 // Hop-by-hop fields (RFC 9110 7.6.1) and the ones easedge always writes itself: framing, Host, Expect
-// (easedge answers 100-continue), Authorization (see HeaderPolicy).
+// (easedge answers 100-continue), Authorization (see HeaderPolicy), the request id (a device's is replaced, so
+// Exchange's logs join easedge's access log on easedge's id).
 constexpr std::string_view request_fields_easedge_writes[]{
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authorization",
-    "content-length", "transfer-encoding", "host", "expect", "authorization"};
+    "content-length", "transfer-encoding", "host", "expect", "authorization", request_id_header};
 constexpr std::string_view response_fields_easedge_writes[]{
     "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authenticate",
     "content-length", "transfer-encoding"};
@@ -21,89 +27,126 @@ bool listed(std::string_view name, const List& list) {
   return std::any_of(std::begin(list), std::end(list), [&](std::string_view entry) { return same_header_name(name, entry); });
 }
 
-// Copies the fields of `from` that `keep` accepts (by name as sent) and that no Connection field names.
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void append_number(std::string& out, std::uint64_t number) {
+  char digits[20];
+  auto end = std::to_chars(std::begin(digits), std::end(digits), number).ptr;
+  out.append(digits, end);
+}
+
+// Appends the fields of `from` that `keep` accepts (by name as sent) and that no Connection field names, as
+// Beast parsed them: a name is a token, a value has no CR, LF or NUL, so none can start another field.
 template <typename Keep>
-void copy_end_to_end(const http::fields& from, http::fields& to, Keep keep) {
+void append_end_to_end(std::string& out, const http::fields& from, Keep keep) {
   auto hop_by_hop = connection_tokens(from);
   for (const auto& field : from) {
     auto name = field.name_string();
     if (!keep(name) || listed(name, hop_by_hop)) continue;
-    if (field.name() != http::field::unknown)
-      to.insert(field.name(), name, field.value());  // no second lookup of a name Beast already knows
-    else
-      to.insert(name, field.value());
+    append_field(out, name, field.value());
   }
 }
 
-// Inserted, not set: HeaderPolicy stripped every spelling of these names from the device's fields, so there is
-// nothing to replace (set() would search the fields for each name first).
-void add_identity(http::fields& fields, const ForwardedIdentity& identity, const UpstreamForm& form) {
-  if (!identity.forwarded_user.empty()) fields.insert(form.identity_header, identity.forwarded_user);
-  if (identity.certificate != nullptr && identity.certificate->leaf && !form.client_cert_header.empty())
-    fields.insert(form.client_cert_header, client_cert_header_value(*identity.certificate));
-  if (!identity.client_address.empty()) fields.insert("X-Forwarded-For", identity.client_address);
-  fields.insert("X-Forwarded-Proto", "https");
-  if (!identity.authorization.empty()) fields.insert(http::field::authorization, identity.authorization);
+// HeaderPolicy stripped every spelling of these names from the device's fields: each appears once, easedge's.
+void append_identity(std::string& out, const ForwardedIdentity& identity, const UpstreamForm& form) {
+  if (!identity.forwarded_user.empty()) append_field(out, form.identity_header, identity.forwarded_user);
+  if (identity.certificate != nullptr && identity.certificate->leaf && !form.client_cert_header.empty()) {
+    out.append(form.client_cert_header).append(": ");
+    append_client_cert_header_value(out, *identity.certificate);
+    out.append("\r\n");
+  }
+  if (!identity.client_address.empty()) append_field(out, "X-Forwarded-For", identity.client_address);
+  append_field(out, "X-Forwarded-Proto", "https");
+  if (!identity.authorization.empty()) append_field(out, "Authorization", identity.authorization);
 }
 
 }  // namespace
 
 HeaderPolicy::HeaderPolicy(const std::vector<std::string>& extra_strip, UpstreamForm form) : form_(std::move(form)) {
-  for (const auto& name : extra_strip) extra_strip_.push_back(canonical_header_name(name));
+  auto strip = [&](std::string_view name) {
+    auto canonical = canonical_header_name(name);
+    if (canonical.size() >= stripped_by_length_.size()) stripped_by_length_.resize(canonical.size() + 1);
+    stripped_by_length_[canonical.size()].push_back(std::move(canonical));
+  };
+  for (auto name : identity_and_routing_headers) strip(name);
+  for (auto name : request_fields_easedge_writes) strip(name);
+  for (const auto& name : extra_strip) strip(name);
   for (const auto* name : {&form_.identity_header, &form_.client_cert_header})
-    if (!name->empty()) extra_strip_.push_back(canonical_header_name(*name));
+    if (!name->empty()) strip(*name);
 }
 
 bool HeaderPolicy::strips_request_header(std::string_view name) const {
-  return listed(name, identity_and_routing_headers) || listed(name, request_fields_easedge_writes) ||
-         listed(name, extra_strip_);
+  if (name.size() >= stripped_by_length_.size()) return false;
+  const auto& candidates = stripped_by_length_[name.size()];
+  return std::any_of(candidates.begin(), candidates.end(),
+                     [&](const std::string& stripped) { return same_header_name(name, stripped); });
 }
 
-ForwardedRequest forwarded_request(const http::request_header<>& parsed, const Framing& framing,
-                                   const HeaderPolicy& policy, const ForwardedIdentity& identity) {
+void write_forwarded_request(OutgoingHead& out, const http::request_header<>& parsed, const Framing& framing,
+                             const HeaderPolicy& policy, const ForwardedIdentity& identity,
+                             std::string_view request_id) {
   const auto& form = policy.form();
-  ForwardedRequest out;
-  out.version(11);
-  out.method_string(parsed.method_string());  // never throws, unlike method() for a verb Beast does not know
-  if (form.path_prefix.empty())
-    out.target(parsed.target());
-  else
-    out.target(form.path_prefix + std::string(parsed.target()));  // origin form: the target starts with '/'
-  out.set(http::field::host, parsed[http::field::host]);
-  copy_end_to_end(parsed, out, [&](std::string_view name) { return !policy.strips_request_header(name); });
+  auto& bytes = out.bytes;
+  bytes.clear();
+  // The method as sent (method() would be unknown for a verb Beast does not know); the target in origin form,
+  // so it starts with '/' after any prefix.
+  bytes.append(parsed.method_string()).append(" ").append(form.path_prefix).append(parsed.target());
+  bytes.append(" HTTP/1.1\r\n");
+  append_field(bytes, "Host", parsed[http::field::host]);
+  append_end_to_end(bytes, parsed, [&](std::string_view name) { return !policy.strips_request_header(name); });
+  out.chunked = framing.kind == BodyFraming::chunked;
   switch (framing.kind) {
-    case BodyFraming::chunked: out.chunked(true); break;
-    case BodyFraming::content_length: out.content_length(framing.length); break;
+    case BodyFraming::chunked: append_field(bytes, "Transfer-Encoding", "chunked"); break;
+    case BodyFraming::content_length:
+      bytes.append("Content-Length: ");
+      append_number(bytes, framing.length);
+      bytes.append("\r\n");
+      break;
     case BodyFraming::none:
     case BodyFraming::until_close:
-      if (parsed.method() == http::verb::post) out.content_length(0);  // IIS answers 411 to a POST without one
+      if (parsed.method() == http::verb::post) append_field(bytes, "Content-Length", "0");  // IIS answers 411 without
       break;
   }
-  if (!form.keep_alive) out.keep_alive(false);
-  add_identity(out, identity, form);
-  return out;
+  out.keep_alive = form.keep_alive;
+  if (!form.keep_alive) append_field(bytes, "Connection", "close");
+  append_identity(bytes, identity, form);
+  append_field(bytes, request_id_header, request_id);
+  bytes.append("\r\n");
 }
 
-DeviceResponse device_response(const http::response_header<>& parsed, const Framing& upstream_framing,
-                               unsigned device_version, bool keep_alive) {
-  DeviceResponse out;
-  out.version(device_version >= 11 ? 11 : 10);
-  out.result(parsed.result_int());
-  out.reason(parsed.reason());
-  copy_end_to_end(parsed, out, [](std::string_view name) { return !listed(name, response_fields_easedge_writes); });
+void write_device_response(OutgoingHead& out, const http::response_header<>& parsed, const Framing& upstream_framing,
+                           unsigned device_version, bool keep_alive) {
+  bool http11 = device_version >= 11;
+  auto& bytes = out.bytes;
+  bytes.clear();
+  bytes.append(http11 ? "HTTP/1.1 " : "HTTP/1.0 ");
+  append_number(bytes, parsed.result_int());  // three digits: Beast's parser takes no other status
+  bytes.append(" ").append(parsed.reason()).append("\r\n");
+  append_end_to_end(bytes, parsed, [](std::string_view name) { return !listed(name, response_fields_easedge_writes); });
+  out.chunked = false;
   switch (upstream_framing.kind) {
-    case BodyFraming::content_length: out.content_length(upstream_framing.length); break;
+    case BodyFraming::content_length:
+      bytes.append("Content-Length: ");
+      append_number(bytes, upstream_framing.length);
+      bytes.append("\r\n");
+      break;
     case BodyFraming::chunked:
     case BodyFraming::until_close:
-      if (device_version >= 11)
-        out.chunked(true);
-      else
+      if (http11) {
+        out.chunked = true;
+        append_field(bytes, "Transfer-Encoding", "chunked");
+      } else {
         keep_alive = false;  // HTTP/1.0 has no chunked coding: the body ends when the connection does
+      }
       break;
     case BodyFraming::none: break;
   }
-  out.keep_alive(keep_alive);
-  return out;
+  out.keep_alive = keep_alive;
+  if (http11 && !keep_alive) append_field(bytes, "Connection", "close");
+  if (!http11 && keep_alive) append_field(bytes, "Connection", "keep-alive");
+  bytes.append("\r\n");
 }
 
 std::string forwarded_user_name(const mapping::MappedAccount& account, config::IdentityFormat format) {
@@ -119,14 +162,13 @@ std::string forwarded_user_name(const mapping::MappedAccount& account, config::I
   return is_safe_header_value(name) ? name : std::string();
 }
 
-std::string client_cert_header_value(const auth::ClientCertificate& certificate) {
-  std::string out = "Hash=" + certificate.sha256_hex + ";Subject=\"";
+void append_client_cert_header_value(std::string& out, const auth::ClientCertificate& certificate) {
+  out.append("Hash=").append(certificate.sha256_hex).append(";Subject=\"");
   for (char c : certificate.subject) {
     if (c == '"' || c == '\\') out.push_back('\\');
     out.push_back(c);
   }
   out.push_back('"');
-  return out;
 }
 
 bool is_safe_header_value(std::string_view value) {

@@ -7,7 +7,6 @@
 #include "mapping/account_mapper.h"
 #include "proxy/message_framing.h"
 
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/message.hpp>
 
 #include <string>
@@ -61,7 +60,8 @@ public:
   const UpstreamForm& form() const { return form_; }
 
 private:
-  std::vector<std::string> extra_strip_;  // canonical
+  // Every name stripped, canonical, grouped by length: a field is compared only with names as long as its own.
+  std::vector<std::vector<std::string>> stripped_by_length_;
   UpstreamForm form_;
 };
 
@@ -69,33 +69,31 @@ private:
 // directory) or it could not go into a header as is.
 std::string forwarded_user_name(const mapping::MappedAccount& account, config::IdentityFormat format);
 
-using ForwardedRequest = http::request<http::buffer_body>;
-using DeviceResponse = http::response<http::buffer_body>;
+// A head easedge writes to the next hop: the bytes of its start line, its fields and the empty line, built
+// from easedge's own parse, and how the body after it is framed (see OutgoingBody).
+struct OutgoingHead {
+  std::string bytes;
+  bool chunked = false;    // the body goes out as chunks easedge frames
+  bool keep_alive = true;  // what the head told the next hop about the connection
+};
 
 // The request easedge sends upstream for a device's checked head: HTTP/1.1, the same method, the target
 // after the form's path prefix (query byte-identical), Host, the fields `policy` lets through, `framing` as
 // Content-Length or chunked (a bodiless POST says Content-Length: 0), then the identity headers in the form's
-// names. Trailers never cross: they belong to the parser's message.
-ForwardedRequest forwarded_request(const http::request_header<>& parsed, const Framing& framing,
-                                   const HeaderPolicy& policy, const ForwardedIdentity& identity);
+// names, and `request_id` as X-Request-Id (a device's own never crosses). Trailers never cross: they belong to
+// the parser's message. `out.bytes` keeps its capacity.
+void write_forwarded_request(OutgoingHead& out, const http::request_header<>& parsed, const Framing& framing,
+                             const HeaderPolicy& policy, const ForwardedIdentity& identity,
+                             std::string_view request_id);
 
 // The response easedge sends a device for an upstream's checked head: its status, its end-to-end fields,
 // and framing for the device's HTTP version. A body of unknown length is chunked for HTTP/1.1 and ends the
-// connection for HTTP/1.0, so the answer's keep_alive() is what the connection does next.
-DeviceResponse device_response(const http::response_header<>& parsed, const Framing& upstream_framing,
-                               unsigned device_version, bool keep_alive);
+// connection for HTTP/1.0, so `out.keep_alive` is what the connection does next.
+void write_device_response(OutgoingHead& out, const http::response_header<>& parsed, const Framing& upstream_framing,
+                           unsigned device_version, bool keep_alive);
 
-// Hands the next piece of a relayed body to a serializer. An empty piece becomes "no buffer": Beast's chunked
-// serializer writes an empty buffer as a zero-size chunk, which the next hop reads as the end of the body
-// (the rest of the body would then be parsed as another message).
-inline void set_body_piece(http::buffer_body::value_type& body, char* data, std::size_t size, bool more) {
-  body.data = size == 0 ? nullptr : data;
-  body.size = size;
-  body.more = more;
-}
-
-// Envoy's XFCC form: Hash=<sha256 hex>;Subject="<RFC 2253 subject>".
-std::string client_cert_header_value(const auth::ClientCertificate& certificate);
+// Envoy's XFCC form, appended to `out`: Hash=<sha256 hex>;Subject="<RFC 2253 subject>".
+void append_client_cert_header_value(std::string& out, const auth::ClientCertificate& certificate);
 
 // True when `value` can go into a header as is: no CR, LF, NUL or other control bytes except TAB.
 bool is_safe_header_value(std::string_view value);

@@ -7,8 +7,9 @@
 
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
+
+#include <utility>
 
 namespace easedge::proxy {
 
@@ -68,9 +69,9 @@ void Relay::forward(RequestParser& request, AdmissionOutcome& verdict) {
 
 void Relay::start_upstream_request() {
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
-  request_writer_ = std::make_unique<http::request_serializer<http::buffer_body>>(*forwarded_);
-  set_body_piece(forwarded_->body(), nullptr, 0, false);
-  if (request_->is_done()) return do_write_upstream_body();
+  forwarded_body_ = OutgoingBody(forwarded_.chunked);
+  forwarded_head_sent_ = false;
+  if (request_->is_done()) return do_write_upstream(nullptr, 0, true);
   if (verdict_->expect_continue) return do_send_continue();
   do_read_request_body();
 }
@@ -117,40 +118,42 @@ void Relay::on_read_request_body(error_code ec, std::size_t bytes) {
     }
     return host_.refuse(Refusal::bad_request, "malformed request body: " + ec.message());
   }
-  set_body_piece(forwarded_->body(), buffer_.get(), got, !request_->is_done());
-  do_write_upstream_body();
+  do_write_upstream(buffer_.get(), got, request_->is_done());
 }
 
-void Relay::do_write_upstream_body() {
+void Relay::do_write_upstream(const char* data, std::size_t size, bool last) {
+  std::string_view head = forwarded_head_sent_ ? std::string_view() : std::string_view(forwarded_.bytes);
+  forwarded_head_sent_ = true;
   host_.arm(runtime_->config.timeouts.client_body, Phase::request_body);
-  http::async_write(*upstream_, *request_writer_, [self = self()](error_code ec, std::size_t bytes) {
-    self->on_write_upstream_body(ec, bytes);
-  });
+  net::async_write(*upstream_, forwarded_body_.frame(head, data, size, last),
+                   [self = self(), last](error_code ec, std::size_t) { self->on_write_upstream(ec, last); });
 }
 
-void Relay::on_write_upstream_body(error_code ec, std::size_t) {
-  if (ec == http::error::need_buffer) ec = {};
+void Relay::on_write_upstream(error_code ec, bool last) {
   if (ec) return upstream_failed(ec, "sending the request body");
-  if (request_writer_->is_done()) return do_wait_response();
-  if (!request_->is_done()) return do_read_request_body();
-  // The last chunk went out; the serializer still owes the terminator.
-  set_body_piece(forwarded_->body(), nullptr, 0, false);
-  do_write_upstream_body();
+  if (last) return do_wait_response();
+  do_read_request_body();
 }
 
 // ---- relaying the response -------------------------------------------------------------------------------
 
 void Relay::do_wait_response() {
-  // A held Ping waits here for up to an hour: hold no relay buffer meanwhile.
   release_buffer();
   if (client_buffer_.size() == 0) client_buffer_.shrink_to_fit();
   upstream_sent_ = std::chrono::steady_clock::now();
   if (!held_) context_.shared.metrics().requests_held.inc();
   held_ = true;
-  // Most answers come within milliseconds: the device's socket is watched only once Exchange holds the
-  // request for a while, which spares a readiness wait and its cancellation on every Sync.
+  // Most answers come within milliseconds: the answer is read at once (a readiness wait first would cost an
+  // epoll_ctl per request), and only a request Exchange still holds at the deadline parks without a read
+  // buffer and has the device's socket watched.
   watch_client_due_ = verdict_->upstream_timeout > held_request_watch_delay;
   host_.arm(watch_client_due_ ? held_request_watch_delay : verdict_->upstream_timeout, Phase::upstream_response);
+  do_read_response_header();
+}
+
+// A held Ping waits here for up to an hour: with no read buffer, until Exchange answers.
+void Relay::park_response_wait() {
+  upstream_buffer_.shrink_to_fit();
   upstream_->async_wait_readable([self = self()](error_code ec) { self->on_response_readable(ec); });
 }
 
@@ -184,7 +187,6 @@ void Relay::stop_watching_client() {
 }
 
 void Relay::on_response_readable(error_code ec) {
-  stop_watching_client();
   if (ec) return upstream_failed(ec, "waiting for the response");
   do_read_response_header();
 }
@@ -207,13 +209,16 @@ void Relay::continue_read_response_header() {
   if (room == 0) return on_read_response_header(http::error::buffer_overflow);
   upstream_->async_read_some(upstream_buffer_.prepare(room), [self = self()](error_code ec, std::size_t bytes) {
     self->upstream_buffer_.commit(bytes);
+    bool parking = std::exchange(self->parking_, false);  // a read that completed before the cancel is not parked
     if (!ec) return self->continue_read_response_header();
+    if (ec == net::error::operation_aborted && parking) return self->park_response_wait();
     if (ec == net::error::eof) ec = end_of_stream_in_head(*self->response_);
     self->on_read_response_header(ec);
   });
 }
 
 void Relay::on_read_response_header(error_code ec) {
+  stop_watching_client();
   if (ec) {
     // A reused keep-alive connection the upstream had closed before the request reached it: replayed once on
     // a fresh connection when no body was consumed from the device and the kernel proves the server never
@@ -259,13 +264,12 @@ void Relay::relay_response_header() {
     return refuse_dropping_upstream(Refusal::upstream_bad_response, "ambiguous response framing: " + framing.error());
   }
   host_.record().status = host_.record().upstream_status;
-  device_response_ = std::make_unique<DeviceResponse>(device_response(
-      response, *framing, request_->get().version(), host_.device_keeps_alive()));
+  write_device_response(device_response_, response, *framing, request_->get().version(), host_.device_keeps_alive());
+  device_body_ = OutgoingBody(device_response_.chunked);
   response_started_ = true;
-  response_writer_ = std::make_unique<http::response_serializer<http::buffer_body>>(*device_response_);
-  set_body_piece(device_response_->body(), nullptr, 0, false);
+  device_head_sent_ = false;
   // Head and first body bytes go to the device in one write.
-  if (response_->is_done()) return do_write_response_body();
+  if (response_->is_done()) return do_write_response(nullptr, 0, true);
   do_read_response_body();
 }
 
@@ -282,7 +286,7 @@ void Relay::do_read_response_body() {
 
 void Relay::on_read_response_body(error_code ec, std::size_t) {
   if (ec == http::error::need_buffer) ec = {};
-  if (ec && !response_writer_->is_header_done()) {
+  if (ec && !device_head_sent_) {
     response_started_ = false;  // nothing reached the device yet: it can still get a clean 502
     if (is_malformed_message(ec)) {
       return refuse_dropping_upstream(Refusal::upstream_bad_response, "malformed response body: " + ec.message());
@@ -296,36 +300,33 @@ void Relay::on_read_response_body(error_code ec, std::size_t) {
     return host_.end_exchange(false);
   }
   auto got = runtime_->config.limits.relay_buffer_bytes - response_->get().body().size;
-  set_body_piece(device_response_->body(), buffer_.get(), got, !response_->is_done());
-  do_write_response_body();
+  do_write_response(buffer_.get(), got, response_->is_done());
 }
 
-void Relay::do_write_response_body() {
+void Relay::do_write_response(const char* data, std::size_t size, bool last) {
+  std::string_view head = device_head_sent_ ? std::string_view() : std::string_view(device_response_.bytes);
+  device_head_sent_ = true;
   host_.arm(runtime_->config.timeouts.client_write, Phase::response_body);
-  http::async_write(client_, *response_writer_, [self = self()](error_code ec, std::size_t bytes) {
-    self->on_write_response_body(ec, bytes);
-  });
+  net::async_write(client_, device_body_.frame(head, data, size, last),
+                   [self = self(), last](error_code ec, std::size_t bytes) { self->on_write_response(ec, bytes, last); });
 }
 
-void Relay::on_write_response_body(error_code ec, std::size_t bytes) {
-  if (ec == http::error::need_buffer) ec = {};
+void Relay::on_write_response(error_code ec, std::size_t bytes, bool last) {
   host_.record().bytes_out += bytes;
   if (ec) return host_.close();
-  if (response_writer_->is_done()) return finish_exchange();
-  if (!response_->is_done()) return do_read_response_body();
-  set_body_piece(device_response_->body(), nullptr, 0, false);  // the serializer still owes the last chunk
-  do_write_response_body();
+  if (last) return finish_exchange();
+  do_read_response_body();
 }
 
 void Relay::finish_exchange() {
   bool upstream_reusable =
-      forwarded_->keep_alive() && response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
+      forwarded_.keep_alive && response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
   if (upstream_reusable)
     context_.pool.put(std::move(*upstream_), runtime_, *upstream_server_);
   else
     upstream_->close();
   upstream_.reset();
-  host_.end_exchange(device_response_->keep_alive());
+  host_.end_exchange(device_response_.keep_alive);
 }
 
 // ---- the connection's timer, its end, and memory ---------------------------------------------------------
@@ -346,6 +347,10 @@ void Relay::on_timeout(Phase phase) {
       if (watch_client_due_) {  // held past the delay: from now on notice the device going away
         watch_client_due_ = false;
         watch_client();
+        if (head_bytes_ == 0 && upstream_buffer_.size() == 0) {  // not a byte of answer yet: give the buffer back
+          parking_ = true;
+          upstream_->cancel();  // the pending read ends with operation_aborted, then park_response_wait()
+        }
         return host_.arm(upstream_sent_ + verdict_->upstream_timeout - std::chrono::steady_clock::now(),
                          Phase::upstream_response);
       }
@@ -383,11 +388,10 @@ void Relay::release_buffer() {
 
 void Relay::release_idle_memory() {
   release_buffer();
-  request_writer_.reset();
-  forwarded_.reset();
+  // The heads' bytes are rebuilt for every request; an idle connection keeps no capacity for them.
+  forwarded_.bytes = std::string();
   response_.reset();
-  device_response_.reset();
-  response_writer_.reset();
+  device_response_.bytes = std::string();
   if (upstream_buffer_.size() == 0) upstream_buffer_.shrink_to_fit();
 }
 

@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "proxy/admission.h"
 #include "proxy/forwarded_headers.h"
+#include "proxy/outgoing_body.h"
 #include "proxy/refusal.h"
 #include "proxy/request_record.h"
 #include "proxy/runtime.h"
@@ -17,7 +18,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/serializer.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -65,7 +65,8 @@ protected:
 };
 
 // One connection's relay to Exchange, one request at a time (Envoy's router filter plays this part). What it
-// holds between requests is small: parsers, serializers and the relay buffer live on the heap only while used.
+// holds between requests is small: the response parser, the heads' bytes and the relay buffer live on the heap
+// only while used.
 class Relay {
 public:
   Relay(RelayHost& host, ThreadContext& context, const std::shared_ptr<const Runtime>& runtime,
@@ -110,10 +111,12 @@ private:
   void do_send_continue();
   void do_read_request_body();
   void on_read_request_body(error_code ec, std::size_t bytes);
-  void do_write_upstream_body();
-  void on_write_upstream_body(error_code ec, std::size_t bytes);
+  // Sends the next `size` bytes of the device's body (after the head, the first time), framed as forwarded.
+  void do_write_upstream(const char* data, std::size_t size, bool last);
+  void on_write_upstream(error_code ec, bool last);
 
   void do_wait_response();
+  void park_response_wait();
   void watch_client();
   void on_client_activity(error_code ec);
   void stop_watching_client();
@@ -124,8 +127,9 @@ private:
   void relay_response_header();
   void do_read_response_body();
   void on_read_response_body(error_code ec, std::size_t bytes);
-  void do_write_response_body();
-  void on_write_response_body(error_code ec, std::size_t bytes);
+  // Sends the next `size` bytes of Exchange's body (after the head, the first time), framed for the device.
+  void do_write_response(const char* data, std::size_t size, bool last);
+  void on_write_response(error_code ec, std::size_t bytes, bool last);
   void finish_exchange();
 
   void upstream_failed(error_code ec, const char* stage);
@@ -143,14 +147,17 @@ private:
   // The exchange under way (set by forward()).
   RequestParser* request_ = nullptr;
   AdmissionOutcome* verdict_ = nullptr;
-  std::unique_ptr<ForwardedRequest> forwarded_;  // what goes upstream: built from the parse, never the bytes
-  std::unique_ptr<http::request_serializer<http::buffer_body>> request_writer_;
+  OutgoingHead forwarded_;  // what goes upstream: built from the parse, never the device's bytes
+  OutgoingBody forwarded_body_;
+  bool forwarded_head_sent_ = false;
   bool request_body_started_ = false;
   bool response_started_ = false;
+  bool device_head_sent_ = false;
   bool upstream_reused_ = false;
   bool held_ = false;              // counted in easedge_requests_held
   bool watching_client_ = false;   // waiting on the device's socket while Exchange holds the request
   bool watch_client_due_ = false;  // start watching if Exchange still holds the request at the deadline
+  bool parking_ = false;           // the response read was cancelled to wait without its buffer
 
   std::optional<std::size_t> upstream_server_;  // index into runtime_->upstreams, counted active there
   UpstreamServers::Tried servers_tried_ = 0;     // servers this request tried (a failed connect moves on)
@@ -164,8 +171,8 @@ private:
   // Bytes of the response head being read: Beast's header_limit bounds one read, not the head.
   std::size_t head_bytes_ = 0;
   std::unique_ptr<response_parser> response_;
-  std::unique_ptr<DeviceResponse> device_response_;  // what the device gets: built from the upstream's parse
-  std::unique_ptr<http::response_serializer<http::buffer_body>> response_writer_;
+  OutgoingHead device_response_;  // what the device gets: built from the upstream's parse
+  OutgoingBody device_body_;
   std::unique_ptr<char[]> buffer_;
 };
 

@@ -26,10 +26,8 @@ void Relay::choose_upstream() {
 }
 
 void Relay::send_upstream() {
-  forwarded_ = std::make_unique<ForwardedRequest>(
-      forwarded_request(request_->get(), verdict_->framing, runtime_->header_policy, verdict_->identity));
-  // Exchange's logs can then be joined with easedge's access log line; a device's own X-Request-Id is replaced.
-  forwarded_->set(request_id_header, host_.request_id());
+  write_forwarded_request(forwarded_, request_->get(), verdict_->framing, runtime_->header_policy, verdict_->identity,
+                          host_.request_id());
   if (auto pooled = context_.pool.take(runtime_, *upstream_server_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;

@@ -1,14 +1,14 @@
 // Differential libFuzzer target for what easedge forwards: arbitrary request bytes go through easedge's
-// parse (Beast + check_request_shape), head building (forwarded_request) and serialisation; the output must
-// re-parse, by the independent strict parser below, to exactly one request with the input's body, one
-// Host, one X-Forwarded-User (easedge's), and no header a device may not send.
+// parse (Beast + check_request_shape), head writing (write_forwarded_request) and body framing (OutgoingBody);
+// the output must re-parse, by the independent strict parser below, to exactly one request with the input's
+// body, one Host, one X-Forwarded-User (easedge's), and no header a device may not send.
 #include "proxy/forwarded_headers.h"
 #include "proxy/message_framing.h"
+#include "proxy/outgoing_body.h"
 #include "proxy/request_shape.h"
 
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -109,31 +109,21 @@ std::optional<StrictRequest> strict_parse(std::string_view in) {
   return out;
 }
 
-// Writes `head` and `body` the way the session relays them: the body in pieces of `piece_bytes` through
-// set_body_piece, with an empty piece (a read that brought no body bytes) before the end.
-std::string serialize(ForwardedRequest& head, std::string body, std::size_t piece_bytes) {
-  http::request_serializer<http::buffer_body> serializer(head);
+// Writes `head` and `body` the way the relay does: the head with the first piece, the body in pieces of
+// `piece_bytes`, an empty piece (a read that brought no body bytes) before the end, the end on its own.
+std::string serialize(const OutgoingHead& head, const std::string& body, std::size_t piece_bytes) {
+  OutgoingBody framer(head.chunked);
   std::string wire;
-  auto drain = [&] {
-    boost::beast::error_code ec;
-    while (!serializer.is_done()) {
-      serializer.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
-        for (auto buffer : boost::beast::buffers_range_ref(buffers))
-          wire.append(static_cast<const char*>(buffer.data()), buffer.size());
-        serializer.consume(boost::beast::buffer_bytes(buffers));
-      });
-      if (ec == http::error::need_buffer) return;
-      if (ec) violation();
-    }
+  std::string_view unsent_head = head.bytes;
+  auto write = [&](const char* data, std::size_t size, bool last) {
+    for (const auto& buffer : framer.frame(unsent_head, data, size, last))
+      wire.append(static_cast<const char*>(buffer.data()), buffer.size());
+    unsent_head = {};
   };
-  for (std::size_t at = 0; at < body.size(); at += piece_bytes) {
-    set_body_piece(head.body(), body.data() + at, std::min(piece_bytes, body.size() - at), true);
-    drain();
-  }
-  set_body_piece(head.body(), body.data(), 0, true);
-  drain();
-  set_body_piece(head.body(), nullptr, 0, false);
-  drain();
+  for (std::size_t at = 0; at < body.size(); at += piece_bytes)
+    write(body.data() + at, std::min(piece_bytes, body.size() - at), false);
+  write(body.data(), 0, false);
+  write(nullptr, 0, true);
   return wire;
 }
 
@@ -151,7 +141,8 @@ std::optional<std::string> forward(std::string_view input, std::string& body) {
   if (shape.refusal) return std::nullopt;
   HeaderPolicy policy({"x-site-extra"});
   ForwardedIdentity identity{.user = forwarded_user, .forwarded_user = forwarded_user, .client_address = "192.0.2.1"};
-  auto head = forwarded_request(parser.get(), shape.framing, policy, identity);
+  OutgoingHead head;
+  write_forwarded_request(head, parser.get(), shape.framing, policy, identity, "00000000000000a1");
   // The body: everything after the head, parsed as the session would (eagerly, to its end).
   parser.eager(true);
   input.remove_prefix(used);
@@ -185,7 +176,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       continue;
     }
     bool ours = name == "x-forwarded-for" || name == "x-forwarded-proto" || name == "content-length" ||
-                name == "transfer-encoding" || name == "host";
+                name == "transfer-encoding" || name == "host" || name == "x-request-id";
     if (!ours && policy.strips_request_header(name)) violation();
   }
   if (hosts != 1 || users != 1) violation();

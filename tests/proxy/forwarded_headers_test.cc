@@ -1,10 +1,10 @@
 // The heads easedge forwards: built from its parse, spoofed identity and routing headers and hop-by-hop
 // fields never reach Exchange, framing is easedge's own, trailers never cross.
 #include "proxy/forwarded_headers.h"
+#include "proxy/outgoing_body.h"
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
 
@@ -39,9 +39,39 @@ http::request_header<> hostile_request() {
   return f;
 }
 
-ForwardedRequest forward(const http::request_header<>& head, Framing framing = {BodyFraming::content_length, 5},
-                         const HeaderPolicy& policy = HeaderPolicy(), const ForwardedIdentity& identity = {}) {
-  return forwarded_request(head, framing, policy, identity);
+// What the next hop reads from the bytes easedge writes: the whole of them is exactly one head.
+template <bool is_request>
+http::message<is_request, http::empty_body> parse_head(const std::string& bytes) {
+  http::parser<is_request, http::empty_body> parser;
+  parser.eager(false);
+  boost::beast::error_code ec;
+  auto used = parser.put(boost::asio::buffer(bytes), ec);
+  EXPECT_FALSE(ec) << ec.message() << "\n" << bytes;
+  EXPECT_TRUE(parser.is_header_done()) << bytes;
+  EXPECT_EQ(used, bytes.size()) << bytes;
+  return parser.release();
+}
+
+constexpr std::string_view test_request_id = "00000000000000a1";
+
+http::request<http::empty_body> forward(const http::request_header<>& head,
+                                        Framing framing = {BodyFraming::content_length, 5},
+                                        const HeaderPolicy& policy = HeaderPolicy(),
+                                        const ForwardedIdentity& identity = {}) {
+  OutgoingHead out;
+  write_forwarded_request(out, head, framing, policy, identity, test_request_id);
+  auto parsed = parse_head<true>(out.bytes);
+  EXPECT_EQ(out.keep_alive, parsed.keep_alive());
+  EXPECT_EQ(out.chunked, framing.kind == BodyFraming::chunked);
+  return parsed;
+}
+
+http::response<http::empty_body> respond(const http::response_header<>& head, Framing framing, unsigned version,
+                                         bool keep_alive, OutgoingHead& out) {
+  write_device_response(out, head, framing, version, keep_alive);
+  auto parsed = parse_head<false>(out.bytes);
+  EXPECT_EQ(out.keep_alive, parsed.keep_alive());
+  return parsed;
 }
 
 TEST(ForwardedRequest, DropsEverySpellingOfIdentityAndRoutingHeaders) {
@@ -75,6 +105,38 @@ TEST(ForwardedRequest, KeepsMethodTargetHostAndActiveSyncHeaders) {
   EXPECT_EQ(out[http::field::host], "mail.example.test");
   EXPECT_EQ(out["MS-ASProtocolVersion"], "16.1");
   EXPECT_EQ(out["User-Agent"], "Apple-iPhone/1");
+}
+
+TEST(ForwardedRequest, CarriesEasedgesRequestIdNeverTheDevices) {
+  auto head = hostile_request();
+  head.insert("X-Request-Id", "device-chosen");
+  head.insert("x_request_id", "device-chosen");
+  auto out = forward(head);
+  EXPECT_EQ(out.count("X-Request-Id"), 1u);
+  EXPECT_EQ(out["X-Request-Id"], test_request_id);
+  EXPECT_EQ(out.count("x_request_id"), 0u);
+}
+
+TEST(ForwardedRequest, FieldsGoOutInTheirParsedOrderAndSpelling) {
+  http::request_header<> head;
+  head.method_string("PROPFIND");  // a verb Beast does not know goes out as sent
+  head.target("/Microsoft-Server-ActiveSync?Cmd=Ping");
+  head.insert("host", "mail.example.test");
+  head.insert("ms-asprotocolversion", "14.1");
+  head.insert("X-Custom", "b");
+  head.insert("x-custom", "a");
+  OutgoingHead out;
+  write_forwarded_request(out, head, {BodyFraming::content_length, 12}, HeaderPolicy(), {}, test_request_id);
+  EXPECT_EQ(out.bytes,
+            "PROPFIND /Microsoft-Server-ActiveSync?Cmd=Ping HTTP/1.1\r\n"
+            "Host: mail.example.test\r\n"
+            "ms-asprotocolversion: 14.1\r\n"
+            "X-Custom: b\r\n"
+            "x-custom: a\r\n"
+            "Content-Length: 12\r\n"
+            "X-Forwarded-Proto: https\r\n"
+            "X-Request-Id: 00000000000000a1\r\n"
+            "\r\n");
 }
 
 TEST(ForwardedRequest, WritesExactlyOneFramingFieldOfItsOwn) {
@@ -223,46 +285,49 @@ TEST(ForwardedRequest, TrailersParsedAfterTheHeadNeverCross) {
   parser.put(boost::asio::buffer(head), ec);
   ASSERT_FALSE(ec);
   ASSERT_TRUE(parser.is_header_done());
-  auto out = forward(parser.get(), {BodyFraming::chunked, 0});
+  OutgoingHead out;
+  write_forwarded_request(out, parser.get(), {BodyFraming::chunked, 0}, HeaderPolicy(), {}, test_request_id);
   std::string body = "1\r\nx\r\n0\r\nX-Forwarded-User: administrator@corp\r\nX-Original-URL: /ecp/\r\n\r\n";
   parser.eager(true);
   parser.put(boost::asio::buffer(body), ec);
   ASSERT_FALSE(ec);
   ASSERT_TRUE(parser.is_done());
   EXPECT_EQ(parser.get().count("X-Forwarded-User"), 1u);  // the parser did merge it
-  EXPECT_EQ(out.count("X-Forwarded-User"), 0u);
-  EXPECT_EQ(out.count("X-Original-URL"), 0u);
+  auto forwarded = parse_head<true>(out.bytes);
+  EXPECT_EQ(forwarded.count("X-Forwarded-User"), 0u);
+  EXPECT_EQ(forwarded.count("X-Original-URL"), 0u);
 }
 
-// A read that brings no body bytes must not end the body: Beast's chunked serializer writes an empty buffer
-// as a zero-size chunk, which is the terminator to the next hop (the fuzzer found it).
-TEST(SetBodyPiece, AnEmptyPieceWritesNoChunk) {
-  http::request_header<> head;
-  head.method(http::verb::post);
-  head.target("/Microsoft-Server-ActiveSync");
-  head.insert(http::field::host, "h");
-  auto out = forward(head, {BodyFraming::chunked, 0});
-  http::request_serializer<http::buffer_body> serializer(out);
-  std::string wire;
-  auto drain = [&] {
-    boost::beast::error_code ec;
-    while (!serializer.is_done()) {
-      serializer.next(ec, [&](boost::beast::error_code&, const auto& buffers) {
-        for (auto b : boost::beast::buffers_range_ref(buffers)) wire.append(static_cast<const char*>(b.data()), b.size());
-        serializer.consume(boost::beast::buffer_bytes(buffers));
-      });
-      if (ec) return;
-    }
-  };
+std::string concatenated(const OutgoingBody::Buffers& buffers) {
+  std::string out;
+  for (const auto& buffer : buffers) out.append(static_cast<const char*>(buffer.data()), buffer.size());
+  return out;
+}
+
+// A read that brings no body bytes must not end the body: a zero-size chunk is the terminator to the next
+// hop (the rest of the body would then be parsed as another message; the fuzzer found it once).
+TEST(OutgoingBody, AnEmptyPieceWritesNoChunk) {
+  OutgoingBody body(true);
   char data[] = "abc";
-  set_body_piece(out.body(), data, 0, true);
-  drain();
-  set_body_piece(out.body(), data, 3, true);
-  drain();
-  set_body_piece(out.body(), data, 0, false);
-  drain();
-  auto body = wire.substr(wire.find("\r\n\r\n") + 4);
-  EXPECT_EQ(body, "3\r\nabc\r\n0\r\n\r\n");
+  std::string wire = concatenated(body.frame("HEAD\r\n\r\n", data, 0, false));
+  wire += concatenated(body.frame({}, data, 3, false));
+  wire += concatenated(body.frame({}, data, 0, false));
+  wire += concatenated(body.frame({}, data, 0, true));
+  EXPECT_EQ(wire, "HEAD\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+}
+
+TEST(OutgoingBody, ChunkSizesAreHexAndTheLastPieceCarriesTheEnd) {
+  OutgoingBody body(true);
+  std::string data(0x1a2b, 'x');
+  auto wire = concatenated(body.frame({}, data.data(), data.size(), true));
+  EXPECT_EQ(wire, "1a2b\r\n" + data + "\r\n0\r\n\r\n");
+}
+
+TEST(OutgoingBody, ALengthFramedBodyGoesAsItCame) {
+  OutgoingBody body(false);
+  char data[] = "0\r\n\r\n";
+  EXPECT_EQ(concatenated(body.frame("H", data, 5, false)), "H0\r\n\r\n");
+  EXPECT_EQ(concatenated(body.frame({}, data, 0, true)), "");
 }
 
 TEST(DeviceResponse, DropsHopByHopKeepsExchangeHeaders) {
@@ -275,7 +340,8 @@ TEST(DeviceResponse, DropsHopByHopKeepsExchangeHeaders) {
   f.insert("Content-Length", "12");
   f.insert("MS-ASProtocolVersions", "14.1,16.1");
   f.insert("X-MS-Location", "https://other.example.test/Microsoft-Server-ActiveSync");
-  auto out = device_response(f, {BodyFraming::content_length, 12}, 11, true);
+  OutgoingHead head;
+  auto out = respond(f, {BodyFraming::content_length, 12}, 11, true, head);
   EXPECT_EQ(out.count("X-Hop"), 0u);
   EXPECT_EQ(out.count("Keep-Alive"), 0u);
   EXPECT_EQ(out.count(http::field::connection), 0u);
@@ -290,12 +356,38 @@ TEST(DeviceResponse, FramesUnknownLengthsForTheDevicesVersion) {
   f.result(200);
   f.version(10);
   f.insert("Transfer-Encoding", "chunked");
-  auto http11 = device_response(f, {BodyFraming::until_close, 0}, 11, true);
+  OutgoingHead head;
+  auto http11 = respond(f, {BodyFraming::until_close, 0}, 11, true, head);
   EXPECT_EQ(http11[http::field::transfer_encoding], "chunked");
+  EXPECT_TRUE(head.chunked);
   EXPECT_TRUE(http11.keep_alive());
-  auto http10 = device_response(f, {BodyFraming::chunked, 0}, 10, true);
+  auto http10 = respond(f, {BodyFraming::chunked, 0}, 10, true, head);
   EXPECT_EQ(http10.count(http::field::transfer_encoding), 0u);
+  EXPECT_FALSE(head.chunked);
   EXPECT_FALSE(http10.keep_alive());
+  auto sized10 = respond(f, {BodyFraming::content_length, 3}, 10, true, head);
+  EXPECT_EQ(sized10[http::field::connection], "keep-alive");
+  EXPECT_TRUE(sized10.keep_alive());
+}
+
+TEST(DeviceResponse, StatusLineIsRebuiltFromTheParse) {
+  http::response_header<> f;
+  f.result(451);
+  f.reason("Redirect");
+  f.version(11);
+  f.insert("X-MS-Location", "https://other.example.test/Microsoft-Server-ActiveSync");
+  OutgoingHead head;
+  write_device_response(head, f, {BodyFraming::content_length, 0}, 11, false);
+  EXPECT_EQ(head.bytes,
+            "HTTP/1.1 451 Redirect\r\n"
+            "X-MS-Location: https://other.example.test/Microsoft-Server-ActiveSync\r\n"
+            "Content-Length: 0\r\n"
+            "Connection: close\r\n"
+            "\r\n");
+  f.reason("");  // no reason phrase: Beast's parse gives the standard one for the status
+  f.result(200);
+  write_device_response(head, f, {BodyFraming::none, 0}, 11, true);
+  EXPECT_EQ(head.bytes.substr(0, head.bytes.find("\r\n")), "HTTP/1.1 200 OK");
 }
 
 TEST(SafeHeaderValue, RejectsControlBytes) {
