@@ -64,7 +64,7 @@ void ConsoleLog::rotate(std::chrono::system_clock::time_point now) {
 }
 
 void ConsoleLog::count(Activity& activity, std::string_view key, std::string_view detail, const RequestFacts& facts) {
-  auto it = activity.current.find(std::string(key));
+  auto it = activity.current.find(key);
   if (it == activity.current.end()) {
     if (activity.current.size() >= activity_keys_) {
       ++untracked_;
@@ -76,7 +76,7 @@ void ConsoleLog::count(Activity& activity, std::string_view key, std::string_vie
   ++entry.requests;
   if (!facts.refusal.empty()) ++entry.refused;
   entry.last_seen = facts.time;
-  if (!detail.empty()) entry.detail = std::string(detail);
+  if (!detail.empty()) entry.detail.assign(detail);
 }
 
 std::vector<RefusalEntry> ConsoleLog::refusals() const {

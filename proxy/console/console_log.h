@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -80,7 +81,12 @@ public:
   std::vector<MinuteCounts> refusals_per_minute(std::chrono::system_clock::time_point now) const;
 
 private:
-  using Table = std::unordered_map<std::string, ActivityEntry>;
+  // Looked up by string_view: counting a request builds no key string unless the key is new.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
+  using Table = std::unordered_map<std::string, ActivityEntry, KeyHash, std::equal_to<>>;
   struct Activity {
     Table current, previous;  // two half-hour generations
   };
