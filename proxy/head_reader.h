@@ -1,7 +1,7 @@
-// Feeds buffered bytes to a Beast parser one step at a time, so a byte limit holds for a whole message head.
-// Beast's header_limit bounds one parse step, and its read operations loop over steps internally: a head
-// of many small fields arriving in pieces passed a 16 KB limit at 32 KB. Here the limit left for the next
-// step shrinks by what earlier steps consumed.
+// Feeds buffered bytes to a Beast parser: a head one step at a time, so a byte limit holds for the whole head
+// (Beast's header_limit bounds one parse step, and its read operations loop over steps internally: a head of
+// many small fields arriving in pieces passed a 16 KB limit at 32 KB); a body's buffered bytes without an
+// asynchronous read.
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -37,6 +37,31 @@ boost::beast::error_code parse_head_step(Parser& parser, boost::beast::flat_buff
   // once the limit left is smaller than the field it is reading).
   if (ec == http::error::need_more && head_bytes + buffer.size() >= limit) ec = http::error::header_limit;
   return ec;
+}
+
+// Parses the body bytes `buffer` already holds into `parser` as Beast's read would before reading more (eager),
+// and consumes them; `bytes` counts them. True when no read is needed: the message is done, the parser's body
+// buffer is full (need_buffer in `ec`), or the parser refused the bytes (its error in `ec`). A Sync's body
+// usually arrives with its head: taking it here spares an asynchronous read that completes at once, which
+// Asio would post (a scheduler round and a reactor poll).
+template <class Parser>
+bool parse_buffered_body(Parser& parser, boost::beast::flat_buffer& buffer, boost::beast::error_code& ec,
+                         std::size_t& bytes) {
+  namespace http = boost::beast::http;
+  parser.eager(true);
+  ec = {};
+  bytes = 0;
+  while (!parser.is_done() && buffer.size() > 0) {
+    auto used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    bytes += used;
+    if (ec == http::error::need_more || (!ec && used == 0)) {
+      ec = {};
+      return false;
+    }
+    if (ec) return true;
+  }
+  return parser.is_done();
 }
 
 // What the peer closing its side means while a head is awaited: end_of_stream before the first byte (an idle

@@ -93,6 +93,11 @@ void Relay::do_read_request_body() {
   body.data = buffer();
   body.size = runtime_->config.limits.relay_buffer_bytes;
   host_.arm(runtime_->config.timeouts.client_body, Phase::request_body);
+  error_code buffered_ec;
+  std::size_t buffered = 0;
+  if (parse_buffered_body(*request_, client_buffer_, buffered_ec, buffered))
+    return on_read_request_body(buffered_ec, buffered);
+  host_.record().bytes_in += buffered;  // a part taken from the buffer; the read below counts the rest
   http::async_read(client_, client_buffer_, *request_,
                    [self = self()](error_code ec, std::size_t bytes) {
                      self->on_read_request_body(ec, bytes);
@@ -278,6 +283,10 @@ void Relay::do_read_response_body() {
   body.data = buffer();
   body.size = runtime_->config.limits.relay_buffer_bytes;
   host_.arm(runtime_->config.timeouts.upstream_response, Phase::response_body);
+  error_code buffered_ec;
+  std::size_t buffered = 0;
+  if (parse_buffered_body(*response_, upstream_buffer_, buffered_ec, buffered))
+    return on_read_response_body(buffered_ec, buffered);
   http::async_read(*upstream_, upstream_buffer_, *response_,
                    [self = self()](error_code ec, std::size_t bytes) {
                      self->on_read_response_body(ec, bytes);

@@ -1,11 +1,16 @@
 // parse_head_step: the byte limit holds for the whole head however it arrives, and a head within it parses
-// whatever the piece sizes; end_of_stream_in_head: a close before any byte is no request.
+// whatever the piece sizes; end_of_stream_in_head: a close before any byte is no request; parse_buffered_body
+// takes what is buffered and says when a read is still needed.
 #include "proxy/head_reader.h"
 
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
 
 namespace easedge::proxy {
 namespace {
@@ -68,6 +73,68 @@ TEST(EndOfStreamInHead, APartHeadIsAPartialMessage) {
   buffer.commit(boost::asio::buffer_copy(buffer.prepare(part.size()), boost::asio::buffer(part)));
   ASSERT_EQ(parse_head_step(parser, buffer, 16384, head_bytes), http::error::need_more);
   EXPECT_EQ(end_of_stream_in_head(parser), http::error::partial_message);
+}
+
+// A parser whose head came from `message` and whose body buffer is `room`; `buffer` holds what follows the head.
+struct BufferedBody {
+  explicit BufferedBody(const std::string& message, std::size_t room = 64) : storage(room) {
+    buffer.commit(boost::asio::buffer_copy(buffer.prepare(message.size()), boost::asio::buffer(message)));
+    std::size_t head_bytes = 0;
+    EXPECT_FALSE(parse_head_step(parser, buffer, 16384, head_bytes));
+    parser.body_limit(100);
+    parser.get().body().data = storage.data();
+    parser.get().body().size = storage.size();
+  }
+  std::string body() { return std::string(storage.data(), storage.size() - parser.get().body().size); }
+
+  http::request_parser<http::buffer_body> parser;
+  boost::beast::flat_buffer buffer;
+  std::vector<char> storage;
+};
+
+TEST(ParseBufferedBody, AWholeBodyInTheBufferNeedsNoRead) {
+  BufferedBody request("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloPOST");
+  boost::beast::error_code ec;
+  std::size_t bytes = 0;
+  EXPECT_TRUE(parse_buffered_body(request.parser, request.buffer, ec, bytes));
+  EXPECT_FALSE(ec);
+  EXPECT_TRUE(request.parser.is_done());
+  EXPECT_EQ(bytes, 5u);
+  EXPECT_EQ(request.body(), "hello");
+  EXPECT_EQ(request.buffer.size(), 4u);  // the next pipelined request stays for its own parse
+}
+
+TEST(ParseBufferedBody, APartialChunkTakesWhatIsThereAndAsksForARead) {
+  BufferedBody request("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n5\r\nde");
+  boost::beast::error_code ec;
+  std::size_t bytes = 0;
+  EXPECT_FALSE(parse_buffered_body(request.parser, request.buffer, ec, bytes));
+  EXPECT_FALSE(ec);
+  EXPECT_FALSE(request.parser.is_done());
+  EXPECT_GT(bytes, 0u);
+  EXPECT_EQ(request.body().substr(0, 3), "abc");
+}
+
+TEST(ParseBufferedBody, AFullBodyBufferAndTheUploadLimitEndTheStep) {
+  BufferedBody full("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n12345678", 4);
+  boost::beast::error_code ec;
+  std::size_t bytes = 0;
+  EXPECT_TRUE(parse_buffered_body(full.parser, full.buffer, ec, bytes));
+  EXPECT_EQ(ec, http::error::need_buffer);
+  EXPECT_EQ(full.body(), "1234");
+
+  BufferedBody over("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n80\r\n" + std::string(128, 'x'));
+  EXPECT_TRUE(parse_buffered_body(over.parser, over.buffer, ec, bytes));
+  EXPECT_EQ(ec, http::error::body_limit);
+}
+
+TEST(ParseBufferedBody, AnEmptyBufferAsksForARead) {
+  BufferedBody request("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n");
+  boost::beast::error_code ec;
+  std::size_t bytes = 0;
+  EXPECT_FALSE(parse_buffered_body(request.parser, request.buffer, ec, bytes));
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(bytes, 0u);
 }
 
 }  // namespace
