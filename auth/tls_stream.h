@@ -90,7 +90,7 @@ public:
 
   template <typename ConstBuffers, typename Handler>
   auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
-    if (!ssl_) return socket_.async_write_some(buffers, std::forward<Handler>(handler));
+    if (!ssl_) return write_plain(buffers, std::forward<Handler>(handler));
     return run_tls_op(
         [buffers](SSL* ssl, std::size_t& done) {
           // Gather small buffer sequences (header + first body bytes) into one TLS record; a retry after
@@ -193,6 +193,34 @@ private:
       if (b.size() > 0) return b;
     }
     return {};
+  }
+
+  // A plain socket's write, tried at once without blocking and its result delivered as run_tls_op delivers an
+  // immediate one: Asio posts even a write that completed at once (a reactor round per request to Exchange).
+  // Asio's asynchronous write only when the socket cannot take the bytes now.
+  template <typename ConstBuffers, typename Handler>
+  auto write_plain(const ConstBuffers& buffers, Handler&& handler) {
+    return net::async_initiate<Handler, void(error_code, std::size_t)>(
+        [this, buffers](auto&& handler) {
+          error_code ec;
+          if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+          std::size_t done = ec ? 0 : socket_.write_some(buffers, ec);
+          if (ec == net::error::would_block || ec == net::error::try_again)
+            return socket_.async_write_some(buffers, std::move(handler));
+          complete_now(std::move(handler), ec, done);
+        },
+        handler);
+  }
+
+  // Delivers a result available at once: directly up to a small nesting depth (every caller initiates in tail
+  // position), posted beyond it, which bounds the stack when many results are immediate in a row.
+  template <typename Handler>
+  void complete_now(Handler&& handler, error_code ec, std::size_t done) {
+    if (inline_completion_depth >= max_inline_completion_depth)
+      return net::post(socket_.get_executor(), net::append(std::move(handler), ec, done));
+    ++inline_completion_depth;
+    std::move(handler)(ec, done);  // may destroy this stream: nothing of it is touched after
+    --inline_completion_depth;
   }
 
   // Runs one OpenSSL call until it succeeds or fails for good, waiting for socket readiness on
