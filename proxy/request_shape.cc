@@ -67,7 +67,7 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
 
   RequestShape shape;
   shape.framing = *framing;
-  auto expect = head[http::field::expect];
+  auto expect = field_value(head, http::field::expect);
   if (!expect.empty()) {
     if (!boost::beast::iequals(expect, "100-continue"))
       return refused(Refusal::bad_request, "unsupported Expect: " + std::string(expect));
