@@ -44,11 +44,11 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
   if (!parser_agrees(*framing, parser_chunked, parser_length))
     return refused(Refusal::bad_request, "ambiguous framing: the parser reads the body length differently");
 
-  // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL).
-  const std::string target_text(head.target());
-  auto target = boost::urls::parse_origin_form(target_text);
+  // Parsed in place: Boost.URL 1.81's grammar rules keep to the view's end (parse_query's result does not,
+  // but the query is taken from this parse, see eas::parse_query).
+  auto target = boost::urls::parse_origin_form(head.target());
   if (!target)
-    return refused(target_text == "*" ? Refusal::not_found : Refusal::bad_request,
+    return refused(head.target() == "*" ? Refusal::not_found : Refusal::bad_request,
                    "request target is not in origin form");
   // Dot segments and encoded separators could walk out of /Microsoft-Server-ActiveSync once Exchange (IIS)
   // normalises the path: refuse them rather than forward a path that means something else upstream.
@@ -67,6 +67,7 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
 
   RequestShape shape;
   shape.framing = *framing;
+  shape.query = target->encoded_params();
   auto expect = field_value(head, http::field::expect);
   if (!expect.empty()) {
     if (!boost::beast::iequals(expect, "100-continue"))
