@@ -73,9 +73,10 @@ constexpr std::array version_table{VersionEntry{121, "12.1"}, VersionEntry{140, 
 
 QueryError fail(QueryErrc code, std::string reason) { return QueryError{code, std::move(reason)}; }
 
+// ci_compare, not ci_is_equal: see command_from_name (`name` may end where the request target ends).
 const ParamEntry* param_by_name(std::string_view name) {
   for (const auto& entry : param_table)
-    if (entry.plain && urls::grammar::ci_is_equal(name, entry.name)) return &entry;
+    if (entry.plain && name.size() == entry.name.size() && urls::grammar::ci_compare(name, entry.name) == 0) return &entry;
   return nullptr;
 }
 

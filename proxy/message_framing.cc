@@ -4,6 +4,7 @@
 #include <boost/beast/core/string.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace easedge::proxy {
@@ -16,14 +17,20 @@ std::string_view trimmed(std::string_view text) {
   return text;
 }
 
-// RFC 3986 authority characters (reg-name, IP literal, port); anything else in Host is refused rather than
-// passed to a server that may route or log by it.
+// RFC 3986 authority characters (reg-name, IP literal, port): ASCII letters and digits and these.
+constexpr std::string_view authority_punctuation = "-._~!$&'()*+,;=:[]%";
+
+constexpr std::array<bool, 256> authority_bytes = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  for (char c : authority_punctuation) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
+// Anything else in Host is refused rather than passed to a server that may route or log by it.
 bool is_authority(std::string_view host) {
   if (host.empty()) return false;
-  return std::all_of(host.begin(), host.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return std::isalnum(u) || std::string_view("-._~!$&'()*+,;=:[]%").find(c) != std::string_view::npos;
-  });
+  return std::all_of(host.begin(), host.end(), [](char c) { return authority_bytes[static_cast<unsigned char>(c)]; });
 }
 
 // What the framing rules read from a head, gathered in one pass over its fields. Beast's parser has already
