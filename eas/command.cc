@@ -44,9 +44,11 @@ std::string_view command_name(Command command) {
   return {};  // unreachable for values produced by this file's lookups
 }
 
+// ci_compare, not ci_is_equal: Boost.URL 1.81's ci_is_equal reads one byte past both ends once two letters
+// differ in case only, and `name` may be a view that ends where the request target's buffer ends.
 std::optional<Command> command_from_name(std::string_view name) {
   for (const auto& entry : command_table)
-    if (boost::urls::grammar::ci_is_equal(name, entry.name)) return entry.command;
+    if (name.size() == entry.name.size() && boost::urls::grammar::ci_compare(name, entry.name) == 0) return entry.command;
   return std::nullopt;
 }
 

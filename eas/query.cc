@@ -2,6 +2,7 @@
 #include "eas/query.h"
 
 #include <array>
+#include <optional>
 #include <span>
 
 #include <boost/url/grammar/ci_string.hpp>
@@ -72,9 +73,10 @@ constexpr std::array version_table{VersionEntry{121, "12.1"}, VersionEntry{140, 
 
 QueryError fail(QueryErrc code, std::string reason) { return QueryError{code, std::move(reason)}; }
 
+// ci_compare, not ci_is_equal: see command_from_name (`name` may end where the request target ends).
 const ParamEntry* param_by_name(std::string_view name) {
   for (const auto& entry : param_table)
-    if (entry.plain && urls::grammar::ci_is_equal(name, entry.name)) return &entry;
+    if (entry.plain && name.size() == entry.name.size() && urls::grammar::ci_compare(name, entry.name) == 0) return &entry;
   return nullptr;
 }
 
@@ -83,12 +85,6 @@ const ParamEntry* param_by_tag(std::uint8_t tag) {
     if (entry.base64_tag && static_cast<std::uint8_t>(entry.param) == tag) return &entry;
   return nullptr;
 }
-
-// Boost.URL 1.81 reads past the end of a view that is not NUL-terminated: parse_query validates the given
-// bytes but builds its result from the bare pointer, measured again with strlen, so a query inside an HTTP
-// request line would run on into " HTTP/1.1\r\n...". Every view handed to
-// Boost.URL is therefore a NUL-terminated copy (at most max_query_bytes).
-std::string terminated(std::string_view text) { return std::string(text); }
 
 bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
@@ -129,7 +125,7 @@ std::optional<QueryError> check_device_type(std::string_view value) {
 
 // Assigns a decoded parameter value to its field; shared by both forms after their own syntax checks.
 // The base64 Options byte never comes here: its parser owns the flags.
-std::optional<QueryError> assign(EasRequest& request, Param param, std::string_view name, std::string value) {
+std::optional<QueryError> assign(EasRequest& request, Param param, std::string_view name, std::string_view value) {
   switch (param) {
     case Param::cmd:
       if (auto command = command_from_name(value)) {
@@ -139,11 +135,11 @@ std::optional<QueryError> assign(EasRequest& request, Param param, std::string_v
       return fail(QueryErrc::unknown_command, "Cmd names no ActiveSync command");
     case Param::device_id:
       if (auto error = check_device_id(value)) return error;
-      request.device_id = std::move(value);
+      request.device_id = value;
       return std::nullopt;
     case Param::device_type:
       if (auto error = check_device_type(value)) return error;
-      request.device_type = std::move(value);
+      request.device_type = value;
       return std::nullopt;
     case Param::save_in_sent:
       if (value == "T" || value == "F") {
@@ -156,12 +152,12 @@ std::optional<QueryError> assign(EasRequest& request, Param param, std::string_v
   }
   if (auto error = check_value(name, value)) return error;
   switch (param) {
-    case Param::attachment_name: request.attachment_name = std::move(value); break;
-    case Param::collection_id: request.collection_id = std::move(value); break;
-    case Param::item_id: request.item_id = std::move(value); break;
-    case Param::long_id: request.long_id = std::move(value); break;
-    case Param::occurrence: request.occurrence = std::move(value); break;
-    case Param::user: request.user = std::move(value); break;
+    case Param::attachment_name: request.attachment_name = value; break;
+    case Param::collection_id: request.collection_id = value; break;
+    case Param::item_id: request.item_id = value; break;
+    case Param::long_id: request.long_id = value; break;
+    case Param::occurrence: request.occurrence = value; break;
+    case Param::user: request.user = value; break;
     default: break;
   }
   return std::nullopt;
@@ -181,26 +177,31 @@ private:
   std::uint64_t bits_ = 0;
 };
 
-QueryResult parse_plain(std::string_view method, std::string_view query_view) {
-  const std::string query = terminated(query_view);
-  auto params = urls::parse_query(query);  // validated once; its view is iterated below
-  if (!params) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
-  // ASP.NET (and thus Exchange) decodes '+' in the query as a space; decode the same way.
-  urls::encoding_opts options;
-  options.space_as_plus = true;
+// ASP.NET (and thus Exchange) decodes '+' in the query as a space; decode the same way.
+const urls::encoding_opts plus_as_space(true);
 
+// A parameter name or value as ASP.NET reads it: the bytes as sent when there is nothing to decode (no
+// escape, no '+'), else decoded into `buffer`.
+std::string_view decoded_text(urls::pct_string_view value, std::string& buffer) {
+  if (value.decoded_size() == value.size() && value.find('+') == std::string_view::npos) return value;
+  buffer = value.decode(plus_as_space);
+  return buffer;
+}
+
+QueryResult parse_plain(std::string_view method, urls::params_encoded_view params) {
   EasRequest request;
   request.form = QueryForm::plain;
   SeenSet seen;
-  for (const auto& p : *params) {
+  std::string buffer;
+  for (auto p : params) {
     if (p.key.empty() && !p.has_value) continue;  // "a=1&&b=2" or a trailing '&': nothing there, as in ASP.NET
-    const ParamEntry* entry = param_by_name(p.key.decode(options));
+    const ParamEntry* entry = param_by_name(decoded_text(p.key, buffer));
     if (!entry) return fail(QueryErrc::unknown_parameter, "unknown query parameter");
     if (!seen.insert(entry->param))
       return fail(QueryErrc::duplicate_parameter, std::string(entry->name) + " is given more than once");
     if (!p.has_value) return fail(QueryErrc::bad_value, std::string(entry->name) + " has no value");
-    if (p.value.decoded_size() > max_value_bytes) return value_too_long(entry->name);  // before copying it
-    if (auto error = assign(request, entry->param, entry->name, p.value.decode(options))) return *error;
+    if (p.value.decoded_size() > max_value_bytes) return value_too_long(entry->name);  // before decoding it
+    if (auto error = assign(request, entry->param, entry->name, decoded_text(p.value, buffer))) return *error;
   }
   if (method == "POST") {
     if (!request.command) return fail(QueryErrc::missing_parameter, "a POST needs Cmd");
@@ -336,15 +337,14 @@ QueryResult parse_base64_bytes(std::span<const unsigned char> data) {
       request.accept_multipart = flags & option_accept_multi_part;
       continue;
     }
-    if (auto error = assign(request, entry->param, entry->name, std::string(value))) return *error;
+    if (auto error = assign(request, entry->param, entry->name, value)) return *error;
   }
   return request;
 }
 
 QueryResult parse_base64(std::string_view query) {
   // '+', '/' and '=' may arrive percent-encoded; '+' is a base64 digit here, never a space.
-  const std::string owned = terminated(query);
-  auto escaped = urls::make_pct_string_view(owned);
+  auto escaped = urls::make_pct_string_view(query);
   if (!escaped) return fail(QueryErrc::bad_encoding, "bad percent escape in the query");
   std::string text = escaped->decode();
   if (!is_canonical_base64(text)) return fail(QueryErrc::bad_base64, "query is neither key=value pairs nor padded base64");
@@ -366,9 +366,8 @@ bool looks_plain(std::string_view query) {
   return equals != std::string_view::npos && query.find_first_not_of('=', equals) != std::string_view::npos;
 }
 
-}  // namespace
-
-QueryResult parse_query(std::string_view method, std::string_view query) {
+// The checks before the form is known, on the raw query: an answer, or nullopt to go on by its form.
+std::optional<QueryResult> check_method_and_size(std::string_view method, std::string_view query) {
   bool post = method == "POST";
   if (!post && method != "OPTIONS" && method != "GET")
     return fail(QueryErrc::unsupported_method, "ActiveSync uses POST, OPTIONS and GET only");
@@ -378,7 +377,28 @@ QueryResult parse_query(std::string_view method, std::string_view query) {
     if (post) return fail(QueryErrc::missing_parameter, "a POST needs a query naming the command");
     return EasRequest{};
   }
-  return looks_plain(query) ? parse_plain(method, query) : parse_base64(query);
+  return std::nullopt;
+}
+
+}  // namespace
+
+QueryResult parse_query(std::string_view method, std::string_view query) {
+  if (auto answer = check_method_and_size(method, query)) return std::move(*answer);
+  if (!looks_plain(query)) return parse_base64(query);
+  // Boost.URL 1.81's parse_query validates the given bytes but builds its result from the bare pointer,
+  // measured again with strlen: a query inside an HTTP request line would run on into " HTTP/1.1\r\n...".
+  // Hence a NUL-terminated copy (at most max_query_bytes); a target's parse (the other overload) has none
+  // of this.
+  const std::string owned(query);
+  auto params = urls::parse_query(owned);
+  if (!params) return fail(QueryErrc::bad_encoding, "query is not a valid RFC 3986 query");
+  return parse_plain(method, *params);
+}
+
+QueryResult parse_query(std::string_view method, urls::params_encoded_view query) {
+  std::string_view text = query.buffer();
+  if (auto answer = check_method_and_size(method, text)) return std::move(*answer);
+  return looks_plain(text) ? parse_plain(method, query) : parse_base64(text);
 }
 
 std::string_view query_form_name(QueryForm form) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/system/result.hpp>
+#include <boost/url/params_encoded_view.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -45,6 +46,8 @@ struct EasRequest {
   std::string occurrence;
   bool save_in_sent = false;
   bool accept_multipart = false;            // base64 Options flag (plain: MS-ASAcceptMultiPart header)
+
+  bool operator==(const EasRequest&) const = default;
 };
 
 enum class QueryErrc {
@@ -74,6 +77,10 @@ using QueryResult = boost::system::result<EasRequest, QueryError>;
 // a '&' or a '=' that is not trailing base64 padding means the plain form. A POST needs a command,
 // DeviceId and DeviceType; OPTIONS and GET may come without a query (form none).
 QueryResult parse_query(std::string_view method, std::string_view query);
+
+// The same for a query Boost.URL has already validated as part of a request target (url_view's
+// encoded_params(), a view into the target): the same answer, without a second validation or a copy.
+QueryResult parse_query(std::string_view method, boost::urls::params_encoded_view query);
 
 std::string_view query_form_name(QueryForm form);  // "none" | "plain" | "base64"
 std::string_view query_errc_name(QueryErrc code);  // the enumerator's name, e.g. "truncated"

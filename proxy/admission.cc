@@ -126,10 +126,7 @@ Admission::Progress Admission::check_request_shape() {
 
   // Decoded now so that every log line, refusals included, names command, device and claimed user; a
   // malformed query is refused only after the certificate checks, so a bad certificate is what a device hears.
-  auto target = std::string_view(head_->target());
-  auto question = target.find('?');
-  auto query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-  auto parsed = eas::parse_query(head_->method_string(), query);
+  auto parsed = eas::parse_query(head_->method_string(), shape.query);
   if (parsed)
     outcome_.eas = std::move(*parsed);
   else

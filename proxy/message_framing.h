@@ -69,6 +69,14 @@ inline bool same_header_name(std::string_view a, std::string_view b) {
   return true;
 }
 
+// The value of the first `name` field, or empty: what head[name] gives, by a walk over the fields comparing
+// the enum Beast's parser gave each name (operator[] walks Beast's tree with case-insensitive compares).
+inline std::string_view field_value(const http::fields& head, http::field name) {
+  for (const auto& field : head)
+    if (field.name() == name) return field.value();
+  return {};
+}
+
 // The names listed in Connection fields (RFC 9110 7.6.1), trimmed, as sent: views into `head`, compared
 // with same_header_name. Inline room for the usual one or two.
 using ConnectionTokens = boost::container::small_vector<std::string_view, 4>;

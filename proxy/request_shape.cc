@@ -2,6 +2,7 @@
 #include "proxy/request_shape.h"
 
 #include <boost/beast/core/string.hpp>
+#include <boost/url/grammar/ci_string.hpp>
 #include <boost/url/parse.hpp>
 
 #include <iterator>
@@ -12,10 +13,20 @@ namespace {
 
 constexpr std::string_view activesync_path = "/Microsoft-Server-ActiveSync";
 
+// ci_compare, not beast::iequals (or Boost.URL's ci_is_equal): those read one byte past both ends once two
+// letters differ in case only, and the path ends where the head's exactly-sized target buffer ends.
 bool is_activesync_path(std::string_view path) {
   if (path.size() < activesync_path.size()) return false;
-  if (!boost::beast::iequals(path.substr(0, activesync_path.size()), activesync_path)) return false;
+  if (boost::urls::grammar::ci_compare(path.substr(0, activesync_path.size()), activesync_path) != 0) return false;
   return path.size() == activesync_path.size() || path[activesync_path.size()] == '/';
+}
+
+// A byte no path segment may hold: '%' (nothing may be encoded) or a separator. One pass: find_first_of
+// would call memchr for every byte of the segment.
+bool has_forbidden_byte(std::string_view segment) {
+  for (char c : segment)
+    if (c == '%' || c == '/' || c == '\\') return true;
+  return false;
 }
 
 bool method_allowed(http::verb method) {
@@ -44,19 +55,18 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
   if (!parser_agrees(*framing, parser_chunked, parser_length))
     return refused(Refusal::bad_request, "ambiguous framing: the parser reads the body length differently");
 
-  // A NUL-terminated copy: Boost.URL 1.81 reads views past their end (up to a NUL).
-  const std::string target_text(head.target());
-  auto target = boost::urls::parse_origin_form(target_text);
+  // Parsed in place: Boost.URL 1.81's grammar rules keep to the view's end (parse_query's result does not,
+  // but the query is taken from this parse, see eas::parse_query).
+  auto target = boost::urls::parse_origin_form(head.target());
   if (!target)
-    return refused(target_text == "*" ? Refusal::not_found : Refusal::bad_request,
+    return refused(head.target() == "*" ? Refusal::not_found : Refusal::bad_request,
                    "request target is not in origin form");
   // Dot segments and encoded separators could walk out of /Microsoft-Server-ActiveSync once Exchange (IIS)
   // normalises the path: refuse them rather than forward a path that means something else upstream.
   // No segment may be percent-encoded at all, so each is its own decoded form (nothing to decode or copy).
   for (auto segment : target->encoded_segments()) {
     std::string_view text = segment;
-    if (text.find('%') != std::string_view::npos || text == "." || text == ".." ||
-        text.find_first_of("/\\") != std::string_view::npos)
+    if (has_forbidden_byte(text) || text == "." || text == "..")
       return refused(Refusal::bad_request, "path segment '" + std::string(text) + "' is not allowed");
   }
   if (!is_activesync_path(target->encoded_path()))
@@ -67,7 +77,8 @@ RequestShape check_request_shape(const http::request_header<>& head, bool parser
 
   RequestShape shape;
   shape.framing = *framing;
-  auto expect = head[http::field::expect];
+  shape.query = target->encoded_params();
+  auto expect = field_value(head, http::field::expect);
   if (!expect.empty()) {
     if (!boost::beast::iequals(expect, "100-continue"))
       return refused(Refusal::bad_request, "unsupported Expect: " + std::string(expect));

@@ -7,6 +7,7 @@
 
 #include <boost/beast/http/message.hpp>
 #include <boost/optional/optional.hpp>
+#include <boost/url/params_encoded_view.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +21,8 @@ struct RequestShape {
   std::string detail;              // why, for the log (never for the device)
   Framing framing;                 // the body length easedge reads and forwards, when admitted
   bool expect_continue = false;    // the device waits for 100 Continue before its body
+  // The target's query, validated with the rest of the target (for eas::parse_query): a view into the head.
+  boost::urls::params_encoded_view query;
 };
 
 // `parser_chunked` and `parser_length` are what Beast's parser read from the same head: easedge's reading of

@@ -3,6 +3,7 @@
 #include "proxy/session.h"
 
 #include "proxy/head_reader.h"
+#include "proxy/message_framing.h"
 #include "proxy/proxy_protocol.h"
 #include "proxy/request_log.h"
 #include "proxy/request_id.h"
@@ -305,7 +306,7 @@ void Session::finish_request() {
   if (record_.status == 0) return;  // already logged, or nothing was answered
   request_id();                     // every trace names one
   std::string_view user_agent;
-  if (request_) user_agent = request_->get()[http::field::user_agent];
+  if (request_) user_agent = field_value(request_->get(), http::field::user_agent);
   log_finished_request(context_.shared, runtime_->access_log.get(),
                        {.record = record_,
                         .verdict = verdict_,

@@ -1,6 +1,7 @@
 // ActiveSync query parsing: the spec example, every tag, hostile base64 bytes, and plain-form edge cases.
 #include "eas/query.h"
 
+#include <boost/url/parse.hpp>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -447,6 +448,44 @@ TEST(QueryInsideRequestLine, ReadsOnlyTheGivenBytes) {
   auto base64 = parse_query("POST", std::string_view(base64_line).substr(0, 36));
   ASSERT_TRUE(base64.has_value()) << base64.error().reason;
   EXPECT_EQ(base64->device_id, "v140Device");
+}
+
+// The proxy hands over the query of the request target it has already parsed (a view into the request line,
+// not NUL-terminated): every answer is the one the text gives.
+TEST(QueryFromTarget, SameAnswersAsTheText) {
+  const std::string long_user(max_value_bytes + 1, 'u');
+  const std::vector<std::string> queries = {
+      "Cmd=Sync&User=alice&DeviceId=ABC123&DeviceType=iPhone",
+      "cmd=ping&USER=alice%40corp.example.test&deviceid=abc&devicetype=Android",
+      "Cmd=Sync&User=DOMAIN%5Calice+smith&DeviceId=A&DeviceType=B",
+      "C%6Dd=Sync&Device%49d=A&DeviceType=B",
+      "Cmd+=Sync&DeviceId=A&DeviceType=B",
+      "Cmd=Sync&&DeviceId=A&DeviceType=B&",
+      "Cmd=Sync&cmd=Ping&DeviceId=A&DeviceType=B",
+      "Cmd=Sync&DeviceId&DeviceType=B",
+      "Cmd=Sync&Bogus=1&DeviceId=A&DeviceType=B",
+      "Cmd=Sync&User=" + long_user + "&DeviceId=A&DeviceType=B",
+      "Cmd=Sync&User=a%0Ab&DeviceId=A&DeviceType=B",
+      "Cmd=Nope&DeviceId=A&DeviceType=B",
+      "Cmd=Sync&DeviceType=B",
+      "jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob25l",
+      "jAAJBAp2MTQwRGV2aWNlAApTbWFydFBob2",
+      "",
+  };
+  for (const auto& query : queries) {
+    for (std::string_view method : {"POST", "OPTIONS", "PUT"}) {
+      std::string line = "/Microsoft-Server-ActiveSync?" + query + " HTTP/1.1\r\n";
+      auto target = boost::urls::parse_origin_form(std::string_view(line).substr(0, line.find(' ')));
+      ASSERT_TRUE(target.has_value()) << query;
+      auto from_target = parse_query(method, target->encoded_params());
+      auto from_text = parse_query(method, query);
+      ASSERT_EQ(from_target.has_value(), from_text.has_value()) << method << " " << query;
+      if (from_text)
+        EXPECT_EQ(*from_target, *from_text) << method << " " << query;
+      else
+        EXPECT_EQ(from_target.error().code, from_text.error().code) << method << " " << query;
+    }
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include <boost/url/parse.hpp>
 #include <openssl/evp.h>
 
 #include "eas/policy.h"
@@ -78,6 +79,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     query = std::string_view(encoded.get(), static_cast<std::size_t>(n));
   }
   auto result = easedge::eas::parse_query(method, query);
+  // The proxy hands over the query of the request target it has already parsed: same answer for every
+  // query that is valid in a target (the target again in an exactly-sized buffer, for ASan).
+  std::string target_text = "/?" + std::string(query);
+  auto target_bytes = std::make_unique<char[]>(target_text.size());
+  std::memcpy(target_bytes.get(), target_text.data(), target_text.size());
+  if (auto target = boost::urls::parse_origin_form(std::string_view(target_bytes.get(), target_text.size()))) {
+    auto from_target = easedge::eas::parse_query(method, target->encoded_params());
+    require(from_target.has_value() == result.has_value());
+    if (result) require(*from_target == *result);
+    else require(from_target.error().code == result.error().code);
+  }
   if (!result) {
     require(!easedge::eas::query_errc_name(result.error().code).empty());
     return 0;

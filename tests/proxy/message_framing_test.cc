@@ -100,6 +100,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"host_with_space", "Host: a b\r\n", Outcome::refused},
         Case{"host_with_slash", "Host: a/ecp\r\n", Outcome::refused},
         Case{"host_with_port_and_ipv6", "Host: [::1]:8443\r\n", Outcome::forwarded, none},
+        Case{"host_with_latin1_letter", "Host: m\xe4il\r\n", Outcome::refused},
+        Case{"host_with_angle_bracket", "Host: mail<1>\r\n", Outcome::refused},
+        Case{"host_every_authority_byte", "Host: aZ09-._~!$&'()*+,;=:[]%\r\n", Outcome::forwarded, none},
         // Beast replaces an obs-fold by one space (RFC 9112 5.2 allows it): nothing folded is forwarded.
         Case{"obs_fold", "Host: h\r\nX-A: b\r\n  folded\r\n", Outcome::forwarded, none},
         Case{"space_before_colon", "Host: h\r\nContent-Length : 5\r\n", Outcome::refused},

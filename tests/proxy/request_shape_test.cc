@@ -6,6 +6,8 @@
 #include <boost/beast/http/parser.hpp>
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace easedge::proxy {
 namespace {
 
@@ -76,6 +78,25 @@ TEST(RequestShape, FieldCountOverTheLimitIs431) {
   for (int i = 0; i < 20; ++i) fields += "X-F" + std::to_string(i) + ": 1\r\n";
   EXPECT_EQ(shape_of(post, fields, 20).refusal, Refusal::header_too_large);  // 20 + Host
   EXPECT_FALSE(shape_of(post, fields, 21).refusal);
+}
+
+// The query eas::parse_query reads is the one this parse of the target validated: a view into the head.
+TEST(RequestShape, HandsOverTheTargetsQuery) {
+  for (auto [target, query, count] : {std::tuple{"/Microsoft-Server-ActiveSync?Cmd=Sync&User=a%40b", "Cmd=Sync&User=a%40b", 2},
+                                      std::tuple{"/Microsoft-Server-ActiveSync?", "", 1},
+                                      std::tuple{"/Microsoft-Server-ActiveSync", "", 0}}) {
+    std::string text = std::string("POST ") + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    http::request_parser<http::empty_body> parser;
+    boost::beast::error_code ec;
+    parser.put(boost::asio::buffer(text), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto shape = check_request_shape(parser.get(), parser.chunked(), parser.content_length(), 100);
+    ASSERT_FALSE(shape.refusal) << shape.detail;
+    EXPECT_EQ(std::string_view(shape.query.buffer()), query) << target;
+    EXPECT_EQ(shape.query.size(), static_cast<std::size_t>(count)) << target;
+    if (auto question = parser.get().target().find('?'); question != std::string_view::npos)
+      EXPECT_EQ(shape.query.buffer().data(), parser.get().target().data() + question + 1) << "not a view into the head";
+  }
 }
 
 }  // namespace
