@@ -116,12 +116,12 @@ void CertificateValidator::remember(const std::shared_ptr<const ClientCertificat
   std::lock_guard lock(mutex_);
   if (cache_.count(verdict->sha256_hex)) return;
   while (cache_.size() >= cache_entries_) {
-    cache_.erase(lru_.back());
+    cache_.erase(cache_.find(lru_.back()));  // by iterator: the key views the evicted verdict
     lru_.pop_back();
   }
-  lru_.push_front(verdict->sha256_hex);
-  cache_.emplace(verdict->sha256_hex,
-                 CacheEntry{verdict, std::chrono::steady_clock::now() + lifetime, lru_.begin()});
+  std::string_view key = verdict->sha256_hex;
+  lru_.push_front(key);
+  cache_.emplace(key, CacheEntry{verdict, std::chrono::steady_clock::now() + lifetime, lru_.begin()});
 }
 
 }  // namespace easedge::auth

@@ -13,6 +13,7 @@
 #include <list>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -44,14 +45,16 @@ private:
   std::size_t cache_entries_;
 
   // A small LRU of verdicts keyed by the certificate's SHA-256: a device reconnecting costs no chain work.
+  // Keys and LRU entries view the verdict's own sha256_hex (immutable, owned by the entry): one entry per
+  // device certificate, so no two more copies of it.
   struct CacheEntry {
     std::shared_ptr<const ClientCertificate> verdict;
     std::chrono::steady_clock::time_point expires;
-    std::list<std::string>::iterator lru;
+    std::list<std::string_view>::iterator lru;
   };
   std::mutex mutex_;
-  std::unordered_map<std::string, CacheEntry> cache_;
-  std::list<std::string> lru_;
+  std::unordered_map<std::string_view, CacheEntry> cache_;
+  std::list<std::string_view> lru_;
 };
 
 }  // namespace easedge::auth

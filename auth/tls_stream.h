@@ -119,17 +119,17 @@ public:
 
   // Waits until the peer sends something, without holding any read buffer meanwhile.
   // Completes at once when OpenSSL already holds decrypted or undecrypted bytes.
+  // The socket's own wait, not a composed operation: every idle connection has one pending, and a composed
+  // operation's state and work guard would add about 100 bytes to each.
   template <typename Handler>
   auto async_wait_readable(Handler&& handler) {
-    return net::async_compose<Handler, void(error_code)>(
-        [this, started = false](auto& self, error_code ec = {}) mutable {
-          if (started) return self.complete(ec);
-          started = true;
+    return net::async_initiate<Handler, void(error_code)>(
+        [this](auto&& handler) {
           if (holds_unread_bytes())
-            return net::post(socket_.get_executor(), net::append(std::move(self), error_code{}));
-          socket_.async_wait(socket_type::wait_read, std::move(self));
+            return net::post(socket_.get_executor(), net::append(std::move(handler), error_code{}));
+          socket_.async_wait(socket_type::wait_read, std::move(handler));
         },
-        handler, socket_);
+        handler);
   }
 
   // What a peer that is not expected to send anything is doing, for a connection with nothing to read pending

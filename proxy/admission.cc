@@ -59,17 +59,16 @@ void Admission::start(const std::shared_ptr<Admission>& owner, const http::reque
   owner_ = owner;
   ++serial_;
   next_step_ = 0;
-  head_ = &head;
-  parser_chunked_ = parser_chunked;
-  parser_length_ = parser_length;
-  eas_error_.clear();
-  account_.reset();
-  outcome_ = AdmissionOutcome{};
-  outcome_.identity.client_address = client_address_;
+  decision_ = std::make_unique<Decision>();
+  decision_->head = &head;
+  decision_->parser_chunked = parser_chunked;
+  decision_->parser_length = parser_length;
+  decision_->outcome.identity.client_address = client_address_;
   run();
 }
 
 void Admission::expire() {
+  if (!decision_) return;  // decided meanwhile
   ++serial_;
   refuse(if_late_, "no answer within timeouts.authorization_seconds (" +
                        std::to_string(context_.config.timeouts.authorization.count()) + " s)");
@@ -90,8 +89,9 @@ void Admission::run() {
 }
 
 void Admission::finish() {
-  head_ = nullptr;
-  done_(std::move(outcome_));
+  // Released before `done`, which may start the next request.
+  auto decision = std::move(decision_);
+  done_(std::move(decision->outcome));
 }
 
 template <typename Answer>
@@ -105,8 +105,8 @@ auto Admission::answer(Refusal if_late, Progress (Admission::*on_answer)(const A
 }
 
 Admission::Progress Admission::refuse(Refusal reason, std::string detail) {
-  outcome_.refusal = reason;
-  outcome_.detail = std::move(detail);
+  decision_->outcome.refusal = reason;
+  decision_->outcome.detail = std::move(detail);
   return Progress::refused;
 }
 
@@ -118,21 +118,22 @@ bool Admission::has_valid_certificate() const {
 
 Admission::Progress Admission::check_request_shape() {
   // proxy::, since this member hides the free function it runs.
-  auto shape =
-      proxy::check_request_shape(*head_, parser_chunked_, parser_length_, context_.config.limits.max_request_headers);
+  auto& d = *decision_;
+  auto shape = proxy::check_request_shape(*d.head, d.parser_chunked, d.parser_length,
+                                          context_.config.limits.max_request_headers);
   if (shape.refusal) return refuse(*shape.refusal, std::move(shape.detail));
-  outcome_.framing = shape.framing;
-  outcome_.expect_continue = shape.expect_continue;
+  d.outcome.framing = shape.framing;
+  d.outcome.expect_continue = shape.expect_continue;
 
   // Decoded now so that every log line, refusals included, names command, device and claimed user; a
   // malformed query is refused only after the certificate checks, so a bad certificate is what a device hears.
-  auto parsed = eas::parse_query(head_->method_string(), shape.query);
+  auto parsed = eas::parse_query(d.head->method_string(), shape.query);
   if (parsed)
-    outcome_.eas = std::move(*parsed);
+    d.outcome.eas = std::move(*parsed);
   else
-    eas_error_ = parsed.error().reason;
+    d.eas_error = parsed.error().reason;
   // timeouts.upstream_response is the ceiling; eas.ping_timeout / eas.command_timeout narrow it per command.
-  outcome_.upstream_timeout = std::min(eas::request_timeout(context_.config.eas, outcome_.eas.command),
+  d.outcome.upstream_timeout = std::min(eas::request_timeout(context_.config.eas, d.outcome.eas.command),
                                        context_.config.timeouts.upstream_response);
   return Progress::next;
 }
@@ -175,13 +176,13 @@ Admission::Progress Admission::on_revocation(const auth::RevocationAnswer& answe
 }
 
 Admission::Progress Admission::check_eas_query() {
-  if (!eas_error_.empty()) return refuse(Refusal::malformed_eas_query, std::move(eas_error_));
+  if (!decision_->eas_error.empty()) return refuse(Refusal::malformed_eas_query, std::move(decision_->eas_error));
   return Progress::next;
 }
 
 Admission::Progress Admission::map_account() {
   if (!has_valid_certificate()) return Progress::next;  // no account: the policy decides what that allows
-  outcome_.identity.certificate = certificate_.get();
+  decision_->outcome.identity.certificate = certificate_.get();
   if (!context_.mapper) {
     if (certificate_->upn.empty())
       return refuse(Refusal::certificate_unmappable, "certificate has no UPN (SAN otherName 1.3.6.1.4.1.311.20.2.3)");
@@ -207,19 +208,21 @@ Admission::Progress Admission::on_mapped(const mapping::MapResult& result) {
 Admission::Progress Admission::take_account(const mapping::MappedAccount& account) {
   if (!is_safe_header_value(account.user_principal_name))
     return refuse(Refusal::certificate_unmappable, "account name contains control bytes");
-  account_ = account;
-  outcome_.identity.user = account.user_principal_name;
+  auto& d = *decision_;
+  d.account = account;
+  d.outcome.identity.user = account.user_principal_name;
   // The name in upstream.identity_format, e.g. SOGo's uid (issue 17)
-  outcome_.identity.forwarded_user = forwarded_user_name(account, context_.config.upstream.identity_format);
-  if (outcome_.identity.forwarded_user.empty())
+  d.outcome.identity.forwarded_user = forwarded_user_name(account, context_.config.upstream.identity_format);
+  if (d.outcome.identity.forwarded_user.empty())
     return refuse(Refusal::certificate_unmappable, "the account has no usable name for upstream.identity_format");
   return Progress::next;
 }
 
 Admission::Progress Admission::check_policy() {
   std::optional<eas::AccountNames> names;
-  if (account_) names = eas::AccountNames{account_->user_principal_name, account_->sam_account_name};
-  auto decision = context_.policy.evaluate(outcome_.eas, names);
+  if (const auto& account = decision_->account)
+    names = eas::AccountNames{account->user_principal_name, account->sam_account_name};
+  auto decision = context_.policy.evaluate(decision_->outcome.eas, names);
   if (decision) return Progress::next;
   const auto& denial = decision.error();
   auto reason = denial.reason == eas::PolicyRefusal::user_mismatch ? Refusal::user_mismatch : Refusal::device_blocked;

@@ -130,12 +130,16 @@ private:
   std::uint64_t serial_ = 0;  // tells answers for this request from late ones for an earlier step
   std::size_t next_step_ = 0;
   Refusal if_late_ = Refusal::directory_unavailable;
-  const http::request_header<>* head_ = nullptr;
-  bool parser_chunked_ = false;
-  boost::optional<std::uint64_t> parser_length_;
-  std::string eas_error_;  // why the query is malformed; refused after the certificate checks
-  std::optional<mapping::MappedAccount> account_;
-  AdmissionOutcome outcome_;
+  // On the heap from start() until `done`: an idle connection does not carry it inline.
+  struct Decision {
+    const http::request_header<>* head = nullptr;
+    bool parser_chunked = false;
+    boost::optional<std::uint64_t> parser_length;
+    std::string eas_error;  // why the query is malformed; refused after the certificate checks
+    std::optional<mapping::MappedAccount> account;
+    AdmissionOutcome outcome;
+  };
+  std::unique_ptr<Decision> decision_;
 };
 
 }  // namespace easedge::proxy

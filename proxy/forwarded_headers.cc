@@ -94,7 +94,7 @@ void write_forwarded_request(OutgoingHead& out, const http::request_header<>& pa
   // so it starts with '/' after any prefix.
   bytes.append(parsed.method_string()).append(" ").append(form.path_prefix).append(parsed.target());
   bytes.append(" HTTP/1.1\r\n");
-  append_field(bytes, "Host", parsed[http::field::host]);
+  append_field(bytes, "Host", field_value(parsed, http::field::host));
   append_end_to_end(bytes, parsed, [&](std::string_view name) { return !policy.strips_request_header(name); });
   out.chunked = framing.kind == BodyFraming::chunked;
   switch (framing.kind) {

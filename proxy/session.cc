@@ -151,13 +151,11 @@ void Session::on_request_readable(error_code ec) {
 
 void Session::do_read_header() {
   const auto& limits = runtime_->config.limits;
-  record_ = RequestRecord{};
   ++request_serial_;
-  record_.started = std::chrono::steady_clock::now();
-  verdict_ = AdmissionOutcome{};
-  request_ = std::make_unique<RequestParser>();
-  request_->header_limit(limits.max_request_header_bytes);
-  limit_upload(*request_, limits);
+  request_ = std::make_unique<Request>();
+  request_->record.started = std::chrono::steady_clock::now();
+  request_->parser.header_limit(limits.max_request_header_bytes);
+  limit_upload(request_->parser, limits);
   head_bytes_ = 0;
   arm(runtime_->config.timeouts.request_header, Phase::request_header);
   client_buffer_.reserve(read_chunk_bytes);
@@ -168,21 +166,21 @@ void Session::do_read_header() {
 // all of it; Beast's own read operations would apply it to each step only.
 void Session::continue_read_header() {
   auto before = head_bytes_;
-  auto ec = parse_head_step(*request_, client_buffer_, runtime_->config.limits.max_request_header_bytes, head_bytes_);
+  auto ec = parse_head_step(request_->parser, client_buffer_, runtime_->config.limits.max_request_header_bytes, head_bytes_);
   if (ec != http::error::need_more) return on_read_header(ec, head_bytes_ - before);
-  record_.bytes_in += head_bytes_ - before;
+  request_->record.bytes_in += head_bytes_ - before;
   auto room = std::min(client_buffer_.max_size() - client_buffer_.size(), read_chunk_bytes);
   if (room == 0) return on_read_header(http::error::buffer_overflow, 0);
   client_.async_read_some(client_buffer_.prepare(room), [self = shared_from_this()](error_code ec, std::size_t bytes) {
     self->client_buffer_.commit(bytes);
     if (!ec) return self->continue_read_header();
-    if (ec == net::error::eof) ec = end_of_stream_in_head(*self->request_);
+    if (ec == net::error::eof) ec = end_of_stream_in_head(self->request_->parser);
     self->on_read_header(ec, 0);
   });
 }
 
 void Session::on_read_header(error_code ec, std::size_t bytes) {
-  record_.bytes_in += bytes;
+  request_->record.bytes_in += bytes;
   if (ec == http::error::end_of_stream || (ec && bytes == 0 && client_buffer_.size() == 0 && !timed_out_))
     return close();  // the device closed an idle keep-alive connection
   // A head that fills the read buffer's ceiling without ending is over the limit too.
@@ -190,7 +188,7 @@ void Session::on_read_header(error_code ec, std::size_t bytes) {
     return refuse(Refusal::header_too_large, "request head exceeds limits.max_request_header_bytes " +
                                                  std::to_string(runtime_->config.limits.max_request_header_bytes));
   if (ec == http::error::body_limit)
-    return refuse(Refusal::body_too_large, upload_refusal_detail(*request_, runtime_->config.limits));
+    return refuse(Refusal::body_too_large, upload_refusal_detail(request_->parser, runtime_->config.limits));
   if (timed_out_) return refuse(Refusal::request_timeout, "request header not received in time");
   if (ec) {
     if (closed_ || ec == net::error::operation_aborted || ec == net::error::eof ||
@@ -204,19 +202,21 @@ void Session::on_read_header(error_code ec, std::size_t bytes) {
 // ---- deciding (proxy/admission.cc) ------------------------------------------------------------------------
 
 void Session::process_request() {
-  auto& head = request_->get();
-  record_.method = std::string(head.method_string());
-  record_.target = std::string(head.target());
-  client_keep_alive_ = request_->keep_alive();
-  admission_->start(std::shared_ptr<Admission>(shared_from_this(), &*admission_), head, request_->chunked(),
-                    request_->content_length());
+  auto& parser = request_->parser;
+  auto& head = parser.get();
+  request_->record.method = std::string(head.method_string());
+  request_->record.target = std::string(head.target());
+  client_keep_alive_ = parser.keep_alive();
+  admission_->start(std::shared_ptr<Admission>(shared_from_this(), &*admission_), head, parser.chunked(),
+                    parser.content_length());
 }
 
 void Session::on_admission(AdmissionOutcome&& outcome) {
-  verdict_ = std::move(outcome);
-  record_.user = verdict_.identity.user;
-  if (verdict_.refusal) return refuse(*verdict_.refusal, std::move(verdict_.detail));
-  relay_.forward(*request_, verdict_);
+  auto& verdict = request_->verdict;
+  verdict = std::move(outcome);
+  request_->record.user = verdict.identity.user;
+  if (verdict.refusal) return refuse(*verdict.refusal, std::move(verdict.detail));
+  relay_.forward(request_->parser, verdict);
 }
 
 // ---- what the relay asks of the connection ----------------------------------------------------------------
@@ -234,15 +234,16 @@ void Session::end_exchange(bool keep_alive) {
 void Session::refuse(Refusal reason, std::string detail) {
   const auto& info = describe(reason);
   context_.shared.refusal_counter(reason).inc();
-  record_.status = info.status;
-  record_.substatus = info.substatus;
-  record_.refusal = std::string(info.name);
-  record_.detail = detail;
-  if (record_.method.empty() && request_) record_.method = std::string(request_->get().method_string());
-  if (record_.target.empty() && request_) record_.target = std::string(request_->get().target());
+  auto& record = request_->record;
+  record.status = info.status;
+  record.substatus = info.substatus;
+  record.refusal = std::string(info.name);
+  record.detail = detail;
+  if (record.method.empty()) record.method = std::string(request_->parser.get().method_string());
+  if (record.target.empty()) record.target = std::string(request_->parser.get().target());
 
   // The connection can carry another request only if this one was read to its end.
-  bool body_unread = request_ && !request_->is_done();
+  bool body_unread = !request_->parser.is_done();
   bool close_after = info.close_connection || body_unread || !client_keep_alive_ || closing() || timed_out_;
 
   // The device learns the class and an id; the operator finds the detail under that id in the log line below.
@@ -258,13 +259,13 @@ void Session::refuse(Refusal reason, std::string detail) {
   refusal_->keep_alive(!close_after);
   refusal_->prepare_payload();
 
-  spdlog::info("{} request {} {} {} -> {} {} ({})", client_address_, id, record_.method, record_.target,
+  spdlog::info("{} request {} {} {} -> {} {} ({})", client_address_, id, record.method, record.target,
                status_text(info), info.name, detail);
 
   timed_out_ = false;
   arm(runtime_->config.timeouts.client_write, Phase::refusing);
   http::async_write(client_, *refusal_, [self = shared_from_this(), close_after](error_code ec, std::size_t bytes) {
-    self->record_.bytes_out += bytes;
+    self->request_->record.bytes_out += bytes;
     self->on_refusal_written(ec, close_after);
   });
 }
@@ -274,7 +275,7 @@ void Session::on_refusal_written(error_code ec, bool close_after) {
   finish_request();
   if (ec) return close();
   if (!close_after) return do_wait_request();
-  if (request_ && !request_->is_done()) return do_linger();
+  if (!request_->parser.is_done()) return do_linger();
   close();
 }
 
@@ -303,25 +304,24 @@ void Session::on_linger_read(error_code ec, std::size_t bytes) {
 
 void Session::finish_request() {
   relay_.release_server();
-  if (record_.status == 0) return;  // already logged, or nothing was answered
-  request_id();                     // every trace names one
-  std::string_view user_agent;
-  if (request_) user_agent = field_value(request_->get(), http::field::user_agent);
+  if (!request_ || request_->record.status == 0) return;  // already logged, or nothing was answered
+  request_id();                                           // every trace names one
   log_finished_request(context_.shared, runtime_->access_log.get(),
-                       {.record = record_,
-                        .verdict = verdict_,
+                       {.record = request_->record,
+                        .verdict = request_->verdict,
                         .certificate = certificate_.get(),
-                        .user_agent = user_agent,
+                        .user_agent = field_value(request_->parser.get(), http::field::user_agent),
                         .client_address = client_address_,
                         .client_port = client_port_,
                         .server_address = server_address_,
                         .server_port = server_port_});
-  record_.status = 0;
+  request_->record.status = 0;
 }
 
 const std::string& Session::request_id() {
-  if (record_.id.empty()) record_.id = context_.request_ids.next();
-  return record_.id;
+  auto& id = request_->record.id;
+  if (id.empty()) id = context_.request_ids.next();
+  return id;
 }
 
 void Session::close() {
