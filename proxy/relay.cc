@@ -68,6 +68,10 @@ void Relay::forward(RequestParser& request, AdmissionOutcome& verdict) {
 // ---- forwarding the request ------------------------------------------------------------------------------
 
 void Relay::start_upstream_request() {
+  // Built for each connection the request goes out on: a retry on another server carries that server's
+  // Kerberos token, and a replay after a held request parked has to build it again (parking gave it back).
+  write_forwarded_request(forwarded_, request_->get(), verdict_->framing, runtime_->header_policy, verdict_->identity,
+                          host_.request_id());
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
   forwarded_body_ = OutgoingBody(forwarded_.chunked);
   forwarded_head_sent_ = false;
@@ -156,9 +160,12 @@ void Relay::do_wait_response() {
   do_read_response_header();
 }
 
-// A held Ping waits here for up to an hour: with no read buffer, until Exchange answers.
+// A held Ping waits here for up to an hour: with no read buffer, response parser or forwarded head (all are
+// made again when Exchange answers, or when the request is replayed on a fresh connection).
 void Relay::park_response_wait() {
   upstream_buffer_.shrink_to_fit();
+  response_.reset();
+  forwarded_.bytes = std::string();
   upstream_->async_wait_readable([self = self()](error_code ec) { self->on_response_readable(ec); });
 }
 

@@ -26,8 +26,6 @@ void Relay::choose_upstream() {
 }
 
 void Relay::send_upstream() {
-  write_forwarded_request(forwarded_, request_->get(), verdict_->framing, runtime_->header_policy, verdict_->identity,
-                          host_.request_id());
   if (auto pooled = context_.pool.take(runtime_, *upstream_server_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;

@@ -1,5 +1,6 @@
 // Relay: the upload limit in its one place (a declared Content-Length while the head is read, a chunked body as
-// it streams), and a failed upstream connect retried on another server only before any byte went out. The
+// it streams), a failed upstream connect retried on another server only before any byte went out, and a
+// request Exchange holds past the watch delay parking without its buffers and still getting its answer. The
 // device's side is a fake host over a plain loopback socket; the Exchange servers are loopback acceptors.
 #include "proxy/relay.h"
 
@@ -7,6 +8,7 @@
 #include "proxy/thread_context.h"
 
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
@@ -114,6 +116,9 @@ public:
     relay_.forward(request_, verdict_);
   }
 
+  // The connection's timer firing in `phase` (the fake arms none).
+  void fire(Phase phase) { relay_.on_timeout(phase); }
+
   std::optional<Refusal> refusal;
   std::string refusal_detail;
   bool exchanged = false;
@@ -220,6 +225,39 @@ TEST_F(RelayUpstreamTest, AFailureAfterTheRequestWentOutIsNotRetried) {
   EXPECT_GT(first_head.size(), 0u);  // the request did reach the first server
   EXPECT_EQ(second_connections_, 0);
   EXPECT_TRUE(upstreams_->is_up(0, std::chrono::steady_clock::now()));  // not a connect failure
+}
+
+TEST_F(RelayUpstreamTest, AHeldRequestParksAtTheWatchDelayAndStillGetsItsAnswer) {
+  // The first server holds the request (a Ping): the watch delay passes, the relay gives back its read buffer and
+  // waits for readiness instead; then the answer comes and reaches the device.
+  tcp::acceptor first(context_.io, loopback());
+  std::optional<tcp::socket> first_peer;
+  net::streambuf first_head;
+  net::steady_timer answer_later(context_.io);
+  static constexpr std::string_view answer = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nPong";
+  first.async_accept([&](boost::system::error_code ec, tcp::socket peer) {
+    if (ec) return;
+    first_peer = std::move(peer);
+    net::async_read_until(*first_peer, first_head, "\r\n\r\n", [&](boost::system::error_code ec, std::size_t) {
+      if (ec) return;
+      connection_->fire(Phase::upstream_response);  // the 1 s mark: the device is watched, the read parks
+      answer_later.expires_after(std::chrono::milliseconds(50));
+      answer_later.async_wait([&](boost::system::error_code) {
+        net::async_write(*first_peer, net::buffer(answer.data(), answer.size()),
+                         [](boost::system::error_code, std::size_t) {});
+      });
+    });
+  });
+  run(first.local_endpoint());
+  EXPECT_FALSE(connection_->refusal) << connection_->refusal_detail;
+  EXPECT_TRUE(connection_->exchanged);
+  EXPECT_EQ(connection_->record().upstream_status, 200);
+  EXPECT_EQ(second_connections_, 0);
+  std::string received(64, '\0');
+  boost::system::error_code ec;
+  device_.non_blocking(true);
+  received.resize(device_.read_some(net::buffer(received), ec));
+  EXPECT_EQ(received.substr(received.size() - 4), "Pong");
 }
 
 }  // namespace
