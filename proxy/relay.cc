@@ -23,6 +23,18 @@ namespace {
 // against noticing a departed device a second later.
 constexpr auto held_request_watch_delay = std::chrono::seconds(1);
 
+// Reads the next piece of a body into the parser's body buffer: from what `buffer` already holds when that is
+// enough (`handler` runs at once), else through Beast's read. `handler` gets the body bytes of both parts.
+template <class Stream, class Parser, class Handler>
+void read_body_piece(Stream& stream, boost::beast::flat_buffer& buffer, Parser& parser, Handler handler) {
+  error_code ec;
+  std::size_t buffered = 0;
+  if (parse_buffered_body(parser, buffer, ec, buffered)) return handler(ec, buffered);
+  http::async_read(stream, buffer, parser, [handler = std::move(handler), buffered](error_code ec, std::size_t bytes) {
+    handler(ec, buffered + bytes);
+  });
+}
+
 // A message Beast's parser refused (as opposed to a connection that ended or failed).
 bool is_malformed_message(error_code ec) {
   return ec.category() == make_error_code(http::error::bad_version).category() &&
@@ -97,15 +109,9 @@ void Relay::do_read_request_body() {
   body.data = buffer();
   body.size = runtime_->config.limits.relay_buffer_bytes;
   host_.arm(runtime_->config.timeouts.client_body, Phase::request_body);
-  error_code buffered_ec;
-  std::size_t buffered = 0;
-  if (parse_buffered_body(*request_, client_buffer_, buffered_ec, buffered))
-    return on_read_request_body(buffered_ec, buffered);
-  host_.record().bytes_in += buffered;  // a part taken from the buffer; the read below counts the rest
-  http::async_read(client_, client_buffer_, *request_,
-                   [self = self()](error_code ec, std::size_t bytes) {
-                     self->on_read_request_body(ec, bytes);
-                   });
+  read_body_piece(client_, client_buffer_, *request_, [self = self()](error_code ec, std::size_t bytes) {
+    self->on_read_request_body(ec, bytes);
+  });
 }
 
 void Relay::on_read_request_body(error_code ec, std::size_t bytes) {
@@ -290,14 +296,9 @@ void Relay::do_read_response_body() {
   body.data = buffer();
   body.size = runtime_->config.limits.relay_buffer_bytes;
   host_.arm(runtime_->config.timeouts.upstream_response, Phase::response_body);
-  error_code buffered_ec;
-  std::size_t buffered = 0;
-  if (parse_buffered_body(*response_, upstream_buffer_, buffered_ec, buffered))
-    return on_read_response_body(buffered_ec, buffered);
-  http::async_read(*upstream_, upstream_buffer_, *response_,
-                   [self = self()](error_code ec, std::size_t bytes) {
-                     self->on_read_response_body(ec, bytes);
-                   });
+  read_body_piece(*upstream_, upstream_buffer_, *response_, [self = self()](error_code ec, std::size_t bytes) {
+    self->on_read_response_body(ec, bytes);
+  });
 }
 
 void Relay::on_read_response_body(error_code ec, std::size_t) {
