@@ -266,14 +266,9 @@ private:
             // call; but every post costs the I/O thread a round through the reactor (an epoll_wait(0)), two
             // per keep-alive request. A few nested results are delivered directly instead: every caller
             // (Beast's composed operations, the Session) initiates in tail position. Deeper nesting is posted,
-            // which bounds the stack when many records are already buffered.
-            if (inline_completion_depth < max_inline_completion_depth) {
-              ++inline_completion_depth;
-              self.complete(ec, done);  // may destroy this stream: nothing of it is touched after
-              --inline_completion_depth;
-              return;
-            }
-            return net::post(socket_.get_executor(), net::append(std::move(self), ec, done));
+            // which bounds the stack when many records are already buffered. Either way the operation runs
+            // again as finished, and completes.
+            return complete_now(std::move(self), ec, done);
           }
           self.complete(ec, done);
         },
