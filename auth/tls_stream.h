@@ -20,8 +20,10 @@
 #include <openssl/ssl.h>
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 namespace easedge::auth {
 
@@ -117,6 +119,10 @@ public:
         std::forward<Handler>(handler));
   }
 
+  // Bytes handed to the kernel so far: for TLS what OpenSSL wrote to the socket (handshake and records), for a
+  // plain stream what its writes wrote.
+  std::uint64_t bytes_sent() const { return ssl_ ? BIO_number_written(SSL_get_wbio(ssl_.get())) : plain_bytes_sent_; }
+
   // Waits until the peer sends something, without holding any read buffer meanwhile.
   // Completes at once when OpenSSL already holds decrypted or undecrypted bytes.
   // The socket's own wait, not a composed operation: every idle connection has one pending, and a composed
@@ -206,10 +212,23 @@ private:
           if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
           std::size_t done = ec ? 0 : socket_.write_some(buffers, ec);
           if (ec == net::error::would_block || ec == net::error::try_again)
-            return socket_.async_write_some(buffers, std::move(handler));
+            return write_plain_when_writable(buffers, std::move(handler));
+          plain_bytes_sent_ += done;
           complete_now(std::move(handler), ec, done);
         },
         handler);
+  }
+
+  // The rest of write_plain when the socket cannot take the bytes now: Asio's write, counted as it completes.
+  template <typename ConstBuffers, typename Handler>
+  void write_plain_when_writable(const ConstBuffers& buffers, Handler&& handler) {
+    net::async_compose<Handler, void(error_code, std::size_t)>(
+        [this, buffers, started = false](auto& self, error_code ec = {}, std::size_t done = 0) mutable {
+          if (!std::exchange(started, true)) return socket_.async_write_some(buffers, std::move(self));
+          plain_bytes_sent_ += done;
+          self.complete(ec, done);
+        },
+        handler, socket_);
   }
 
   // Delivers a result available at once: directly up to a small nesting depth (every caller initiates in tail
@@ -280,6 +299,7 @@ private:
 
   socket_type socket_;
   OwnedSsl ssl_;
+  std::uint64_t plain_bytes_sent_ = 0;
 };
 
 }  // namespace easedge::auth

@@ -24,6 +24,10 @@ bool looks_alive(auth::TlsStream& stream) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+// The SYN takes one sequence number, and bytes_acked counts it (tests/proxy/upstream_pool_silent_close_test.cc
+// checks this against the kernel).
+constexpr std::uint64_t syn_sequence_numbers = 1;
+
 // Linux's tcp_info goes on past glibc's copy of it; the fields up to tcpi_bytes_acked (Linux 4.1).
 struct TcpInfo {
   tcp_info base;
@@ -97,9 +101,8 @@ void UpstreamPool::clear() {
   idle_.clear();
 }
 
-DeliveryMark delivery_mark(auth::TlsStream& stream) {
-  auto info = tcp_info_of(stream);
-  return info ? DeliveryMark{info->bytes_acked, true} : DeliveryMark{};
+DeliveryMark delivery_mark(const auth::TlsStream& stream) {
+  return DeliveryMark{syn_sequence_numbers + stream.bytes_sent(), true};
 }
 
 bool never_reached_server(auth::TlsStream& stream, const DeliveryMark& before) {

@@ -54,11 +54,14 @@ private:
 // a byte of answer, the proof is that the server's TCP reset the connection without acknowledging any byte
 // of the request: data that arrives at a socket the server has closed is answered with a reset, never
 // acknowledged. Anything else (an acknowledgement, or no verdict yet) means it may have been processed.
+// The mark is counted, not asked of the kernel: the bytes the stream sent so far, plus the SYN's one sequence
+// number, are what TCP_INFO's bytes_acked reads once the server's kernel acknowledged all of them; equal to it
+// after the failure, not a byte of the request was acknowledged.
 struct DeliveryMark {
   std::uint64_t bytes_acked = 0;
-  bool known = false;  // TCP_INFO answered
+  bool known = false;
 };
-DeliveryMark delivery_mark(auth::TlsStream& stream);
+DeliveryMark delivery_mark(const auth::TlsStream& stream);
 bool never_reached_server(auth::TlsStream& stream, const DeliveryMark& before);
 
 }  // namespace easedge::proxy

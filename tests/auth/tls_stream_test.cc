@@ -6,6 +6,8 @@
 #include "tests/support/test_pki.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
 #include <gtest/gtest.h>
 
@@ -70,6 +72,36 @@ TEST_F(TlsStreamTest, CarriesBytesBothWays) {
   io_.run();
   EXPECT_FALSE(write_ec);
   EXPECT_EQ(std::string(received.data(), got), hello);
+}
+
+TEST_F(TlsStreamTest, CountsEveryByteItHandsToTheKernel) {
+  handshake();
+  std::string hello = "hello over TLS";
+  client_->async_write_some(net::buffer(hello), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  std::array<char, 64> received{};
+  server_->async_read_some(net::buffer(received), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  io_.run();
+  // The handshake and the record: all the server's socket received from the client.
+  EXPECT_EQ(client_->bytes_sent(), BIO_number_read(SSL_get_rbio(server_->ssl())));
+  EXPECT_GT(client_->bytes_sent(), hello.size());
+
+  net::ip::tcp::acceptor acceptor(io_, {net::ip::make_address("127.0.0.1"), 0});
+  net::ip::tcp::socket plain_socket(io_);
+  plain_socket.connect(acceptor.local_endpoint());
+  auto peer = acceptor.accept();
+  TlsStream plain(std::move(plain_socket));
+  plain.async_write_some(net::buffer(hello), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  io_.restart();
+  io_.run();
+  EXPECT_EQ(plain.bytes_sent(), hello.size());
+  // More than the socket takes at once: the rest is written when it is writable, and counted too.
+  std::string bulk(4 << 20, 'x');
+  std::string drained(hello.size() + bulk.size(), '\0');
+  net::async_write(plain, net::buffer(bulk), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  net::async_read(peer, net::buffer(drained), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  io_.restart();
+  io_.run();
+  EXPECT_EQ(plain.bytes_sent(), hello.size() + bulk.size());
 }
 
 TEST_F(TlsStreamTest, PeekSeesAPipelinedRequestThenAPeerThatLeft) {

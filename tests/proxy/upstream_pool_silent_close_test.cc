@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
+#include <netinet/tcp.h>
 #include <poll.h>
 
 #include <string>
@@ -46,6 +47,30 @@ protected:
   }
 
   static void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
+
+  // Writes through the stream, as the relay does (the stream counts what it sent).
+  void send(auth::TlsStream& stream, const std::string& bytes) {
+    bool written = false;
+    net::async_write(stream, net::buffer(bytes), [&](boost::system::error_code ec, std::size_t) {
+      EXPECT_FALSE(ec);
+      written = true;
+    });
+    io_.restart();
+    while (!written && io_.run_one() != 0) {
+    }
+    ASSERT_TRUE(written);
+  }
+
+  // TCP_INFO's tcpi_bytes_acked (Linux 4.1), past the fields glibc's struct tcp_info has.
+  static std::uint64_t kernel_bytes_acked(auth::TlsStream& stream) {
+    struct {
+      tcp_info base;
+      std::uint64_t pacing_rate, max_pacing_rate, bytes_acked;
+    } info{};
+    socklen_t length = sizeof info;
+    EXPECT_EQ(::getsockopt(stream.socket().native_handle(), SOL_TCP, TCP_INFO, &info, &length), 0);
+    return info.bytes_acked;
+  }
 
   net::io_context io_;
   tcp::acceptor acceptor_{io_, tcp::endpoint(net::ip::address_v4::loopback(), 0)};
@@ -87,6 +112,18 @@ TEST_F(SilentCloseTest, UnsolicitedBytesMakeAConnectionUnusable) {
   net::write(pair.server, net::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
   settle();
   EXPECT_FALSE(pool_.take(runtime_, 0));
+}
+
+TEST_F(SilentCloseTest, TheCountedMarkIsWhatTheKernelReportsOnceEverythingIsAcknowledged) {
+  auto pair = connect();
+  settle();
+  EXPECT_EQ(delivery_mark(*pair.client).bytes_acked, kernel_bytes_acked(*pair.client)) << "a fresh connection";
+  std::string request = "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
+  send(*pair.client, request);
+  std::string got(request.size(), '\0');
+  net::read(pair.server, net::buffer(got));
+  settle();
+  EXPECT_EQ(delivery_mark(*pair.client).bytes_acked, kernel_bytes_acked(*pair.client)) << "after a request";
 }
 
 TEST_F(SilentCloseTest, ARequestThatHitAClosedSocketProvablyNeverReachedTheServer) {
