@@ -229,10 +229,6 @@ Admission::Progress Admission::check_policy() {
   return refuse(reason, denial.text);
 }
 
-std::string_view command_label(const AdmissionOutcome& outcome) {
-  return outcome.eas.command ? eas::command_name(*outcome.eas.command) : std::string_view("none");
-}
-
 std::optional<Refusal> refusal_for_token(const auth::kerberos::TokenResult& result) {
   if (result) return std::nullopt;
   switch (result.error().kind) {

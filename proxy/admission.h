@@ -54,9 +54,6 @@ struct AdmissionOutcome {
   ForwardedIdentity identity;                // `user` is set as soon as the account is known
 };
 
-// The request's ActiveSync command as a metric label ("none" for a request without one).
-std::string_view command_label(const AdmissionOutcome& outcome);
-
 // One connection's admissions, one request at a time. The steps run in the order of `steps` in admission.cc;
 // a step passes, refuses, or waits for an authority (revocation, directory, KDC) whose answer comes back on
 // the connection's executor and resumes the list. Every answer is turned into a Refusal here and nowhere else.

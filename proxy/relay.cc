@@ -259,7 +259,7 @@ void Relay::on_read_response_header(error_code ec) {
 void Relay::relay_response_header() {
   auto& response = response_->get();
   release_held();
-  context_.shared.metrics().upstream_latency.with({command_label(*verdict_)}).observe(
+  context_.metrics.upstream_latency(verdict_->eas.command).observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - upstream_sent_).count());
   host_.record().upstream_status = static_cast<std::uint16_t>(response.result_int());
   if (response.result() == http::status::unauthorized && upstream_server().kerberos) {

@@ -5,12 +5,12 @@
 
 namespace easedge::proxy {
 
-void log_finished_request(SharedState& shared, AccessLogWriter* access_log, const FinishedRequest& request) {
+void log_finished_request(ThreadContext& context, AccessLogWriter* access_log, const FinishedRequest& request) {
   const auto& record = request.record;
   const auto* certificate = request.certificate;
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record.started);
-  shared.metrics().requests.with({std::to_string(record.status), command_label(request.verdict)}).inc();
+  context.metrics.requests(record.status, request.verdict.eas.command).inc();
   const auto& eas = request.verdict.eas;
   std::string_view command = eas.command ? eas::command_name(*eas.command) : std::string_view();
   if (access_log) {
@@ -43,19 +43,20 @@ void log_finished_request(SharedState& shared, AccessLogWriter* access_log, cons
     access_log->write(entry);
   }
   // ---- operator console: the one place a finished request (refused or not) reaches the console log ----
-  shared.console_log().record({.time = std::chrono::system_clock::now(),
-                               .client_address = request.client_address,
-                               .subject = certificate ? std::string_view(certificate->subject) : "",
-                               .cert_sha256 = certificate ? std::string_view(certificate->sha256_hex) : "",
-                               .user = record.user,
-                               .device_id = eas.device_id,
-                               .device_type = eas.device_type,
-                               .command = command,
-                               .status = record.status,
-                               .substatus = record.substatus,
-                               .refusal = record.refusal,
-                               .detail = record.detail,
-                               .request_id = record.id});
+  context.shared.console_log().record({.time = std::chrono::system_clock::now(),
+                                       .client_address = request.client_address,
+                                       .subject = certificate ? std::string_view(certificate->subject) : "",
+                                       .cert_sha256 = certificate ? std::string_view(certificate->sha256_hex) : "",
+                                       .user = record.user,
+                                       .device_id = eas.device_id,
+                                       .device_type = eas.device_type,
+                                       .command = command,
+                                       .status = record.status,
+                                       .substatus = record.substatus,
+                                       .refusal = record.refusal,
+                                       .detail = record.detail,
+                                       .request_id = record.id},
+                                      context.index);
   // ---- end operator console ----
 }
 

@@ -6,7 +6,7 @@
 #include "proxy/access_log.h"
 #include "proxy/admission.h"
 #include "proxy/request_record.h"
-#include "proxy/shared_state.h"
+#include "proxy/thread_context.h"
 
 #include <cstdint>
 #include <string_view>
@@ -26,6 +26,6 @@ struct FinishedRequest {
 };
 
 // `access_log` null: the access log is off.
-void log_finished_request(SharedState& shared, AccessLogWriter* access_log, const FinishedRequest& request);
+void log_finished_request(ThreadContext& context, AccessLogWriter* access_log, const FinishedRequest& request);
 
 }  // namespace easedge::proxy

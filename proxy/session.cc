@@ -306,7 +306,7 @@ void Session::finish_request() {
   relay_.release_server();
   if (!request_ || request_->record.status == 0) return;  // already logged, or nothing was answered
   request_id();                                           // every trace names one
-  log_finished_request(context_.shared, runtime_->access_log.get(),
+  log_finished_request(context_, runtime_->access_log.get(),
                        {.record = request_->record,
                         .verdict = request_->verdict,
                         .certificate = certificate_.get(),

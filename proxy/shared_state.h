@@ -45,7 +45,10 @@ public:
   console::ConsoleLog& console_log() { return console_log_; }
 
   // The upstream's last connection outcome, for /readyz.
-  void note_upstream_success() { upstream_ok_.store(true, std::memory_order_relaxed); }
+  // Read before written: a store for every request would move the cache line between the I/O threads' cores.
+  void note_upstream_success() {
+    if (!upstream_ok_.load(std::memory_order_relaxed)) upstream_ok_.store(true, std::memory_order_relaxed);
+  }
   void note_upstream_failure(std::string detail);
   // What the last connection attempt that failed said, or nothing when the last one succeeded.
   std::optional<std::string> upstream_failure() const;

@@ -10,6 +10,8 @@ constexpr std::size_t max_free_relay_buffers = 64;
 
 ThreadContext::ThreadContext(SharedState& shared, std::size_t index)
     : shared(shared),
+      index(index),
+      metrics(shared.metrics()),
       relay_buffers(max_free_relay_buffers),
       pool(shared.runtime()->config.upstream.max_idle_connections, shared.runtime()->config.timeouts.upstream_idle),
       request_ids(index) {}

@@ -16,7 +16,7 @@ ConsoleLog::ConsoleLog(std::size_t ring_capacity, std::size_t activity_keys)
   ring_.reserve(ring_capacity_);
 }
 
-void ConsoleLog::record(const RequestFacts& facts) {
+void ConsoleLog::record(const RequestFacts& facts, std::size_t thread) {
   const bool refused = !facts.refusal.empty();
   if (refused) {
     RefusalEntry entry{facts.time,
@@ -46,28 +46,30 @@ void ConsoleLog::record(const RequestFacts& facts) {
     ++counts.by_class[status_class(facts.status, facts.substatus)];
   }
   if (facts.device_id.empty() && facts.user.empty()) return;
-  std::lock_guard lock(activity_mutex_);
-  rotate(facts.time);
-  if (!facts.device_id.empty()) count(devices_, facts.device_id, facts.device_type, facts);
-  if (!facts.user.empty()) count(users_, facts.user, {}, facts);
+  auto& shard = shards_[thread % activity_shards];
+  std::lock_guard lock(shard.mutex);
+  rotate(shard, facts.time);
+  if (!facts.device_id.empty()) count(shard, shard.devices, facts.device_id, facts.device_type, facts);
+  if (!facts.user.empty()) count(shard, shard.users, facts.user, {}, facts);
 }
 
-void ConsoleLog::rotate(std::chrono::system_clock::time_point now) {
-  if (now - generation_start_ < activity_generation) return;
-  for (auto* activity : {&devices_, &users_}) {
+void ConsoleLog::rotate(ActivityShard& shard, std::chrono::system_clock::time_point now) {
+  if (now - shard.generation_start < activity_generation) return;
+  for (auto* activity : {&shard.devices, &shard.users}) {
     activity->previous = std::move(activity->current);
     activity->current.clear();
     // Two generations without a request: the previous one is older than an hour.
-    if (now - generation_start_ >= 2 * activity_generation) activity->previous.clear();
+    if (now - shard.generation_start >= 2 * activity_generation) activity->previous.clear();
   }
-  generation_start_ = now;
+  shard.generation_start = now;
 }
 
-void ConsoleLog::count(Activity& activity, std::string_view key, std::string_view detail, const RequestFacts& facts) {
+void ConsoleLog::count(ActivityShard& shard, Activity& activity, std::string_view key, std::string_view detail,
+                       const RequestFacts& facts) const {
   auto it = activity.current.find(key);
   if (it == activity.current.end()) {
     if (activity.current.size() >= activity_keys_) {
-      ++untracked_;
+      ++shard.untracked;
       return;
     }
     it = activity.current.emplace(std::string(key), ActivityEntry{std::string(key), std::string(detail), 0, 0, {}}).first;
@@ -88,15 +90,23 @@ std::vector<RefusalEntry> ConsoleLog::refusals() const {
   return out;
 }
 
-std::vector<ActivityEntry> ConsoleLog::top(const Activity& activity, std::size_t limit) const {
-  Table merged = activity.previous;
-  for (const auto& [key, entry] : activity.current) {
-    auto [it, inserted] = merged.try_emplace(key, entry);
-    if (inserted) continue;
-    it->second.requests += entry.requests;
-    it->second.refused += entry.refused;
-    it->second.last_seen = entry.last_seen;
-    if (!entry.detail.empty()) it->second.detail = entry.detail;
+std::vector<ActivityEntry> ConsoleLog::top(Activity ActivityShard::*activity, std::size_t limit) const {
+  // A device whose connections landed on several threads is in several shards: its counts add up, the most
+  // recent sighting gives last_seen and detail.
+  Table merged;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (const auto* table : {&(shard.*activity).previous, &(shard.*activity).current}) {
+      for (const auto& [key, entry] : *table) {
+        auto [it, inserted] = merged.try_emplace(key, entry);
+        if (inserted) continue;
+        it->second.requests += entry.requests;
+        it->second.refused += entry.refused;
+        if (entry.last_seen < it->second.last_seen) continue;
+        it->second.last_seen = entry.last_seen;
+        if (!entry.detail.empty()) it->second.detail = entry.detail;
+      }
+    }
   }
   std::vector<ActivityEntry> out;
   out.reserve(merged.size());
@@ -114,18 +124,18 @@ std::vector<ActivityEntry> ConsoleLog::top(const Activity& activity, std::size_t
 }
 
 std::vector<ActivityEntry> ConsoleLog::top_devices(std::size_t limit) const {
-  std::lock_guard lock(activity_mutex_);
-  return top(devices_, limit);
+  return top(&ActivityShard::devices, limit);
 }
 
-std::vector<ActivityEntry> ConsoleLog::top_users(std::size_t limit) const {
-  std::lock_guard lock(activity_mutex_);
-  return top(users_, limit);
-}
+std::vector<ActivityEntry> ConsoleLog::top_users(std::size_t limit) const { return top(&ActivityShard::users, limit); }
 
 std::uint64_t ConsoleLog::untracked() const {
-  std::lock_guard lock(activity_mutex_);
-  return untracked_;
+  std::uint64_t total = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    total += shard.untracked;
+  }
+  return total;
 }
 
 std::vector<MinuteCounts> ConsoleLog::refusals_per_minute(std::chrono::system_clock::time_point now) const {

@@ -56,8 +56,10 @@ struct MinuteCounts {
   std::map<std::string, std::uint64_t> by_class;
 };
 
-// Thread-safe; every I/O thread records into it. Bounded: `ring_capacity` refusals, `activity_keys` devices and
-// users per half-hour generation (keys past that are counted as untracked), one hour of minute counts.
+// Thread-safe; every I/O thread records into it, the activity of each into a shard of its own (threads never
+// wait for each other; readers merge the shards). Bounded: `ring_capacity` refusals, `activity_keys` devices
+// and users per shard and half-hour generation (keys past that are counted as untracked), one hour of minute
+// counts.
 class ConsoleLog {
 public:
   static constexpr std::size_t default_ring_capacity = 1000;
@@ -68,7 +70,8 @@ public:
   explicit ConsoleLog(std::size_t ring_capacity = default_ring_capacity,
                       std::size_t activity_keys = default_activity_keys);
 
-  void record(const RequestFacts& facts);
+  // `thread`: the recording I/O thread's index, which picks its activity shard.
+  void record(const RequestFacts& facts, std::size_t thread = 0);
 
   // Newest first.
   std::vector<RefusalEntry> refusals() const;
@@ -90,9 +93,19 @@ private:
   struct Activity {
     Table current, previous;  // two half-hour generations
   };
-  void count(Activity& activity, std::string_view key, std::string_view detail, const RequestFacts& facts);
-  void rotate(std::chrono::system_clock::time_point now);
-  std::vector<ActivityEntry> top(const Activity& activity, std::size_t limit) const;
+  // One I/O thread's activity (threads past the shard count share): a cache line of its own, a lock only the
+  // console's readers contend for.
+  struct alignas(64) ActivityShard {
+    mutable std::mutex mutex;
+    Activity devices, users;
+    std::chrono::system_clock::time_point generation_start{};
+    std::uint64_t untracked = 0;
+  };
+  static constexpr std::size_t activity_shards = 16;
+  void count(ActivityShard& shard, Activity& activity, std::string_view key, std::string_view detail,
+             const RequestFacts& facts) const;
+  static void rotate(ActivityShard& shard, std::chrono::system_clock::time_point now);
+  std::vector<ActivityEntry> top(Activity ActivityShard::*activity, std::size_t limit) const;
 
   const std::size_t ring_capacity_;
   const std::size_t activity_keys_;
@@ -102,10 +115,7 @@ private:
   std::size_t next_ = 0;            // where the next refusal goes
   std::array<MinuteCounts, minutes_kept> minutes_{};
 
-  mutable std::mutex activity_mutex_;
-  Activity devices_, users_;
-  std::chrono::system_clock::time_point generation_start_{};
-  std::uint64_t untracked_ = 0;
+  std::array<ActivityShard, activity_shards> shards_;
 };
 
 // "403.13", or "404" when there is no substatus.

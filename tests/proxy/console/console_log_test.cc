@@ -79,6 +79,37 @@ TEST(ConsoleLog, ActivityTablesAreBounded) {
   EXPECT_EQ(log.untracked(), 2u);
 }
 
+TEST(ConsoleLog, ADeviceSeenOnSeveralThreadsIsOneRowWithTheirCountsAdded) {
+  ConsoleLog log(10, 3);
+  const auto start = Clock::now();
+  auto facts = refusal(0, start);
+  facts.refusal = {};
+  facts.user = "alice@corp.example.test";
+  facts.device_type = "iPhone";
+  log.record(facts, 0);
+  facts.time = start + 1s;
+  facts.device_type = "iPad";  // the newest sighting's type is shown
+  log.record(facts, 1);
+  facts.time = start - 1s;
+  facts.device_type = "older";
+  log.record(facts, 2);
+  auto devices = log.top_devices(10);
+  ASSERT_EQ(devices.size(), 1u);
+  EXPECT_EQ(devices[0].requests, 3u);
+  EXPECT_EQ(devices[0].detail, "iPad");
+  EXPECT_EQ(devices[0].last_seen, start + 1s);
+  auto users = log.top_users(10);
+  ASSERT_EQ(users.size(), 1u);
+  EXPECT_EQ(users[0].requests, 3u);
+  // The bound is per thread: three more devices on another thread are tracked.
+  for (const char* id : {"A", "B", "C", "D"}) {
+    facts.device_id = id;
+    log.record(facts, 5);
+  }
+  EXPECT_EQ(log.top_devices(10).size(), 4u);
+  EXPECT_EQ(log.untracked(), 1u) << "D";
+}
+
 TEST(ConsoleLog, ActivityOlderThanAnHourIsForgotten) {
   ConsoleLog log;
   const auto start = Clock::now();
