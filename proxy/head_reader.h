@@ -4,7 +4,8 @@
 // asynchronous read.
 #pragma once
 
-#include <boost/beast/core/flat_buffer.hpp>
+#include "proxy/read_buffer.h"
+
 #include <boost/beast/http/error.hpp>
 
 #include <cstddef>
@@ -12,17 +13,11 @@
 
 namespace easedge::proxy {
 
-// Capacity given to a read buffer while a message is read: a whole TLS record. Beast reads as much as the
-// buffer has room for, and a buffer shrunk while idle would otherwise be read into 512 bytes at a time (one
-// asynchronous round per 512 bytes, 32 per record of an upload). Given back when the connection is idle.
-// Also the slack over a head's limit a read buffer may hold (a chunk-size line or trailers wait there whole).
-inline constexpr std::size_t read_chunk_bytes = 16 * 1024;
-
 // Parses what `buffer` holds into `parser` (eager off) and consumes it. `head_bytes` counts the head's bytes
 // consumed so far, across calls. Returns need_more when the head needs more bytes, header_limit once the
 // head (consumed and still buffered) reaches `limit`, another parser error, or success when the head is complete.
 template <class Parser>
-boost::beast::error_code parse_head_step(Parser& parser, boost::beast::flat_buffer& buffer, std::size_t limit,
+boost::beast::error_code parse_head_step(Parser& parser, ReadBuffer& buffer, std::size_t limit,
                                          std::size_t& head_bytes) {
   namespace http = boost::beast::http;
   boost::beast::error_code ec = http::error::need_more;
@@ -45,7 +40,7 @@ boost::beast::error_code parse_head_step(Parser& parser, boost::beast::flat_buff
 // usually arrives with its head: taking it here spares an asynchronous read that completes at once, which
 // Asio would post (a scheduler round and a reactor poll).
 template <class Parser>
-bool parse_buffered_body(Parser& parser, boost::beast::flat_buffer& buffer, boost::beast::error_code& ec,
+bool parse_buffered_body(Parser& parser, ReadBuffer& buffer, boost::beast::error_code& ec,
                          std::size_t& bytes) {
   namespace http = boost::beast::http;
   parser.eager(true);

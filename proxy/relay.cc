@@ -26,7 +26,7 @@ constexpr auto held_request_watch_delay = std::chrono::seconds(1);
 // Reads the next piece of a body into the parser's body buffer: from what `buffer` already holds when that is
 // enough (`handler` runs at once), else through Beast's read. `handler` gets the body bytes of both parts.
 template <class Stream, class Parser, class Handler>
-void read_body_piece(Stream& stream, boost::beast::flat_buffer& buffer, Parser& parser, Handler handler) {
+void read_body_piece(Stream& stream, ReadBuffer& buffer, Parser& parser, Handler handler) {
   error_code ec;
   std::size_t buffered = 0;
   if (parse_buffered_body(parser, buffer, ec, buffered)) return handler(ec, buffered);
@@ -55,7 +55,7 @@ std::string upload_refusal_detail(const RequestParser& parser, const config::Lim
 }
 
 Relay::Relay(RelayHost& host, ThreadContext& context, const std::shared_ptr<const Runtime>& runtime,
-             auth::TlsStream& client, boost::beast::flat_buffer& client_buffer)
+             auth::TlsStream& client, ReadBuffer& client_buffer)
     : host_(host), context_(context), runtime_(runtime), client_(client), client_buffer_(client_buffer) {
   // A ceiling on what may wait unparsed (see the connection's client buffer).
   upstream_buffer_.max_size(runtime_->config.limits.max_response_header_bytes + read_chunk_bytes);

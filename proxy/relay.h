@@ -8,6 +8,7 @@
 #include "proxy/admission.h"
 #include "proxy/forwarded_headers.h"
 #include "proxy/outgoing_body.h"
+#include "proxy/read_buffer.h"
 #include "proxy/refusal.h"
 #include "proxy/request_record.h"
 #include "proxy/runtime.h"
@@ -15,7 +16,6 @@
 #include "proxy/upstream_pool.h"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
@@ -70,7 +70,7 @@ protected:
 class Relay {
 public:
   Relay(RelayHost& host, ThreadContext& context, const std::shared_ptr<const Runtime>& runtime,
-        auth::TlsStream& client, boost::beast::flat_buffer& client_buffer);
+        auth::TlsStream& client, ReadBuffer& client_buffer);
   ~Relay();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
@@ -142,7 +142,7 @@ private:
   ThreadContext& context_;
   const std::shared_ptr<const Runtime>& runtime_;  // the connection's
   auth::TlsStream& client_;
-  boost::beast::flat_buffer& client_buffer_;
+  ReadBuffer& client_buffer_;
 
   // The exchange under way (set by forward()).
   RequestParser* request_ = nullptr;
@@ -167,7 +167,7 @@ private:
   std::optional<auth::TlsStream> upstream_;
   DeliveryMark reused_mark_;  // taken before a request goes out on a reused connection
   std::chrono::steady_clock::time_point upstream_sent_;
-  boost::beast::flat_buffer upstream_buffer_;
+  ReadBuffer upstream_buffer_;
   // Bytes of the response head being read: Beast's header_limit bounds one read, not the head.
   std::size_t head_bytes_ = 0;
   std::unique_ptr<response_parser> response_;

@@ -6,6 +6,7 @@
 #include "auth/tls_stream.h"
 #include "proxy/admission.h"
 #include "proxy/forwarded_headers.h"
+#include "proxy/read_buffer.h"
 #include "proxy/refusal.h"
 #include "proxy/relay.h"
 #include "proxy/request_record.h"
@@ -13,7 +14,6 @@
 #include "proxy/thread_context.h"
 
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -104,7 +104,7 @@ private:
   std::uint16_t server_port_ = 0;
   std::uint16_t client_port_ = 0;
 
-  boost::beast::flat_buffer client_buffer_;
+  ReadBuffer client_buffer_;
   // What one request needs, on the heap from its first byte until the connection waits for the next one: an
   // idle connection does not carry it inline (about 1 KB with the parser, each of thousands of connections).
   struct Request {

@@ -27,7 +27,7 @@ std::string head_of(std::size_t fields, std::size_t value_bytes) {
 // Delivers `text` in pieces of `piece` bytes, as reads from a socket would; returns the last step's answer.
 boost::beast::error_code feed(const std::string& text, std::size_t piece, std::size_t limit) {
   http::request_parser<http::empty_body> parser;
-  boost::beast::flat_buffer buffer;
+  ReadBuffer buffer;
   std::size_t head_bytes = 0;
   boost::beast::error_code ec = http::error::need_more;
   for (std::size_t at = 0; at < text.size() && ec == http::error::need_more; at += piece) {
@@ -67,7 +67,7 @@ TEST(EndOfStreamInHead, NothingReceivedIsTheEndOfTheStream) {
 
 TEST(EndOfStreamInHead, APartHeadIsAPartialMessage) {
   http::request_parser<http::empty_body> parser;
-  boost::beast::flat_buffer buffer;
+  ReadBuffer buffer;
   std::size_t head_bytes = 0;
   std::string part = "GET /Microsoft-Server-ActiveSync HTTP/1.1\r\nHo";
   buffer.commit(boost::asio::buffer_copy(buffer.prepare(part.size()), boost::asio::buffer(part)));
@@ -88,7 +88,7 @@ struct BufferedBody {
   std::string body() { return std::string(storage.data(), storage.size() - parser.get().body().size); }
 
   http::request_parser<http::buffer_body> parser;
-  boost::beast::flat_buffer buffer;
+  ReadBuffer buffer;
   std::vector<char> storage;
 };
 

@@ -132,7 +132,7 @@ private:
 
   std::shared_ptr<const Runtime> runtime_;
   auth::TlsStream client_;
-  boost::beast::flat_buffer client_buffer_;
+  ReadBuffer client_buffer_;
   Relay relay_;
   ThreadContext& context_;
   RequestParser request_;
