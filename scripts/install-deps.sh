@@ -11,6 +11,7 @@ BUILD_PACKAGES=(
   libkrb5-dev krb5-user
   libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev
+  libgoogle-perftools-dev
   clang-14 libclang-rt-14-dev
   curl python3 python3-yaml procps iproute2
 )
