@@ -94,21 +94,34 @@ void append_histogram(std::string& out, const std::string& name, Labels labels, 
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), counts_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(bounds)),
+      lines_per_shard_((bounds_.size() + words_per_line) / words_per_line),  // bounds + 1 buckets
+      counts_(lines_per_shard_ * count_shards) {
   std::sort(bounds_.begin(), bounds_.end());
-  for (std::size_t i = 0; i <= bounds_.size(); ++i) counts_[i].store(0, std::memory_order_relaxed);
 }
 
 void Histogram::observe(double v) {
-  auto bucket = std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();  // le: v <= bound
-  counts_[bucket].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(v, std::memory_order_relaxed);
+  std::size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();  // le: v <= bound
+  auto shard = this_thread_shard();
+  counts_[shard * lines_per_shard_ + bucket / words_per_line].words[bucket % words_per_line].fetch_add(
+      1, std::memory_order_relaxed);
+  sums_[shard].value.fetch_add(v, std::memory_order_relaxed);
 }
 
 std::vector<std::uint64_t> Histogram::bucket_counts() const {
   std::vector<std::uint64_t> out(bounds_.size() + 1);
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = counts_[i].load(std::memory_order_relaxed);
+  for (std::size_t shard = 0; shard < count_shards; ++shard)
+    for (std::size_t bucket = 0; bucket < out.size(); ++bucket)
+      out[bucket] += counts_[shard * lines_per_shard_ + bucket / words_per_line]
+                         .words[bucket % words_per_line]
+                         .load(std::memory_order_relaxed);
   return out;
+}
+
+double Histogram::sum() const {
+  double total = 0;
+  for (const auto& sum : sums_) total += sum.value.load(std::memory_order_relaxed);
+  return total;
 }
 
 template <typename Metric>

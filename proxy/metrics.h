@@ -1,11 +1,15 @@
 // Prometheus metrics: a lock-cheap registry of counters, gauges and histograms, and easedge's own metric set.
 //
 // Hot paths hold references to pre-registered metrics (Counter&, Gauge&, Histogram&) and update them with
-// relaxed atomics: no lookup, no lock, no allocation. Labelled families are resolved once, at set-up or
+// relaxed atomics, counters and histograms in the updating I/O thread's own shard: no lookup, no lock, no
+// allocation, no cache line shared with another I/O thread. Labelled families are resolved once, at set-up or
 // on a rare path; `with()` takes a mutex. Values computed at scrape time come from collectors.
 #pragma once
 
+#include "proxy/sharded_count.h"
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -27,13 +31,14 @@ struct MappingStats;
 
 namespace easedge::proxy {
 
+// Sharded per I/O thread (proxy/sharded_count.h): requests update counters on every thread.
 class Counter {
 public:
-  void inc(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
-  std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+  void inc(std::uint64_t n = 1) { value_.add(n); }
+  std::uint64_t value() const { return value_.sum(); }
 
 private:
-  std::atomic<std::uint64_t> value_{0};
+  ShardedCount value_;
 };
 
 class Gauge {
@@ -48,19 +53,28 @@ private:
   std::atomic<double> value_{0};
 };
 
-// Fixed upper bounds (seconds or any unit), cumulative buckets rendered the Prometheus way.
+// Fixed upper bounds (seconds or any unit), cumulative buckets rendered the Prometheus way. Sharded per I/O
+// thread like Counter: each shard's buckets and sum are cache lines of their own.
 class Histogram {
 public:
   explicit Histogram(std::vector<double> bounds);
   void observe(double v);
   const std::vector<double>& bounds() const { return bounds_; }
   std::vector<std::uint64_t> bucket_counts() const;  // per bucket (not cumulative); last is +Inf
-  double sum() const { return sum_.load(std::memory_order_relaxed); }
+  double sum() const;
 
 private:
+  static constexpr std::size_t words_per_line = cache_line_bytes / sizeof(std::atomic<std::uint64_t>);
+  struct alignas(cache_line_bytes) Line {
+    std::array<std::atomic<std::uint64_t>, words_per_line> words{};
+  };
+  struct alignas(cache_line_bytes) Sum {
+    std::atomic<double> value{0};
+  };
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
-  std::atomic<double> sum_{0};
+  std::size_t lines_per_shard_;
+  std::vector<Line> counts_;  // shard s, bucket b: counts_[s * lines_per_shard_ + b / words_per_line]
+  std::array<Sum, count_shards> sums_;
 };
 
 // Metrics of one name that differ by label values. Members live as long as the family (stable references).

@@ -3,6 +3,7 @@
 
 #include "config/version.h"
 #include "proxy/console/console.h"
+#include "proxy/sharded_count.h"
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -189,7 +190,10 @@ int Server::run() {
   std::vector<std::thread> threads;
   for (auto& worker : workers_) {
     worker->start();
-    threads.emplace_back([&io = worker->io()] { io.run(); });
+    threads.emplace_back([&io = worker->io(), index = worker->index()] {
+      set_io_thread_shard(index);
+      io.run();
+    });
   }
 
   net::steady_timer drain_timer(control);

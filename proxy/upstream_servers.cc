@@ -74,26 +74,26 @@ std::shared_ptr<UpstreamServers> UpstreamServers::build(const config::Config& co
 std::optional<std::size_t> UpstreamServers::acquire(Tried tried, Clock::time_point now) {
   std::optional<std::size_t> best;
   std::size_t best_active = std::numeric_limits<std::size_t>::max();
-  std::size_t start = next_tie_.fetch_add(1, std::memory_order_relaxed);
+  // With one server there is no choice to make: no tie to break, no count other threads write to read.
+  const bool choose = servers_.size() > 1;
+  std::size_t start = choose ? next_tie_.fetch_add(1, std::memory_order_relaxed) : 0;
   for (std::size_t k = 0; k < servers_.size(); ++k) {
     std::size_t i = (start + k) % servers_.size();
     if ((tried >> i) & 1 || !is_up(i, now)) continue;
-    auto active = servers_[i].state->active.load(std::memory_order_relaxed);
+    std::size_t active = choose ? servers_[i].state->active.sum() : 0;
     if (active < best_active) {
       best = i;
       best_active = active;
     }
   }
   if (best) {
-    servers_[*best].state->active.fetch_add(1, std::memory_order_relaxed);
-    servers_[*best].state->requests.fetch_add(1, std::memory_order_relaxed);
+    servers_[*best].state->active.add(1);
+    servers_[*best].state->requests.add(1);
   }
   return best;
 }
 
-void UpstreamServers::release(std::size_t server) {
-  servers_[server].state->active.fetch_sub(1, std::memory_order_relaxed);
-}
+void UpstreamServers::release(std::size_t server) { servers_[server].state->active.sub(1); }
 
 void UpstreamServers::mark_failed(std::size_t server, Clock::time_point now, Clock::duration at_least) {
   auto& state = *servers_[server].state;
@@ -127,8 +127,8 @@ std::vector<UpstreamServerStatus> UpstreamServers::snapshot(Clock::time_point no
     UpstreamServerStatus status;
     status.url = servers_[i].config.url;
     status.up = is_up(i, now);
-    status.active = state.active.load(std::memory_order_relaxed);
-    status.requests = state.requests.load(std::memory_order_relaxed);
+    status.active = state.active.sum();
+    status.requests = state.requests.sum();
     status.failures = state.failures.load(std::memory_order_relaxed);
     if (!status.up)
       status.down_for = std::chrono::ceil<std::chrono::seconds>(

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "proxy/admin_server.h"
 #include "proxy/metrics.h"
+#include "proxy/sharded_count.h"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -18,11 +19,12 @@
 
 namespace easedge::proxy {
 
-// Load and health of one server, updated by every I/O thread (atomics only). Kept across reloads for a
-// server whose URL stays, so its counters and its connections in use carry over.
+// Load and health of one server, updated by every I/O thread (atomics only; what every request updates is
+// sharded per thread). Kept across reloads for a server whose URL stays, so its counters and its connections
+// in use carry over.
 struct UpstreamServerState {
-  std::atomic<std::size_t> active{0};       // connections requests use right now (idle pooled ones not counted)
-  std::atomic<std::uint64_t> requests{0};   // requests given to the server (a retry counts on each server tried)
+  ShardedCount active;                      // connections requests use right now (idle pooled ones not counted)
+  ShardedCount requests;                    // requests given to the server (a retry counts on each server tried)
   std::atomic<std::uint64_t> failures{0};   // connect failures and timeouts
   std::atomic<std::int64_t> down_until{0};  // steady_clock ticks; the server is skipped until then
 };

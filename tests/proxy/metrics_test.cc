@@ -93,6 +93,39 @@ TEST(MetricsRegistry, ConcurrentUpdatesAreAllCounted) {
   EXPECT_EQ(family.with({"odd"}).value(), 20000u);
 }
 
+// I/O threads write shards of their own (more threads than shards share one); every update is in the sums,
+// and a count may go down on another shard than the one it went up on.
+TEST(MetricsRegistry, ShardedCountsAddUpAcrossIoThreads) {
+  MetricsRegistry registry;
+  auto& c = registry.counter("s_total", "S.");
+  auto& h = registry.histogram("s_seconds", "S.", {0.1, 1});
+  ShardedCount active;
+  std::vector<std::thread> threads;
+  const std::size_t io_threads = count_shards + 2;
+  for (std::size_t t = 0; t < io_threads; ++t)
+    threads.emplace_back([&, t] {
+      set_io_thread_shard(t);
+      for (int i = 0; i < 1000; ++i) {
+        c.inc();
+        h.observe(i % 2 ? 0.5 : 2.0);
+        active.add(1);
+      }
+    });
+  for (auto& t : threads) t.join();
+  active.sub(1000 * io_threads);  // this thread's shard (0) goes below zero: the sum stays right
+  EXPECT_EQ(c.value(), 1000u * io_threads);
+  EXPECT_EQ(h.bucket_counts(), (std::vector<std::uint64_t>{0, 500u * io_threads, 500u * io_threads}));
+  EXPECT_DOUBLE_EQ(h.sum(), (0.5 + 2.0) * 500 * io_threads);
+  EXPECT_EQ(active.sum(), 0u);
+}
+
+// A histogram with more buckets than one cache line holds keeps each bucket apart.
+TEST(MetricsRegistry, HistogramBucketsSpanSeveralCacheLines) {
+  Histogram h({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17});
+  for (int v = 1; v <= 18; ++v) h.observe(v);
+  EXPECT_EQ(h.bucket_counts(), std::vector<std::uint64_t>(18, 1));
+}
+
 TEST(EasedgeMetrics, RegistersTheDocumentedNames) {
   MetricsRegistry registry;
   EasedgeMetrics metrics(registry);
