@@ -80,7 +80,7 @@ public:
           std::size_t last = done;
           while (rc == 1 && done < target.size() && (last == SSL3_RT_MAX_PLAIN_LENGTH || SSL_has_pending(ssl))) {
             if (SSL_read_ex(ssl, static_cast<char*>(target.data()) + done, target.size() - done, &last) != 1) {
-              ERR_clear_error();  // WANT_READ, or an error the next read reports again
+              clear_openssl_errors();  // WANT_READ, or an error the next read reports again
               break;
             }
             done += last;
@@ -155,11 +155,11 @@ public:
       if (ec == net::error::would_block) return PeerState::partial_record;
       return !ec && n > 0 ? PeerState::sent_data : PeerState::gone;
     }
-    ERR_clear_error();
+    clear_openssl_errors();
     int n = SSL_peek(ssl_.get(), &byte, 1);
     if (n > 0) return PeerState::sent_data;
     int error = SSL_get_error(ssl_.get(), n);
-    ERR_clear_error();
+    clear_openssl_errors();
     if (error == SSL_ERROR_WANT_READ) return PeerState::partial_record;
     if (error == SSL_ERROR_WANT_WRITE) return PeerState::busy;
     return PeerState::gone;
@@ -176,9 +176,9 @@ public:
   // Sends close_notify if it fits without waiting, then closes the socket. Never blocks.
   void close() {
     if (ssl_ && socket_.is_open() && SSL_is_init_finished(ssl_.get())) {
-      ERR_clear_error();
+      clear_openssl_errors();
       SSL_shutdown(ssl_.get());
-      ERR_clear_error();
+      clear_openssl_errors();
     }
     error_code ignored;
     socket_.shutdown(socket_type::shutdown_both, ignored);
@@ -251,7 +251,7 @@ private:
         [this, attempt, state = State::start](auto& self, error_code ec = {}, std::size_t done = 0) mutable {
           if (state == State::finished) return self.complete(ec, done);
           if (ec) return self.complete(ec, 0);
-          ERR_clear_error();
+          clear_openssl_errors();
           int rc = ssl_ ? attempt(ssl_.get(), done) : 1;  // plain stream: only the handshake gets here
           auto wait_for = socket_type::wait_read;
           if (rc == 1) {

@@ -164,11 +164,15 @@ std::string forwarded_user_name(const mapping::MappedAccount& account, config::I
 
 void append_client_cert_header_value(std::string& out, const auth::ClientCertificate& certificate) {
   out.append("Hash=").append(certificate.sha256_hex).append(";Subject=\"");
-  for (char c : certificate.subject) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
+  // A quoted-string: '"' and '\\' escaped; the runs between them (usually the whole subject) appended whole.
+  std::string_view rest = certificate.subject;
+  for (auto special = rest.find_first_of("\"\\"); special != std::string_view::npos;
+       special = rest.find_first_of("\"\\")) {
+    out.append(rest.substr(0, special)).push_back('\\');
+    out.push_back(rest[special]);
+    rest.remove_prefix(special + 1);
   }
-  out.push_back('"');
+  out.append(rest).push_back('"');
 }
 
 bool is_safe_header_value(std::string_view value) {
