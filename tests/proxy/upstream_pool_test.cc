@@ -10,6 +10,8 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -31,6 +33,13 @@ protected:
   }
 
   static std::uint16_t port_of(auth::TlsStream& stream) { return stream.socket().local_endpoint().port(); }
+
+  // Waits until what the upstream's side did (a FIN, bytes) is readable on the pool's side `fd`: on a busy
+  // machine loopback delivery can be deferred to ksoftirqd, so a fixed sleep is not enough.
+  static void wait_readable(int fd) {
+    pollfd readable{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&readable, 1, 5000), 1);
+  }
 
   net::io_context io_;
   tcp::acceptor acceptor_{io_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)};
@@ -64,17 +73,21 @@ TEST_F(UpstreamPoolTest, ConnectionsOfAnotherRuntimeAreNotReused) {
 
 TEST_F(UpstreamPoolTest, ConnectionTheUpstreamClosedIsNotReused) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_, 0);
+  auto pooled = connection();
+  int fd = pooled.socket().native_handle();
+  pool.put(std::move(pooled), runtime_, 0);
   upstream_sides_.back().close();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the FIN reaches our side
+  wait_readable(fd);  // the FIN reached our side
   EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, ConnectionWithUnaskedBytesIsNotReused) {
   UpstreamPool pool(4, std::chrono::seconds(60));
-  pool.put(connection(), runtime_, 0);
+  auto pooled = connection();
+  int fd = pooled.socket().native_handle();
+  pool.put(std::move(pooled), runtime_, 0);
   net::write(upstream_sides_.back(), net::buffer("HTTP/1.1 200 OK\r\n\r\n", 19));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  wait_readable(fd);
   EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
