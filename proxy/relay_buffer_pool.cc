@@ -1,7 +1,13 @@
 // Relay buffer recycling with low-water-mark trimming.
 #include "proxy/relay_buffer_pool.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+
+// Defined only when tcmalloc is linked in (the easedge executable by default; not the tests or the sanitizer
+// builds): a weak reference is null otherwise.
+extern "C" void MallocExtension_ReleaseFreeMemory() __attribute__((weak));
 
 namespace easedge::proxy {
 
@@ -28,6 +34,13 @@ std::size_t RelayBufferPool::trim() {
   free_.resize(free_.size() - unused);
   low_water_ = free_.size();
   return unused;
+}
+
+void release_free_heap_memory() {
+  // Never glibc's malloc_trim under tcmalloc: glibc's heap is then unused and uninitialised, and the first
+  // malloc_trim initialises it; two I/O threads sweeping at the same moment raced there and crashed easedge.
+  if (MallocExtension_ReleaseFreeMemory != nullptr) return MallocExtension_ReleaseFreeMemory();
+  ::malloc_trim(0);
 }
 
 }  // namespace easedge::proxy

@@ -31,4 +31,9 @@ private:
   std::size_t low_water_ = 0;  // fewest free buffers since the previous trim
 };
 
+// Hands the heap's free pages back to the kernel, through the allocator the process runs on: tcmalloc's
+// MallocExtension_ReleaseFreeMemory when the executable is linked with it (EASEDGE_TCMALLOC), else glibc's
+// malloc_trim. Thread-safe.
+void release_free_heap_memory();
+
 }  // namespace easedge::proxy

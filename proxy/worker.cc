@@ -5,8 +5,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <malloc.h>
-
 namespace easedge::proxy {
 
 namespace {
@@ -88,9 +86,9 @@ void Worker::pause_accepting(std::size_t listener) {
 void Worker::do_sweep() {
   if (draining_) return;
   context_.pool.sweep(context_.shared.runtime());
-  // Relay buffers are smaller than glibc's mmap threshold: freed, they stay resident in the middle of the
-  // heap until malloc_trim hands their pages back to the kernel.
-  if (context_.relay_buffers.trim() > 0) ::malloc_trim(0);
+  // Relay buffers are smaller than glibc's mmap threshold (and tcmalloc keeps what is freed): freed, they stay
+  // resident until the allocator is asked to hand their pages back to the kernel.
+  if (context_.relay_buffers.trim() > 0) release_free_heap_memory();
   sweep_timer_.expires_after(sweep_interval);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) do_sweep();
