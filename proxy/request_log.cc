@@ -10,6 +10,7 @@ void log_finished_request(ThreadContext& context, AccessLogWriter* access_log, c
   const auto* certificate = request.certificate;
   auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                         record.started);
+  const auto finished = std::chrono::system_clock::now();  // the access log's and the console's time alike
   context.metrics.requests(record.status, request.verdict.eas.command).inc();
   const auto& eas = request.verdict.eas;
   std::string_view command = eas.command ? eas::command_name(*eas.command) : std::string_view();
@@ -17,7 +18,7 @@ void log_finished_request(ThreadContext& context, AccessLogWriter* access_log, c
     std::string_view target = record.target;
     auto question = target.find('?');
     AccessLogRecord entry{
-        .time = std::chrono::system_clock::now(),
+        .time = finished,
         .server_ip = request.server_address,
         .server_port = request.server_port,
         .client_ip = request.client_address,
@@ -43,7 +44,7 @@ void log_finished_request(ThreadContext& context, AccessLogWriter* access_log, c
     access_log->write(entry);
   }
   // ---- operator console: the one place a finished request (refused or not) reaches the console log ----
-  context.shared.console_log().record({.time = std::chrono::system_clock::now(),
+  context.shared.console_log().record({.time = finished,
                                        .client_address = request.client_address,
                                        .subject = certificate ? std::string_view(certificate->subject) : "",
                                        .cert_sha256 = certificate ? std::string_view(certificate->sha256_hex) : "",
