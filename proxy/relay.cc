@@ -74,6 +74,8 @@ void Relay::forward(RequestParser& request, AdmissionOutcome& verdict) {
   request_body_started_ = false;
   response_started_ = false;
   servers_tried_ = 0;
+  // Bytes an upstream sent past its last answer belong to that connection, which was closed: never an answer.
+  upstream_buffer_.clear();
   choose_upstream();
 }
 

@@ -7,6 +7,7 @@
 #include "proxy/shared_state.h"
 #include "proxy/thread_context.h"
 
+#include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -108,12 +110,16 @@ public:
   const std::string& request_id() override { return id_; }
   const std::string& client_address() const override { return address_; }
 
-  // Forwards a GET whose head is parsed here.
+  // Forwards a GET whose head is parsed here (again for each exchange on this connection).
   void forward() {
-    request_.put(net::buffer(std::string_view("GET /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: mail\r\n\r\n")),
-                 parse_error_);
+    request_.emplace();
+    request_->put(net::buffer(std::string_view("GET /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: mail\r\n\r\n")),
+                  parse_error_);
     verdict_.upstream_timeout = std::chrono::seconds(5);
-    relay_.forward(request_, verdict_);
+    exchanged = false;
+    refusal.reset();
+    record_ = {};
+    relay_.forward(*request_, verdict_);
   }
 
   // The connection's timer firing in `phase` (the fake arms none).
@@ -135,7 +141,7 @@ private:
   ReadBuffer client_buffer_;
   Relay relay_;
   ThreadContext& context_;
-  RequestParser request_;
+  std::optional<RequestParser> request_;
   boost::beast::error_code parse_error_;
   AdmissionOutcome verdict_;
   RequestRecord record_;
@@ -149,7 +155,8 @@ protected:
   RelayUpstreamTest() { accept_second(); }
 
   // Two servers: [0] at `first`, [1] at second_, which answers 200 and counts the connections it gets.
-  void run(tcp::endpoint first) {
+  // `before` sees the runtime before the request is forwarded (to pool connections under it).
+  void run(tcp::endpoint first, const std::function<void(const std::shared_ptr<const Runtime>&)>& before = {}) {
     std::vector<UpstreamServer> servers(2);
     servers[0].config.url = "http://first";
     servers[0].endpoints = {first};
@@ -163,8 +170,25 @@ protected:
     tcp::acceptor device_listener(context_.io, loopback());
     device_.connect(device_listener.local_endpoint());
     connection_ = std::make_shared<FakeConnection>(context_, runtime, device_listener.accept());
+    if (before) before(runtime);
     connection_->forward();
     context_.io.run_for(std::chrono::seconds(5));
+  }
+
+  // The device's next request on the same connection.
+  void forward_again() {
+    connection_->forward();
+    context_.io.restart();
+    context_.io.run_for(std::chrono::seconds(5));
+  }
+
+  // What the device received so far.
+  std::string device_received() {
+    std::string received(4096, '\0');
+    boost::system::error_code ec;
+    device_.non_blocking(true);
+    received.resize(device_.read_some(net::buffer(received), ec));
+    return received;
   }
 
   static tcp::endpoint loopback() { return {net::ip::make_address("127.0.0.1"), 0}; }
@@ -258,6 +282,60 @@ TEST_F(RelayUpstreamTest, AHeldRequestParksAtTheWatchDelayAndStillGetsItsAnswer)
   device_.non_blocking(true);
   received.resize(device_.read_some(net::buffer(received), ec));
   EXPECT_EQ(received.substr(received.size() - 4), "Pong");
+}
+
+// ---- what an upstream sends beyond its answers is never an answer -------------------------------------------
+
+// A server on loopback that answers every request head on every connection with `answer`.
+class AnsweringServer {
+public:
+  AnsweringServer(net::io_context& io, std::string answer) : acceptor_(io, {net::ip::make_address("127.0.0.1"), 0}),
+                                                              answer_(std::move(answer)) {
+    accept();
+  }
+  tcp::endpoint endpoint() const { return acceptor_.local_endpoint(); }
+  int connections = 0;
+
+private:
+  struct Peer {
+    explicit Peer(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    net::streambuf head;
+  };
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      ++connections;
+      answer(std::make_shared<Peer>(std::move(socket)));
+      accept();
+    });
+  }
+  void answer(std::shared_ptr<Peer> peer) {
+    net::async_read_until(peer->socket, peer->head, "\r\n\r\n", [this, peer](boost::system::error_code ec, std::size_t n) {
+      if (ec) return;
+      peer->head.consume(n);
+      net::async_write(peer->socket, net::buffer(answer_), [this, peer](boost::system::error_code ec, std::size_t) {
+        if (!ec) answer(peer);
+      });
+    });
+  }
+  tcp::acceptor acceptor_;
+  std::string answer_;
+};
+
+TEST_F(RelayUpstreamTest, BytesAfterAnAnswerAreNeverTheNextRequestsAnswer) {
+  // The first answer carries a forged second one in the same write: the connection is not reused, and the
+  // device's next request gets the answer of a fresh connection, not the forged bytes left in the read buffer.
+  AnsweringServer server(context_.io, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                                      "HTTP/1.1 404 Forged\r\nContent-Length: 0\r\n\r\n");
+  run(server.endpoint());
+  ASSERT_TRUE(connection_->exchanged) << connection_->refusal_detail;
+  EXPECT_EQ(connection_->record().upstream_status, 200);
+  forward_again();
+  ASSERT_TRUE(connection_->exchanged) << connection_->refusal_detail;
+  EXPECT_EQ(connection_->record().upstream_status, 200);
+  EXPECT_EQ(server.connections + second_connections_, 2);
+  EXPECT_EQ(device_received().find("Forged"), std::string::npos);
 }
 
 }  // namespace
