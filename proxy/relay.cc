@@ -89,6 +89,12 @@ void Relay::start_upstream_request() {
   // The head goes out together with the first body bytes (one TLS record, one write): read before writing.
   forwarded_body_ = OutgoingBody(forwarded_.chunked);
   forwarded_head_sent_ = false;
+  early_read_ = EarlyRead::none;
+  if (upstream_reused_ && !upstream_->is_tls()) return send_after_liveness_read();
+  send_request();
+}
+
+void Relay::send_request() {
   if (request_->is_done()) return do_write_upstream(nullptr, 0, true);
   if (verdict_->expect_continue) return do_send_continue();
   do_read_request_body();
@@ -165,7 +171,11 @@ void Relay::do_wait_response() {
   // buffer and has the device's socket watched.
   watch_client_due_ = verdict_->upstream_timeout > held_request_watch_delay;
   host_.arm(watch_client_due_ ? held_request_watch_delay : verdict_->upstream_timeout, Phase::upstream_response);
-  do_read_response_header();
+  switch (std::exchange(early_read_, EarlyRead::none)) {
+    case EarlyRead::pending: return;  // the reused connection's liveness read goes on as the answer's read
+    case EarlyRead::completed: return on_response_head_bytes(early_read_result_);
+    default: return do_read_response_header();
+  }
 }
 
 // A held Ping waits here for up to an hour: with no read buffer, response parser or forwarded head (all are
@@ -229,12 +239,23 @@ void Relay::continue_read_response_header() {
   if (room == 0) return on_read_response_header(http::error::buffer_overflow);
   upstream_->async_read_some(upstream_buffer_.prepare(room), [self = self()](error_code ec, std::size_t bytes) {
     self->upstream_buffer_.commit(bytes);
-    bool parking = std::exchange(self->parking_, false);  // a read that completed before the cancel is not parked
-    if (!ec) return self->continue_read_response_header();
-    if (ec == net::error::operation_aborted && parking) return self->park_response_wait();
-    if (ec == net::error::eof) ec = end_of_stream_in_head(*self->response_);
-    self->on_read_response_header(ec);
+    switch (self->early_read_) {
+      case EarlyRead::checking: return self->on_reused_connection_unusable(ec);
+      case EarlyRead::pending:  // the answer came before the request was out: do_wait_response resumes here
+        self->early_read_ = EarlyRead::completed;
+        self->early_read_result_ = ec;
+        return;
+      default: return self->on_response_head_bytes(ec);
+    }
   });
+}
+
+void Relay::on_response_head_bytes(error_code ec) {
+  bool parking = std::exchange(parking_, false);  // a read that completed before the cancel is not parked
+  if (!ec) return continue_read_response_header();
+  if (ec == net::error::operation_aborted && parking) return park_response_wait();
+  if (ec == net::error::eof) ec = end_of_stream_in_head(*response_);
+  on_read_response_header(ec);
 }
 
 void Relay::on_read_response_header(error_code ec) {

@@ -107,7 +107,12 @@ private:
   const UpstreamServer& upstream_server() const;
   const std::string& upstream_url() const;
 
+  // A reused plain connection is checked by the answer's first read, started before the request goes out.
+  void send_after_liveness_read();
+  void on_reused_connection_unusable(error_code ec);
+
   void start_upstream_request();
+  void send_request();  // the head with the body, or after 100 Continue
   void do_send_continue();
   void do_read_request_body();
   void on_read_request_body(error_code ec, std::size_t bytes);
@@ -123,6 +128,7 @@ private:
   void on_response_readable(error_code ec);
   void do_read_response_header();
   void continue_read_response_header();
+  void on_response_head_bytes(error_code ec);
   void on_read_response_header(error_code ec);
   void relay_response_header();
   void do_read_response_body();
@@ -158,6 +164,14 @@ private:
   bool watching_client_ = false;   // waiting on the device's socket while Exchange holds the request
   bool watch_client_due_ = false;  // start watching if Exchange still holds the request at the deadline
   bool parking_ = false;           // the response read was cancelled to wait without its buffer
+  // The answer's read on a reused plain connection, started before the request goes out: `checking` until the
+  // posted send runs (a completion means the connection is unusable), `pending` until the request's head
+  // (and any body) went out, `completed` when the answer came before that (early_read_result_ waits for
+  // do_wait_response).
+  enum class EarlyRead { none, checking, pending, completed };
+  EarlyRead early_read_ = EarlyRead::none;
+  error_code early_read_result_;
+  std::uint64_t send_serial_ = 0;  // a posted send for a connection found unusable meanwhile is dropped
 
   std::optional<std::size_t> upstream_server_;  // index into runtime_->upstreams, counted active there
   UpstreamServers::Tried servers_tried_ = 0;     // servers this request tried (a failed connect moves on)

@@ -4,6 +4,8 @@
 
 #include "proxy/completion_on_executor.h"
 
+#include <boost/asio/post.hpp>
+
 #include <spdlog/spdlog.h>
 
 namespace easedge::proxy {
@@ -26,7 +28,7 @@ void Relay::choose_upstream() {
 }
 
 void Relay::send_upstream() {
-  if (auto pooled = context_.pool.take(runtime_, *upstream_server_)) {
+  if (auto pooled = context_.pool.take(runtime_, *upstream_server_, UpstreamPool::Liveness::first_read)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
     reused_mark_ = delivery_mark(*upstream_);  // issue 17: what a replay must prove
@@ -102,6 +104,37 @@ void Relay::release_server() {
   if (!upstream_server_) return;
   runtime_->upstreams->release(*upstream_server_);
   upstream_server_.reset();
+}
+
+// ---- a reused plain connection: the answer's first read is its liveness check ---------------------------
+
+// Instead of peeking at a pooled connection's socket (a system call per request), the read of the answer starts
+// before anything of the request happens, and the sending is posted behind it. A server that closed the
+// connection, or sent bytes unasked, completes that read at once, and its completion runs before the posted send
+// (both wait in the thread's queue, in order): the request goes on another connection, as after a failed peek.
+// A server that is there leaves the read waiting, and it reads the answer (held until the request is out).
+void Relay::send_after_liveness_read() {
+  early_read_ = EarlyRead::checking;
+  do_read_response_header();
+  net::post(context_.io, [self = self(), serial = ++send_serial_] {
+    if (serial != self->send_serial_ || self->early_read_ != EarlyRead::checking) return;
+    self->early_read_ = EarlyRead::pending;
+    self->send_request();
+  });
+}
+
+void Relay::on_reused_connection_unusable(error_code ec) {
+  early_read_ = EarlyRead::none;
+  ++send_serial_;  // the posted send was for this connection
+  if (ec == net::error::operation_aborted || host_.closed()) return upstream_failed(ec, "checking a reused connection");
+  if (!ec)
+    spdlog::warn("{}: upstream {} sent {} bytes unasked on an idle keep-alive connection: not used, not relayed",
+                 host_.client_address(), upstream_url(), upstream_buffer_.size());
+  upstream_buffer_.clear();
+  context_.pool.note_closed_on_its_own(runtime_, *upstream_server_);
+  upstream_->close();
+  upstream_.reset();
+  send_upstream();  // the next pooled connection, or a new one
 }
 
 // ---- the Kerberos token for the chosen Exchange server ----------------------------------------------------

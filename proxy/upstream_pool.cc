@@ -47,26 +47,31 @@ std::optional<TcpInfo> tcp_info_of(auth::TlsStream& stream) {
 
 }  // namespace
 
-std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime, std::size_t server) {
+std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime, std::size_t server,
+                                                  Liveness liveness) {
   auto now = std::chrono::steady_clock::now();
   for (auto i = idle_.size(); i-- > 0;) {
     if (idle_[i].runtime == runtime && idle_[i].server != server) continue;  // another server's: keep it
     Idle idle = std::move(idle_[i]);
     idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
     bool current = idle.runtime == runtime && now - idle.since < idle_timeout_;
-    if (current && looks_alive(idle.stream)) return std::move(idle.stream);
-    if (current && !closes_silently(runtime, server)) {
-      if (closes_silently_runtime_ != runtime) closes_silently_servers_ = 0;
-      closes_silently_runtime_ = runtime;
-      closes_silently_servers_ |= std::uint64_t{1} << server;
-      spdlog::warn("upstream {} closed an idle connection on its own within {} s: connections to it are no longer "
-                   "reused (set upstream.keepalive: false for a server that closes after every answer, or lower "
-                   "timeouts.upstream_idle_seconds below its keep-alive timeout)",
-                   (*runtime->upstreams)[server].config.url, idle_timeout_.count());
-    }
+    bool checked_by_caller = liveness == Liveness::first_read && !idle.stream.is_tls() && idle.stream.is_open();
+    if (current && (checked_by_caller || looks_alive(idle.stream))) return std::move(idle.stream);
+    if (current) note_closed_on_its_own(runtime, server);
     idle.stream.close();
   }
   return std::nullopt;
+}
+
+void UpstreamPool::note_closed_on_its_own(const std::shared_ptr<const Runtime>& runtime, std::size_t server) {
+  if (closes_silently(runtime, server)) return;
+  if (closes_silently_runtime_ != runtime) closes_silently_servers_ = 0;
+  closes_silently_runtime_ = runtime;
+  closes_silently_servers_ |= std::uint64_t{1} << server;
+  spdlog::warn("upstream {} closed an idle connection on its own (or sent bytes on it unasked) within {} s: "
+               "connections to it are no longer reused (set upstream.keepalive: false for a server that closes "
+               "after every answer, or lower timeouts.upstream_idle_seconds below its keep-alive timeout)",
+               (*runtime->upstreams)[server].config.url, idle_timeout_.count());
 }
 
 bool UpstreamPool::closes_silently(const std::shared_ptr<const Runtime>& runtime, std::size_t server) const {

@@ -18,9 +18,17 @@ public:
   UpstreamPool(std::size_t max_idle, std::chrono::seconds idle_timeout)
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
+  // How take() makes sure a pooled connection is still usable. `peek`: it asks the socket at once (a system
+  // call). `first_read`: the caller's first read of the answer does, started before the request goes out
+  // (Relay::send_after_liveness_read); only for a plain connection, a TLS one is always peeked.
+  enum class Liveness { peek, first_read };
   // The most recently used idle connection to `server` (an index into runtime->upstreams) made under `runtime`
   // that still looks alive, if any.
-  std::optional<auth::TlsStream> take(const std::shared_ptr<const Runtime>& runtime, std::size_t server);
+  std::optional<auth::TlsStream> take(const std::shared_ptr<const Runtime>& runtime, std::size_t server,
+                                      Liveness liveness = Liveness::peek);
+  // A pooled connection to `server` turned out closed by the server, or holding bytes it sent unasked: that
+  // server's connections are no longer pooled under `runtime` (see closes_silently_servers_).
+  void note_closed_on_its_own(const std::shared_ptr<const Runtime>& runtime, std::size_t server);
   // Keeps `stream`, a connection to `server`, for reuse (closes the oldest when the pool is full; closes it when
   // that server was seen closing pooled connections on its own: see take()).
   void put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime, std::size_t server);

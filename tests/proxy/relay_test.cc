@@ -338,5 +338,81 @@ TEST_F(RelayUpstreamTest, BytesAfterAnAnswerAreNeverTheNextRequestsAnswer) {
   EXPECT_EQ(device_received().find("Forged"), std::string::npos);
 }
 
+// A plain connection to `stale`'s peer, pooled as a connection to server 0 before the request is forwarded.
+struct StaleConnection {
+  explicit StaleConnection(net::io_context& io) : acceptor(io, {net::ip::make_address("127.0.0.1"), 0}), ours(io) {
+    ours.connect(acceptor.local_endpoint());
+    peer.emplace(acceptor.accept());
+  }
+  void pool(ThreadContext& context, const std::shared_ptr<const Runtime>& runtime) {
+    context.pool.put(auth::TlsStream(std::move(ours)), runtime, 0);
+  }
+  // Everything the relay sent on it, once it closed it.
+  std::string received() {
+    std::string bytes;
+    boost::system::error_code ec;
+    net::read(*peer, net::dynamic_buffer(bytes), ec);
+    return bytes;
+  }
+  tcp::acceptor acceptor;
+  tcp::socket ours;
+  std::optional<tcp::socket> peer;
+};
+
+TEST_F(RelayUpstreamTest, APooledConnectionTheServerClosedIsNotUsed) {
+  AnsweringServer server(context_.io, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  StaleConnection stale(context_.io);
+  stale.peer->shutdown(tcp::socket::shutdown_send);  // the server's FIN, while the connection sat in the pool
+  std::shared_ptr<const Runtime> runtime;
+  run(server.endpoint(), [&](const std::shared_ptr<const Runtime>& r) {
+    runtime = r;
+    stale.pool(context_, r);
+  });
+  ASSERT_TRUE(connection_->exchanged) << connection_->refusal_detail;
+  EXPECT_EQ(connection_->record().upstream_status, 200);
+  EXPECT_EQ(server.connections, 1);
+  EXPECT_EQ(stale.received(), "") << "the request must not go out on a connection the server closed";
+  // The server closes connections on its own: they are no longer pooled.
+  tcp::socket another(context_.io);
+  another.connect(server.endpoint());
+  context_.pool.put(auth::TlsStream(std::move(another)), runtime, 0);
+  EXPECT_FALSE(context_.pool.take(runtime, 0));
+}
+
+TEST_F(RelayUpstreamTest, BytesAPooledConnectionGotUnaskedAreNeitherRelayedNorAnAnswer) {
+  AnsweringServer server(context_.io, "HTTP/1.1 200 OK\r\nX-Genuine: yes\r\nContent-Length: 0\r\n\r\n");
+  StaleConnection stale(context_.io);
+  net::write(*stale.peer, net::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")));
+  run(server.endpoint(), [&](const std::shared_ptr<const Runtime>& runtime) { stale.pool(context_, runtime); });
+  ASSERT_TRUE(connection_->exchanged) << connection_->refusal_detail;
+  EXPECT_EQ(server.connections, 1);
+  auto received = device_received();
+  EXPECT_NE(received.find("X-Genuine: yes"), std::string::npos) << received;
+  EXPECT_EQ(received.find("forged"), std::string::npos) << received;
+  EXPECT_EQ(stale.received(), "") << "the request must not go out on a connection with bytes nobody asked for";
+}
+
+TEST_F(RelayUpstreamTest, AHeldRequestOnAReusedConnectionParksAndStillGetsItsAnswer) {
+  // The reused connection's liveness read is the answer's read: it parks at the watch delay like any other.
+  StaleConnection live(context_.io);
+  net::streambuf head;
+  net::steady_timer answer_later(context_.io);
+  static constexpr std::string_view answer = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nPong";
+  net::async_read_until(*live.peer, head, "\r\n\r\n", [&](boost::system::error_code ec, std::size_t) {
+    if (ec) return;
+    connection_->fire(Phase::upstream_response);
+    answer_later.expires_after(std::chrono::milliseconds(50));
+    answer_later.async_wait([&](boost::system::error_code) {
+      net::async_write(*live.peer, net::buffer(answer.data(), answer.size()), [](boost::system::error_code, std::size_t) {});
+    });
+  });
+  tcp::acceptor unused(context_.io, loopback());
+  run(unused.local_endpoint(), [&](const std::shared_ptr<const Runtime>& runtime) { live.pool(context_, runtime); });
+  EXPECT_FALSE(connection_->refusal) << connection_->refusal_detail;
+  EXPECT_TRUE(connection_->exchanged);
+  EXPECT_GT(head.size(), 0u);
+  EXPECT_NE(device_received().find("Pong"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace easedge::proxy

@@ -91,6 +91,28 @@ TEST_F(UpstreamPoolTest, ConnectionWithUnaskedBytesIsNotReused) {
   EXPECT_FALSE(pool.take(runtime_, 0));
 }
 
+TEST_F(UpstreamPoolTest, WithFirstReadLivenessThePlainConnectionIsTheCallersToCheck) {
+  // The relay's first read of the answer is the check (tests/proxy/relay_test.cc): take() asks the socket nothing.
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  auto pooled = connection();
+  int fd = pooled.socket().native_handle();
+  pool.put(std::move(pooled), runtime_, 0);
+  upstream_sides_.back().close();
+  wait_readable(fd);
+  EXPECT_TRUE(pool.take(runtime_, 0, UpstreamPool::Liveness::first_read));
+}
+
+TEST_F(UpstreamPoolTest, AServerNotedClosingConnectionsHasNoneOfThemPooled) {
+  UpstreamPool pool(4, std::chrono::seconds(60));
+  pool.note_closed_on_its_own(runtime_, 0);
+  pool.put(connection(), runtime_, 0);
+  EXPECT_FALSE(pool.take(runtime_, 0));
+  pool.sweep(one_server_runtime());  // a new runtime (a reload): its servers start with a clean slate
+  auto next = one_server_runtime();
+  pool.put(connection(), next, 0);
+  EXPECT_TRUE(pool.take(next, 0));
+}
+
 TEST_F(UpstreamPoolTest, FullPoolClosesTheOldest) {
   UpstreamPool pool(1, std::chrono::seconds(60));
   auto old_one = connection();
