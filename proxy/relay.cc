@@ -90,7 +90,7 @@ void Relay::start_upstream_request() {
   forwarded_body_ = OutgoingBody(forwarded_.chunked);
   forwarded_head_sent_ = false;
   early_read_ = EarlyRead::none;
-  if (upstream_reused_ && !upstream_->is_tls()) return send_after_liveness_read();
+  if (upstream_reused_) return send_after_liveness_read();
   send_request();
 }
 

@@ -107,7 +107,7 @@ private:
   const UpstreamServer& upstream_server() const;
   const std::string& upstream_url() const;
 
-  // A reused plain connection is checked by the answer's first read, started before the request goes out.
+  // A reused connection is checked by the answer's first read, started before the request goes out.
   void send_after_liveness_read();
   void on_reused_connection_unusable(error_code ec);
 
@@ -164,7 +164,7 @@ private:
   bool watching_client_ = false;   // waiting on the device's socket while Exchange holds the request
   bool watch_client_due_ = false;  // start watching if Exchange still holds the request at the deadline
   bool parking_ = false;           // the response read was cancelled to wait without its buffer
-  // The answer's read on a reused plain connection, started before the request goes out: `checking` until the
+  // The answer's read on a reused connection, started before the request goes out: `checking` until the
   // posted send runs (a completion means the connection is unusable), `pending` until the request's head
   // (and any body) went out, `completed` when the answer came before that (early_read_result_ waits for
   // do_wait_response).

@@ -106,13 +106,14 @@ void Relay::release_server() {
   upstream_server_.reset();
 }
 
-// ---- a reused plain connection: the answer's first read is its liveness check ---------------------------
+// ---- a reused connection: the answer's first read is its liveness check ----------------------------------
 
 // Instead of peeking at a pooled connection's socket (a system call per request), the read of the answer starts
 // before anything of the request happens, and the sending is posted behind it. A server that closed the
 // connection, or sent bytes unasked, completes that read at once, and its completion runs before the posted send
 // (both wait in the thread's queue, in order): the request goes on another connection, as after a failed peek.
-// A server that is there leaves the read waiting, and it reads the answer (held until the request is out).
+// A server that is there leaves the read waiting, and it reads the answer (held until the request is out). Over
+// TLS the read is OpenSSL's: a close_notify, an alert or a record OpenSSL already holds completes it at once too.
 void Relay::send_after_liveness_read() {
   early_read_ = EarlyRead::checking;
   do_read_response_header();

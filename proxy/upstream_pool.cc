@@ -55,7 +55,7 @@ std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Ru
     Idle idle = std::move(idle_[i]);
     idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
     bool current = idle.runtime == runtime && now - idle.since < idle_timeout_;
-    bool checked_by_caller = liveness == Liveness::first_read && !idle.stream.is_tls() && idle.stream.is_open();
+    bool checked_by_caller = liveness == Liveness::first_read && idle.stream.is_open();
     if (current && (checked_by_caller || looks_alive(idle.stream))) return std::move(idle.stream);
     if (current) note_closed_on_its_own(runtime, server);
     idle.stream.close();

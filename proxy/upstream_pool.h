@@ -18,9 +18,9 @@ public:
   UpstreamPool(std::size_t max_idle, std::chrono::seconds idle_timeout)
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
-  // How take() makes sure a pooled connection is still usable. `peek`: it asks the socket at once (a system
-  // call). `first_read`: the caller's first read of the answer does, started before the request goes out
-  // (Relay::send_after_liveness_read); only for a plain connection, a TLS one is always peeked.
+  // How take() makes sure a pooled connection is still usable. `peek`: it asks the socket (and OpenSSL) at
+  // once, a system call. `first_read`: the caller's first read of the answer does, started before the request
+  // goes out (Relay::send_after_liveness_read).
   enum class Liveness { peek, first_read };
   // The most recently used idle connection to `server` (an index into runtime->upstreams) made under `runtime`
   // that still looks alive, if any.
