@@ -28,7 +28,7 @@ void Relay::choose_upstream() {
 }
 
 void Relay::send_upstream() {
-  if (auto pooled = context_.pool.take(runtime_, *upstream_server_, UpstreamPool::Liveness::first_read)) {
+  if (auto pooled = context_.pool.take(runtime_, *upstream_server_)) {
     upstream_.emplace(std::move(*pooled));
     upstream_reused_ = true;
     reused_mark_ = delivery_mark(*upstream_);  // issue 17: what a replay must prove

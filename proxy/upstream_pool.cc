@@ -1,4 +1,4 @@
-// Upstream connection reuse with a liveness check before each reuse, and the proof a replay needs.
+// Upstream connection reuse (the caller checks liveness with its first read), and the proof a replay needs.
 #include "proxy/upstream_pool.h"
 
 #include "proxy/runtime.h"
@@ -7,22 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
-#include <cerrno>
 #include <cstddef>
 
 namespace easedge::proxy {
 
 namespace {
-
-// A pooled connection is reusable only if the peer has neither closed it nor sent anything unasked.
-bool looks_alive(auth::TlsStream& stream) {
-  if (!stream.is_open()) return false;
-  // With read-ahead, bytes Exchange sent after its answer (a close_notify) may already sit in OpenSSL.
-  if (stream.holds_unread_bytes()) return false;
-  char byte;
-  ssize_t n = ::recv(stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
 
 // The SYN takes one sequence number, and bytes_acked counts it (tests/proxy/upstream_pool_silent_close_test.cc
 // checks this against the kernel).
@@ -47,17 +36,14 @@ std::optional<TcpInfo> tcp_info_of(auth::TlsStream& stream) {
 
 }  // namespace
 
-std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime, std::size_t server,
-                                                  Liveness liveness) {
+std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime, std::size_t server) {
   auto now = std::chrono::steady_clock::now();
   for (auto i = idle_.size(); i-- > 0;) {
     if (idle_[i].runtime == runtime && idle_[i].server != server) continue;  // another server's: keep it
     Idle idle = std::move(idle_[i]);
     idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
     bool current = idle.runtime == runtime && now - idle.since < idle_timeout_;
-    bool checked_by_caller = liveness == Liveness::first_read && idle.stream.is_open();
-    if (current && (checked_by_caller || looks_alive(idle.stream))) return std::move(idle.stream);
-    if (current) note_closed_on_its_own(runtime, server);
+    if (current && idle.stream.is_open()) return std::move(idle.stream);
     idle.stream.close();
   }
   return std::nullopt;

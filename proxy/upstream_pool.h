@@ -18,19 +18,15 @@ public:
   UpstreamPool(std::size_t max_idle, std::chrono::seconds idle_timeout)
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
-  // How take() makes sure a pooled connection is still usable. `peek`: it asks the socket (and OpenSSL) at
-  // once, a system call. `first_read`: the caller's first read of the answer does, started before the request
-  // goes out (Relay::send_after_liveness_read).
-  enum class Liveness { peek, first_read };
   // The most recently used idle connection to `server` (an index into runtime->upstreams) made under `runtime`
-  // that still looks alive, if any.
-  std::optional<auth::TlsStream> take(const std::shared_ptr<const Runtime>& runtime, std::size_t server,
-                                      Liveness liveness = Liveness::peek);
+  // and not idle past the timeout, if any. Whether the server still has it is the caller's first read to find
+  // out (Relay::send_after_liveness_read): take() makes no system call.
+  std::optional<auth::TlsStream> take(const std::shared_ptr<const Runtime>& runtime, std::size_t server);
   // A pooled connection to `server` turned out closed by the server, or holding bytes it sent unasked: that
   // server's connections are no longer pooled under `runtime` (see closes_silently_servers_).
   void note_closed_on_its_own(const std::shared_ptr<const Runtime>& runtime, std::size_t server);
   // Keeps `stream`, a connection to `server`, for reuse (closes the oldest when the pool is full; closes it when
-  // that server was seen closing pooled connections on its own: see take()).
+  // that server was noted closing pooled connections on its own).
   void put(auth::TlsStream stream, std::shared_ptr<const Runtime> runtime, std::size_t server);
   // Closes connections idle for longer than the idle timeout, and those of replaced runtimes.
   void sweep(const std::shared_ptr<const Runtime>& current);

@@ -1,5 +1,5 @@
 // UpstreamPool over loopback TCP: reuse order, the runtime a connection belongs to, the idle timeout, the
-// size bound, and the liveness check that keeps a connection the upstream closed from being reused.
+// size bound, and a server noted closing connections on its own.
 #include "proxy/upstream_pool.h"
 
 #include "proxy/runtime.h"
@@ -7,7 +7,6 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -71,35 +70,16 @@ TEST_F(UpstreamPoolTest, ConnectionsOfAnotherRuntimeAreNotReused) {
   EXPECT_FALSE(pool.take(runtime_, 0));  // closed and dropped on the way
 }
 
-TEST_F(UpstreamPoolTest, ConnectionTheUpstreamClosedIsNotReused) {
-  UpstreamPool pool(4, std::chrono::seconds(60));
-  auto pooled = connection();
-  int fd = pooled.socket().native_handle();
-  pool.put(std::move(pooled), runtime_, 0);
-  upstream_sides_.back().close();
-  wait_readable(fd);  // the FIN reached our side
-  EXPECT_FALSE(pool.take(runtime_, 0));
-}
-
-TEST_F(UpstreamPoolTest, ConnectionWithUnaskedBytesIsNotReused) {
-  UpstreamPool pool(4, std::chrono::seconds(60));
-  auto pooled = connection();
-  int fd = pooled.socket().native_handle();
-  pool.put(std::move(pooled), runtime_, 0);
-  net::write(upstream_sides_.back(), net::buffer("HTTP/1.1 200 OK\r\n\r\n", 19));
-  wait_readable(fd);
-  EXPECT_FALSE(pool.take(runtime_, 0));
-}
-
-TEST_F(UpstreamPoolTest, WithFirstReadLivenessThePlainConnectionIsTheCallersToCheck) {
-  // The relay's first read of the answer is the check (tests/proxy/relay_test.cc): take() asks the socket nothing.
+TEST_F(UpstreamPoolTest, TakeAsksTheSocketNothing) {
+  // Whether the server still has a connection is the relay's first read of the answer to find out
+  // (RelayUpstreamTest in tests/proxy/relay_test.cc): take() hands back what it holds, closed by the server or not.
   UpstreamPool pool(4, std::chrono::seconds(60));
   auto pooled = connection();
   int fd = pooled.socket().native_handle();
   pool.put(std::move(pooled), runtime_, 0);
   upstream_sides_.back().close();
   wait_readable(fd);
-  EXPECT_TRUE(pool.take(runtime_, 0, UpstreamPool::Liveness::first_read));
+  EXPECT_TRUE(pool.take(runtime_, 0));
 }
 
 TEST_F(UpstreamPoolTest, AServerNotedClosingConnectionsHasNoneOfThemPooled) {
