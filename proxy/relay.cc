@@ -3,6 +3,7 @@
 // upload limit, both bodies, the held-Ping watch; the upstream server and its failures are relay_upstream.cc.
 #include "proxy/relay.h"
 
+#include "proxy/coarse_clock.h"
 #include "proxy/head_reader.h"
 
 #include <boost/asio/write.hpp>
@@ -391,7 +392,7 @@ void Relay::on_timeout(Phase phase) {
           parking_ = true;
           upstream_->cancel();  // the pending read ends with operation_aborted, then park_response_wait()
         }
-        return host_.arm(upstream_sent_ + verdict_->upstream_timeout - std::chrono::steady_clock::now(),
+        return host_.arm(upstream_sent_ + verdict_->upstream_timeout - coarse_now(),
                          Phase::upstream_response);
       }
       if (response_started_) return host_.close();

@@ -2,6 +2,7 @@
 // before any byte of the request went out), its Kerberos token, the connection to it, and what a failure means.
 #include "proxy/relay.h"
 
+#include "proxy/coarse_clock.h"
 #include "proxy/completion_on_executor.h"
 
 #include <boost/asio/post.hpp>
@@ -18,7 +19,7 @@ using tcp = net::ip::tcp;
 void Relay::choose_upstream() {
   auto& servers = *runtime_->upstreams;
   release_server();
-  upstream_server_ = servers.acquire(servers_tried_, std::chrono::steady_clock::now());
+  upstream_server_ = servers.acquire(servers_tried_, coarse_now());
   if (!upstream_server_)
     return host_.refuse(Refusal::upstreams_down, "every upstream server is down (upstream.retry_seconds " +
                                                std::to_string(runtime_->config.upstream.retry.count()) + ")");

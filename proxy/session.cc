@@ -2,6 +2,7 @@
 // waiting, and `phase_` tells the timeout handler what a timeout means at that point.
 #include "proxy/session.h"
 
+#include "proxy/coarse_clock.h"
 #include "proxy/head_reader.h"
 #include "proxy/message_framing.h"
 #include "proxy/proxy_protocol.h"
@@ -336,7 +337,7 @@ void Session::close() {
 void Session::arm(std::chrono::steady_clock::duration timeout, Phase phase) {
   phase_ = phase;
   timed_out_ = false;
-  deadline_ = std::chrono::steady_clock::now() + timeout;
+  deadline_ = coarse_now() + timeout;
   if (timer_waiting_ && timer_.expiry() <= deadline_) return;  // the pending wait fires first and waits again
   start_timer();
 }

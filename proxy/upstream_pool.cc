@@ -1,6 +1,7 @@
 // Upstream connection reuse (the caller checks liveness with its first read), and the proof a replay needs.
 #include "proxy/upstream_pool.h"
 
+#include "proxy/coarse_clock.h"
 #include "proxy/runtime.h"
 
 #include <netinet/tcp.h>
@@ -37,7 +38,7 @@ std::optional<TcpInfo> tcp_info_of(auth::TlsStream& stream) {
 }  // namespace
 
 std::optional<auth::TlsStream> UpstreamPool::take(const std::shared_ptr<const Runtime>& runtime, std::size_t server) {
-  auto now = std::chrono::steady_clock::now();
+  auto now = coarse_now();
   for (auto i = idle_.size(); i-- > 0;) {
     if (idle_[i].runtime == runtime && idle_[i].server != server) continue;  // another server's: keep it
     Idle idle = std::move(idle_[i]);
@@ -71,11 +72,11 @@ void UpstreamPool::put(auth::TlsStream stream, std::shared_ptr<const Runtime> ru
     idle_.front().stream.close();
     idle_.pop_front();
   }
-  idle_.push_back(Idle{std::move(stream), std::move(runtime), server, std::chrono::steady_clock::now()});
+  idle_.push_back(Idle{std::move(stream), std::move(runtime), server, coarse_now()});
 }
 
 void UpstreamPool::sweep(const std::shared_ptr<const Runtime>& current) {
-  auto now = std::chrono::steady_clock::now();
+  auto now = coarse_now();
   std::erase_if(idle_, [&](Idle& idle) {
     bool drop = idle.runtime != current || now - idle.since >= idle_timeout_;
     if (drop) idle.stream.close();
