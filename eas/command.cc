@@ -1,9 +1,9 @@
 // ActiveSync command table.
 #include "eas/command.h"
 
-#include <array>
+#include "eas/ascii.h"
 
-#include <boost/url/grammar/ci_string.hpp>
+#include <array>
 
 namespace easedge::eas {
 namespace {
@@ -44,11 +44,10 @@ std::string_view command_name(Command command) {
   return {};  // unreachable for values produced by this file's lookups
 }
 
-// ci_compare, not ci_is_equal: Boost.URL 1.81's ci_is_equal reads one byte past both ends once two letters
-// differ in case only, and `name` may be a view that ends where the request target's buffer ends.
+// `name` may be a view that ends where the request target's buffer ends (see ascii_iequals).
 std::optional<Command> command_from_name(std::string_view name) {
   for (const auto& entry : command_table)
-    if (name.size() == entry.name.size() && boost::urls::grammar::ci_compare(name, entry.name) == 0) return entry.command;
+    if (ascii_iequals(name, entry.name)) return entry.command;
   return std::nullopt;
 }
 

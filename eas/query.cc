@@ -1,11 +1,12 @@
 // ActiveSync query parsing: plain form through Boost.URL, base64 form through OpenSSL.
 #include "eas/query.h"
 
+#include "eas/ascii.h"
+
 #include <array>
 #include <optional>
 #include <span>
 
-#include <boost/url/grammar/ci_string.hpp>
 #include <boost/url/params_encoded_view.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/pct_string_view.hpp>
@@ -73,10 +74,9 @@ constexpr std::array version_table{VersionEntry{121, "12.1"}, VersionEntry{140, 
 
 QueryError fail(QueryErrc code, std::string reason) { return QueryError{code, std::move(reason)}; }
 
-// ci_compare, not ci_is_equal: see command_from_name (`name` may end where the request target ends).
 const ParamEntry* param_by_name(std::string_view name) {
   for (const auto& entry : param_table)
-    if (entry.plain && name.size() == entry.name.size() && urls::grammar::ci_compare(name, entry.name) == 0) return &entry;
+    if (entry.plain && ascii_iequals(name, entry.name)) return &entry;
   return nullptr;
 }
 

@@ -1,8 +1,9 @@
 // The request head checks, in the order a device hears about them.
 #include "proxy/request_shape.h"
 
+#include "eas/ascii.h"
+
 #include <boost/beast/core/string.hpp>
-#include <boost/url/grammar/ci_string.hpp>
 #include <boost/url/parse.hpp>
 
 #include <iterator>
@@ -13,11 +14,10 @@ namespace {
 
 constexpr std::string_view activesync_path = "/Microsoft-Server-ActiveSync";
 
-// ci_compare, not beast::iequals (or Boost.URL's ci_is_equal): those read one byte past both ends once two
-// letters differ in case only, and the path ends where the head's exactly-sized target buffer ends.
+// The path ends where the head's exactly-sized target buffer ends (see eas::ascii_iequals).
 bool is_activesync_path(std::string_view path) {
   if (path.size() < activesync_path.size()) return false;
-  if (boost::urls::grammar::ci_compare(path.substr(0, activesync_path.size()), activesync_path) != 0) return false;
+  if (!eas::ascii_iequals(path.substr(0, activesync_path.size()), activesync_path)) return false;
   return path.size() == activesync_path.size() || path[activesync_path.size()] == '/';
 }
 
