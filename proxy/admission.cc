@@ -54,7 +54,7 @@ Admission::Admission(AdmissionContext context, boost::asio::any_io_executor exec
       waiting_(std::move(waiting)),
       done_(std::move(done)) {}
 
-void Admission::start(const std::shared_ptr<Admission>& owner, const http::request_header<>& head,
+void Admission::start(const std::shared_ptr<Admission>& owner, const RequestHead& head,
                       bool parser_chunked, const boost::optional<std::uint64_t>& parser_length) {
   owner_ = owner;
   ++serial_;

@@ -75,7 +75,7 @@ public:
   // Decides the request with this head (and what the parser read of its framing); the head must stay valid
   // until `done`. `owner` is this admission, shared with whatever owns it (the connection, through an
   // aliasing pointer): pending answers keep it alive and are released on the executor.
-  void start(const std::shared_ptr<Admission>& owner, const http::request_header<>& head, bool parser_chunked,
+  void start(const std::shared_ptr<Admission>& owner, const RequestHead& head, bool parser_chunked,
              const boost::optional<std::uint64_t>& parser_length);
   // The answer waited for did not come in time: completes with that step's refusal (503, or 403.13 for
   // revocation), never a 403 for the device's credentials. The late answer is dropped.
@@ -129,7 +129,7 @@ private:
   Refusal if_late_ = Refusal::directory_unavailable;
   // On the heap from start() until `done`: an idle connection does not carry it inline.
   struct Decision {
-    const http::request_header<>* head = nullptr;
+    const RequestHead* head = nullptr;
     bool parser_chunked = false;
     boost::optional<std::uint64_t> parser_length;
     std::string eas_error;  // why the query is malformed; refused after the certificate checks

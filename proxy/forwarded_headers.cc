@@ -40,7 +40,7 @@ void append_number(std::string& out, std::uint64_t number) {
 // Appends the fields of `from` that `keep` accepts (by name as sent) and that no Connection field names, as
 // Beast parsed them: a name is a token, a value has no CR, LF or NUL, so none can start another field.
 template <typename Keep>
-void append_end_to_end(std::string& out, const http::fields& from, Keep keep) {
+void append_end_to_end(std::string& out, const HeadFields& from, Keep keep) {
   auto hop_by_hop = connection_tokens(from);
   for (const auto& field : from) {
     auto name = field.name_string();
@@ -84,7 +84,7 @@ bool HeaderPolicy::strips_request_header(std::string_view name) const {
                      [&](const std::string& stripped) { return same_header_name(name, stripped); });
 }
 
-void write_forwarded_request(OutgoingHead& out, const http::request_header<>& parsed, const Framing& framing,
+void write_forwarded_request(OutgoingHead& out, const RequestHead& parsed, const Framing& framing,
                              const HeaderPolicy& policy, const ForwardedIdentity& identity,
                              std::string_view request_id) {
   const auto& form = policy.form();
@@ -116,7 +116,7 @@ void write_forwarded_request(OutgoingHead& out, const http::request_header<>& pa
   bytes.append("\r\n");
 }
 
-void write_device_response(OutgoingHead& out, const http::response_header<>& parsed, const Framing& upstream_framing,
+void write_device_response(OutgoingHead& out, const ResponseHead& parsed, const Framing& upstream_framing,
                            unsigned device_version, bool keep_alive) {
   bool http11 = device_version >= 11;
   auto& bytes = out.bytes;
@@ -159,7 +159,8 @@ std::string forwarded_user_name(const mapping::MappedAccount& account, config::I
       break;
     case config::IdentityFormat::mail: name = account.mail; break;
   }
-  return is_safe_header_value(name) ? name : std::string();
+  if (!is_safe_header_value(name)) name.clear();
+  return name;  // returned in place (a conditional expression here would copy it)
 }
 
 void append_client_cert_header_value(std::string& out, const auth::ClientCertificate& certificate) {

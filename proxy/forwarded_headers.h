@@ -82,14 +82,14 @@ struct OutgoingHead {
 // Content-Length or chunked (a bodiless POST says Content-Length: 0), then the identity headers in the form's
 // names, and `request_id` as X-Request-Id (a device's own never crosses). Trailers never cross: they belong to
 // the parser's message. `out.bytes` keeps its capacity.
-void write_forwarded_request(OutgoingHead& out, const http::request_header<>& parsed, const Framing& framing,
+void write_forwarded_request(OutgoingHead& out, const RequestHead& parsed, const Framing& framing,
                              const HeaderPolicy& policy, const ForwardedIdentity& identity,
                              std::string_view request_id);
 
 // The response easedge sends a device for an upstream's checked head: its status, its end-to-end fields,
 // and framing for the device's HTTP version. A body of unknown length is chunked for HTTP/1.1 and ends the
 // connection for HTTP/1.0, so `out.keep_alive` is what the connection does next.
-void write_device_response(OutgoingHead& out, const http::response_header<>& parsed, const Framing& upstream_framing,
+void write_device_response(OutgoingHead& out, const ResponseHead& parsed, const Framing& upstream_framing,
                            unsigned device_version, bool keep_alive);
 
 // Envoy's XFCC form, appended to `out`: Hash=<sha256 hex>;Subject="<RFC 2253 subject>".

@@ -58,7 +58,7 @@ void append_connection_tokens(std::string_view value, ConnectionTokens& tokens) 
   }
 }
 
-FramingFields framing_fields(const http::fields& head) {
+FramingFields framing_fields(const HeadFields& head) {
   FramingFields found;
   for (const auto& field : head) {
     switch (field.name()) {
@@ -125,14 +125,14 @@ std::string canonical_header_name(std::string_view name) {
   return out;
 }
 
-ConnectionTokens connection_tokens(const http::fields& head) {
+ConnectionTokens connection_tokens(const HeadFields& head) {
   ConnectionTokens tokens;
   for (const auto& field : head)
     if (field.name() == http::field::connection) append_connection_tokens(field.value(), tokens);
   return tokens;
 }
 
-FramingVerdict request_framing(const http::fields& head, unsigned version) {
+FramingVerdict request_framing(const HeadFields& head, unsigned version) {
   auto fields = framing_fields(head);
   auto verdict = length_fields_framing(fields);
   if (!verdict) return verdict;
@@ -143,7 +143,7 @@ FramingVerdict request_framing(const http::fields& head, unsigned version) {
   return verdict;
 }
 
-FramingVerdict response_framing(const http::fields& head, unsigned status) {
+FramingVerdict response_framing(const HeadFields& head, unsigned status) {
   auto fields = framing_fields(head);
   auto verdict = length_fields_framing(fields);
   if (!verdict) return verdict;

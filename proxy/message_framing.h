@@ -2,7 +2,8 @@
 // ambiguous enough that the next hop could read it differently (RFC 9112 section 6, RFC 9110 section 7.6.1).
 #pragma once
 
-#include <boost/beast/http/fields.hpp>
+#include "proxy/head_arena.h"
+
 #include <boost/container/small_vector.hpp>
 #include <boost/optional/optional.hpp>
 #include <boost/system/result.hpp>
@@ -40,11 +41,11 @@ inline FramingVerdict ambiguous(std::string problem) { return {boost::system::in
 // Transfer-Encoding other than exactly "chunked", both framings, a Content-Length that is not one decimal
 // number, Transfer-Encoding in HTTP/1.0, zero or several Host fields or a Host that is not an authority,
 // and a Connection field naming Content-Length, Transfer-Encoding or Host.
-FramingVerdict request_framing(const http::fields& head, unsigned version);
+FramingVerdict request_framing(const HeadFields& head, unsigned version);
 
 // An upstream response head, by the same rules (no Host); a response without a length ends at close.
 // 1xx, 204 and 304 responses have no body whatever their head says.
-FramingVerdict response_framing(const http::fields& head, unsigned status);
+FramingVerdict response_framing(const HeadFields& head, unsigned status);
 
 // Whether Beast's parser reads the body the way `framing` says: easedge forwards by its own reading, so
 // the two must never differ (a defence in depth against a rule one of them has and the other lacks).
@@ -71,7 +72,7 @@ inline bool same_header_name(std::string_view a, std::string_view b) {
 
 // The value of the first `name` field, or empty: what head[name] gives, by a walk over the fields comparing
 // the enum Beast's parser gave each name (operator[] walks Beast's tree with case-insensitive compares).
-inline std::string_view field_value(const http::fields& head, http::field name) {
+inline std::string_view field_value(const HeadFields& head, http::field name) {
   for (const auto& field : head)
     if (field.name() == name) return field.value();
   return {};
@@ -80,6 +81,6 @@ inline std::string_view field_value(const http::fields& head, http::field name) 
 // The names listed in Connection fields (RFC 9110 7.6.1), trimmed, as sent: views into `head`, compared
 // with same_header_name. Inline room for the usual one or two.
 using ConnectionTokens = boost::container::small_vector<std::string_view, 4>;
-ConnectionTokens connection_tokens(const http::fields& head);
+ConnectionTokens connection_tokens(const HeadFields& head);
 
 }  // namespace easedge::proxy

@@ -223,9 +223,9 @@ void Relay::on_response_readable(error_code ec) {
 }
 
 void Relay::do_read_response_header() {
-  response_ = std::make_unique<response_parser>();
-  response_->header_limit(runtime_->config.limits.max_response_header_bytes);
-  response_->body_limit(boost::none);
+  response_ = std::make_unique<ResponseParser>();
+  response_->parser.header_limit(runtime_->config.limits.max_response_header_bytes);
+  response_->parser.body_limit(boost::none);
   head_bytes_ = 0;
   upstream_buffer_.reserve(read_chunk_bytes);
   continue_read_response_header();
@@ -233,7 +233,7 @@ void Relay::do_read_response_header() {
 
 // A step at a time for the same reason as the request head: the limit holds for the whole head.
 void Relay::continue_read_response_header() {
-  auto ec = parse_head_step(*response_, upstream_buffer_, runtime_->config.limits.max_response_header_bytes,
+  auto ec = parse_head_step(response_->parser, upstream_buffer_, runtime_->config.limits.max_response_header_bytes,
                             head_bytes_);
   if (ec != http::error::need_more) return on_read_response_header(ec);
   auto room = std::min(upstream_buffer_.max_size() - upstream_buffer_.size(), read_chunk_bytes);
@@ -255,7 +255,7 @@ void Relay::on_response_head_bytes(error_code ec) {
   bool parking = std::exchange(parking_, false);  // a read that completed before the cancel is not parked
   if (!ec) return continue_read_response_header();
   if (ec == net::error::operation_aborted && parking) return park_response_wait();
-  if (ec == net::error::eof) ec = end_of_stream_in_head(*response_);
+  if (ec == net::error::eof) ec = end_of_stream_in_head(response_->parser);
   on_read_response_header(ec);
 }
 
@@ -275,13 +275,13 @@ void Relay::on_read_response_header(error_code ec) {
     }
     return upstream_failed(ec, "reading the response header");
   }
-  auto& response = response_->get();
+  auto& response = response_->parser.get();
   if (response.result_int() / 100 == 1) return do_read_response_header();  // interim 1xx: not for the device
   relay_response_header();
 }
 
 void Relay::relay_response_header() {
-  auto& response = response_->get();
+  auto& response = response_->parser.get();
   release_held();
   context_.metrics.upstream_latency(verdict_->eas.command).observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - upstream_sent_).count());
@@ -298,7 +298,7 @@ void Relay::relay_response_header() {
   // The device gets easedge's framing of what easedge read, never the upstream's head: a response Exchange
   // (or anything posing as it) frames ambiguously is a 502, not a second response smuggled to the device.
   auto framing = response_framing(response, response.result_int());
-  if (framing && !parser_agrees(*framing, response_->chunked(), response_->content_length()))
+  if (framing && !parser_agrees(*framing, response_->parser.chunked(), response_->parser.content_length()))
     framing = ambiguous("the parser reads the body length differently");
   if (!framing) {
     spdlog::warn("{}: upstream {} sent an ambiguously framed response: {}", host_.client_address(),
@@ -311,16 +311,16 @@ void Relay::relay_response_header() {
   response_started_ = true;
   device_head_sent_ = false;
   // Head and first body bytes go to the device in one write.
-  if (response_->is_done()) return do_write_response(nullptr, 0, true);
+  if (response_->parser.is_done()) return do_write_response(nullptr, 0, true);
   do_read_response_body();
 }
 
 void Relay::do_read_response_body() {
-  auto& body = response_->get().body();
+  auto& body = response_->parser.get().body();
   body.data = buffer();
   body.size = runtime_->config.limits.relay_buffer_bytes;
   host_.arm(runtime_->config.timeouts.upstream_response, Phase::response_body);
-  read_body_piece(*upstream_, upstream_buffer_, *response_, [self = self()](error_code ec, std::size_t bytes) {
+  read_body_piece(*upstream_, upstream_buffer_, response_->parser, [self = self()](error_code ec, std::size_t bytes) {
     self->on_read_response_body(ec, bytes);
   });
 }
@@ -340,8 +340,8 @@ void Relay::on_read_response_body(error_code ec, std::size_t) {
     host_.record().detail = "upstream response body broke off: " + ec.message();
     return host_.end_exchange(false);
   }
-  auto got = runtime_->config.limits.relay_buffer_bytes - response_->get().body().size;
-  do_write_response(buffer_.get(), got, response_->is_done());
+  auto got = runtime_->config.limits.relay_buffer_bytes - response_->parser.get().body().size;
+  do_write_response(buffer_.get(), got, response_->parser.is_done());
 }
 
 void Relay::do_write_response(const char* data, std::size_t size, bool last) {
@@ -360,8 +360,9 @@ void Relay::on_write_response(error_code ec, std::size_t bytes, bool last) {
 }
 
 void Relay::finish_exchange() {
+  const auto& response = response_->parser;
   bool upstream_reusable =
-      forwarded_.keep_alive && response_->keep_alive() && response_->is_done() && upstream_buffer_.size() == 0;
+      forwarded_.keep_alive && response.keep_alive() && response.is_done() && upstream_buffer_.size() == 0;
   if (upstream_reusable)
     context_.pool.put(std::move(*upstream_), runtime_, *upstream_server_);
   else

@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "proxy/admission.h"
 #include "proxy/forwarded_headers.h"
+#include "proxy/head_arena.h"
 #include "proxy/outgoing_body.h"
 #include "proxy/read_buffer.h"
 #include "proxy/refusal.h"
@@ -30,7 +31,7 @@ namespace easedge::proxy {
 
 using boost::beast::error_code;
 
-using RequestParser = http::request_parser<http::buffer_body>;
+using RequestParser = RequestHeadParser<http::buffer_body>;
 
 // The upload limit (limits.upload_read_ahead_bytes), decided here and nowhere else. It is set on every request
 // parser, which then stops a declared Content-Length over it while the head is read (before admission: no
@@ -91,7 +92,7 @@ public:
   char* buffer();
 
 private:
-  using response_parser = http::response_parser<http::buffer_body>;
+  using ResponseParser = ParserWithArena<ResponseHeadParser<http::buffer_body>>;  // one allocation per answer
 
   std::shared_ptr<Relay> self();
 
@@ -184,7 +185,7 @@ private:
   ReadBuffer upstream_buffer_;
   // Bytes of the response head being read: Beast's header_limit bounds one read, not the head.
   std::size_t head_bytes_ = 0;
-  std::unique_ptr<response_parser> response_;
+  std::unique_ptr<ResponseParser> response_;
   OutgoingHead device_response_;  // what the device gets: built from the upstream's parse
   OutgoingBody device_body_;
   std::unique_ptr<char[]> buffer_;

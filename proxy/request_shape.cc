@@ -42,7 +42,7 @@ RequestShape refused(Refusal refusal, std::string detail) {
 
 }  // namespace
 
-RequestShape check_request_shape(const http::request_header<>& head, bool parser_chunked,
+RequestShape check_request_shape(const RequestHead& head, bool parser_chunked,
                                  const boost::optional<std::uint64_t>& parser_length, std::size_t max_fields) {
   auto fields = static_cast<std::size_t>(std::distance(head.begin(), head.end()));
   if (fields > max_fields)

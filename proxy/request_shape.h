@@ -30,7 +30,7 @@ struct RequestShape {
 // target not in origin form or with dot segments or encoded separators (400; "*" is 404), a path other
 // than /Microsoft-Server-ActiveSync[/...] (404), a method ActiveSync does not use (405), an Expect other
 // than 100-continue (400).
-RequestShape check_request_shape(const http::request_header<>& head, bool parser_chunked,
+RequestShape check_request_shape(const RequestHead& head, bool parser_chunked,
                                  const boost::optional<std::uint64_t>& parser_length, std::size_t max_fields);
 
 }  // namespace easedge::proxy

@@ -130,7 +130,9 @@ std::string serialize(const OutgoingHead& head, const std::string& body, std::si
 // Easedge's side: nullopt when easedge refuses the request (nothing forwarded).
 std::optional<std::string> forward(std::string_view input, std::string& body) {
   std::size_t piece_bytes = input.empty() ? 1 : static_cast<unsigned char>(input.back()) % 64 + 1;
-  http::request_parser<http::string_body> parser;
+  // As easedge parses: the head in an arena, going on in the heap when it outgrows it.
+  ParserWithArena<RequestHeadParser<http::string_body>> parsed;
+  auto& parser = parsed.parser;
   parser.header_limit(header_limit);
   parser.body_limit(body_limit);
   parser.eager(false);

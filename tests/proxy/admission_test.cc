@@ -61,7 +61,7 @@ protected:
   // The next request on the same connection.
   void again(const std::string& target = sync_target, const std::string& fields = "Content-Length: 0\r\n") {
     std::string text = "POST " + target + " HTTP/1.1\r\nHost: mail.example.test\r\n" + fields + "\r\n";
-    parser_ = std::make_unique<http::request_parser<http::empty_body>>();
+    parser_ = std::make_unique<RequestHeadParser<http::empty_body>>();
     parser_->eager(false);
     boost::beast::error_code ec;
     parser_->put(boost::asio::buffer(text), ec);
@@ -87,7 +87,7 @@ protected:
   bool use_mapper_ = true;
   std::shared_ptr<auth::ClientCertificate> certificate_ = std::make_shared<auth::ClientCertificate>();
   boost::asio::io_context io_;
-  std::unique_ptr<http::request_parser<http::empty_body>> parser_;
+  std::unique_ptr<RequestHeadParser<http::empty_body>> parser_;
   std::shared_ptr<Admission> admission_;
   int waits_ = 0;
   std::vector<AdmissionOutcome> outcomes_;

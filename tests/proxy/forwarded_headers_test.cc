@@ -11,8 +11,8 @@
 namespace easedge::proxy {
 namespace {
 
-http::request_header<> hostile_request() {
-  http::request_header<> f;
+RequestHead hostile_request() {
+  RequestHead f;
   f.method(http::verb::post);
   f.target("/Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=D1&DeviceType=iPhone");
   f.version(11);
@@ -54,7 +54,7 @@ http::message<is_request, http::empty_body> parse_head(const std::string& bytes)
 
 constexpr std::string_view test_request_id = "00000000000000a1";
 
-http::request<http::empty_body> forward(const http::request_header<>& head,
+http::request<http::empty_body> forward(const RequestHead& head,
                                         Framing framing = {BodyFraming::content_length, 5},
                                         const HeaderPolicy& policy = HeaderPolicy(),
                                         const ForwardedIdentity& identity = {}) {
@@ -66,7 +66,7 @@ http::request<http::empty_body> forward(const http::request_header<>& head,
   return parsed;
 }
 
-http::response<http::empty_body> respond(const http::response_header<>& head, Framing framing, unsigned version,
+http::response<http::empty_body> respond(const ResponseHead& head, Framing framing, unsigned version,
                                          bool keep_alive, OutgoingHead& out) {
   write_device_response(out, head, framing, version, keep_alive);
   auto parsed = parse_head<false>(out.bytes);
@@ -118,7 +118,7 @@ TEST(ForwardedRequest, CarriesEasedgesRequestIdNeverTheDevices) {
 }
 
 TEST(ForwardedRequest, FieldsGoOutInTheirParsedOrderAndSpelling) {
-  http::request_header<> head;
+  RequestHead head;
   head.method_string("PROPFIND");  // a verb Beast does not know goes out as sent
   head.target("/Microsoft-Server-ActiveSync?Cmd=Ping");
   head.insert("host", "mail.example.test");
@@ -278,7 +278,7 @@ TEST(ForwardedUserName, EachFormatAndNeverAnUnsafeValue) {
 // The trailer bug: trailers land in the parser's message after the head was read. The forwarded message
 // is a different object, so whatever the parser merges later never reaches the serializer.
 TEST(ForwardedRequest, TrailersParsedAfterTheHeadNeverCross) {
-  http::request_parser<http::string_body> parser;
+  RequestHeadParser<http::string_body> parser;
   boost::beast::error_code ec;
   std::string head = "POST /Microsoft-Server-ActiveSync HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
   parser.eager(false);
@@ -331,7 +331,7 @@ TEST(OutgoingBody, ALengthFramedBodyGoesAsItCame) {
 }
 
 TEST(DeviceResponse, DropsHopByHopKeepsExchangeHeaders) {
-  http::response_header<> f;
+  ResponseHead f;
   f.result(200);
   f.version(11);
   f.insert("Connection", "close, X-Hop");
@@ -352,7 +352,7 @@ TEST(DeviceResponse, DropsHopByHopKeepsExchangeHeaders) {
 }
 
 TEST(DeviceResponse, FramesUnknownLengthsForTheDevicesVersion) {
-  http::response_header<> f;
+  ResponseHead f;
   f.result(200);
   f.version(10);
   f.insert("Transfer-Encoding", "chunked");
@@ -371,7 +371,7 @@ TEST(DeviceResponse, FramesUnknownLengthsForTheDevicesVersion) {
 }
 
 TEST(DeviceResponse, StatusLineIsRebuiltFromTheParse) {
-  http::response_header<> f;
+  ResponseHead f;
   f.result(451);
   f.reason("Redirect");
   f.version(11);

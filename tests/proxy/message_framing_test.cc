@@ -23,7 +23,7 @@ std::ostream& operator<<(std::ostream& out, const Case& c) { return out << c.nam
 // Parses a head as the session does; refused when the parser or the framing rules refuse it.
 FramingVerdict read_request(const std::string& fields, const char* version = "1.1") {
   std::string text = std::string("POST /Microsoft-Server-ActiveSync?Cmd=Sync HTTP/") + version + "\r\n" + fields + "\r\n";
-  http::request_parser<http::empty_body> parser;
+  RequestHeadParser<http::empty_body> parser;
   parser.eager(false);
   boost::beast::error_code ec;
   parser.put(boost::asio::buffer(text), ec);
@@ -117,7 +117,7 @@ TEST(RequestFraming, TransferEncodingInHttp10IsRefused) {
 
 FramingVerdict read_response(const std::string& status_line, const std::string& fields) {
   std::string text = status_line + "\r\n" + fields + "\r\n";
-  http::response_parser<http::empty_body> parser;
+  ResponseHeadParser<http::empty_body> parser;
   parser.eager(false);
   boost::beast::error_code ec;
   parser.put(boost::asio::buffer(text), ec);
@@ -150,7 +150,7 @@ TEST(ResponseFraming, BodilessStatusesHaveNoBodyWhateverTheHeadSays) {
 }
 
 TEST(ConnectionTokens, TrimmedAcrossFieldsAndSpaces) {
-  http::fields f;
+  HeadFields f;
   f.insert("Connection", " Keep-Alive ,X_Hop,, ");
   f.insert("Connection", "close");
   auto tokens = connection_tokens(f);

@@ -22,7 +22,7 @@ std::ostream& operator<<(std::ostream& out, const Case& c) { return out << c.nam
 
 RequestShape shape_of(const std::string& start_line, const std::string& fields, std::size_t max_fields = 100) {
   std::string text = start_line + "\r\nHost: mail.example.test\r\n" + fields + "\r\n";
-  http::request_parser<http::empty_body> parser;
+  RequestHeadParser<http::empty_body> parser;
   parser.eager(false);
   boost::beast::error_code ec;
   parser.put(boost::asio::buffer(text), ec);
@@ -86,7 +86,7 @@ TEST(RequestShape, HandsOverTheTargetsQuery) {
                                       std::tuple{"/Microsoft-Server-ActiveSync?", "", 1},
                                       std::tuple{"/Microsoft-Server-ActiveSync", "", 0}}) {
     std::string text = std::string("POST ") + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
-    http::request_parser<http::empty_body> parser;
+    RequestHeadParser<http::empty_body> parser;
     boost::beast::error_code ec;
     parser.put(boost::asio::buffer(text), ec);
     ASSERT_FALSE(ec) << ec.message();
