@@ -80,13 +80,14 @@ protected:
     return outcomes_.back();
   }
 
+  // First, so it goes last: an answer still pending in the fakes at the end posts its release to it.
+  boost::asio::io_context io_;
   config::Config config_;
   std::unique_ptr<eas::Policy> policy_;
   FakeRevocation revocation_;
   FakeMapper mapper_;
   bool use_mapper_ = true;
   std::shared_ptr<auth::ClientCertificate> certificate_ = std::make_shared<auth::ClientCertificate>();
-  boost::asio::io_context io_;
   std::unique_ptr<RequestHeadParser<http::empty_body>> parser_;
   std::shared_ptr<Admission> admission_;
   int waits_ = 0;
