@@ -209,7 +209,7 @@ Admission::Progress Admission::take_account(const mapping::MappedAccount& accoun
   if (!is_safe_header_value(account.user_principal_name))
     return refuse(Refusal::certificate_unmappable, "account name contains control bytes");
   auto& d = *decision_;
-  d.account = account;
+  d.account_sam = account.sam_account_name;
   d.outcome.identity.user = account.user_principal_name;
   // The name in upstream.identity_format, e.g. SOGo's uid (issue 17)
   d.outcome.identity.forwarded_user = forwarded_user_name(account, context_.config.upstream.identity_format);
@@ -220,8 +220,7 @@ Admission::Progress Admission::take_account(const mapping::MappedAccount& accoun
 
 Admission::Progress Admission::check_policy() {
   std::optional<eas::AccountNames> names;
-  if (const auto& account = decision_->account)
-    names = eas::AccountNames{account->user_principal_name, account->sam_account_name};
+  if (const auto& sam = decision_->account_sam) names = eas::AccountNames{decision_->outcome.identity.user, *sam};
   auto decision = context_.policy.evaluate(decision_->outcome.eas, names);
   if (decision) return Progress::next;
   const auto& denial = decision.error();

@@ -133,7 +133,8 @@ private:
     bool parser_chunked = false;
     boost::optional<std::uint64_t> parser_length;
     std::string eas_error;  // why the query is malformed; refused after the certificate checks
-    std::optional<mapping::MappedAccount> account;
+    // Once the certificate's account is known: its sAMAccountName, for User= (its UPN is outcome.identity.user).
+    std::optional<std::string> account_sam;
     AdmissionOutcome outcome;
   };
   std::unique_ptr<Decision> decision_;
