@@ -37,14 +37,14 @@ void append_number(std::string& out, std::uint64_t number) {
   out.append(digits, end);
 }
 
-// Appends the fields of `from` that `keep` accepts (by name as sent) and that no Connection field names, as
-// Beast parsed them: a name is a token, a value has no CR, LF or NUL, so none can start another field.
+// Appends the fields of `from` that `keep` accepts (by Beast's enum and the name as sent) and that no Connection
+// field names, as Beast parsed them: a name is a token, a value has no CR, LF or NUL, so none can start another.
 template <typename Keep>
 void append_end_to_end(std::string& out, const HeadFields& from, Keep keep) {
   auto hop_by_hop = connection_tokens(from);
   for (const auto& field : from) {
     auto name = field.name_string();
-    if (!keep(name) || listed(name, hop_by_hop)) continue;
+    if (!keep(field.name(), name) || listed(name, hop_by_hop)) continue;
     append_field(out, name, field.value());
   }
 }
@@ -67,6 +67,10 @@ void append_identity(std::string& out, const ForwardedIdentity& identity, const 
 HeaderPolicy::HeaderPolicy(const std::vector<std::string>& extra_strip, UpstreamForm form) : form_(std::move(form)) {
   auto strip = [&](std::string_view name) {
     auto canonical = canonical_header_name(name);
+    if (auto known = static_cast<std::size_t>(http::string_to_field(canonical)); known != 0) {
+      if (known >= stripped_known_.size()) stripped_known_.resize(known + 1);
+      stripped_known_[known] = true;
+    }
     if (canonical.size() >= stripped_by_length_.size()) stripped_by_length_.resize(canonical.size() + 1);
     stripped_by_length_[canonical.size()].push_back(std::move(canonical));
   };
@@ -84,6 +88,12 @@ bool HeaderPolicy::strips_request_header(std::string_view name) const {
                      [&](const std::string& stripped) { return same_header_name(name, stripped); });
 }
 
+bool HeaderPolicy::strips_request_field(http::field known, std::string_view name) const {
+  if (known == http::field::unknown) return strips_request_header(name);
+  auto index = static_cast<std::size_t>(known);
+  return index < stripped_known_.size() && stripped_known_[index];
+}
+
 void write_forwarded_request(OutgoingHead& out, const RequestHead& parsed, const Framing& framing,
                              const HeaderPolicy& policy, const ForwardedIdentity& identity,
                              std::string_view request_id) {
@@ -95,7 +105,8 @@ void write_forwarded_request(OutgoingHead& out, const RequestHead& parsed, const
   bytes.append(parsed.method_string()).append(" ").append(form.path_prefix).append(parsed.target());
   bytes.append(" HTTP/1.1\r\n");
   append_field(bytes, "Host", field_value(parsed, http::field::host));
-  append_end_to_end(bytes, parsed, [&](std::string_view name) { return !policy.strips_request_header(name); });
+  append_end_to_end(bytes, parsed,
+                    [&](http::field known, std::string_view name) { return !policy.strips_request_field(known, name); });
   out.chunked = framing.kind == BodyFraming::chunked;
   switch (framing.kind) {
     case BodyFraming::chunked: append_field(bytes, "Transfer-Encoding", "chunked"); break;
@@ -124,7 +135,8 @@ void write_device_response(OutgoingHead& out, const ResponseHead& parsed, const 
   bytes.append(http11 ? "HTTP/1.1 " : "HTTP/1.0 ");
   append_number(bytes, parsed.result_int());  // three digits: Beast's parser takes no other status
   bytes.append(" ").append(parsed.reason()).append("\r\n");
-  append_end_to_end(bytes, parsed, [](std::string_view name) { return !listed(name, response_fields_easedge_writes); });
+  append_end_to_end(bytes, parsed,
+                    [](http::field, std::string_view name) { return !listed(name, response_fields_easedge_writes); });
   out.chunked = false;
   switch (upstream_framing.kind) {
     case BodyFraming::content_length:

@@ -57,11 +57,17 @@ public:
 
   // `name` as sent, in any case or '_'/'-' spelling (compared with same_header_name).
   bool strips_request_header(std::string_view name) const;
+  // The same for a parsed field: one that Beast's parser recognised (`known` is not http::field::unknown) is
+  // decided by its enum, without comparing names; the others as above.
+  bool strips_request_field(http::field known, std::string_view name) const;
   const UpstreamForm& form() const { return form_; }
 
 private:
   // Every name stripped, canonical, grouped by length: a field is compared only with names as long as its own.
   std::vector<std::vector<std::string>> stripped_by_length_;
+  // Indexed by http::field: the stripped names Beast has an enum for. Beast recognises a name only in the
+  // '-' spelling (any case), which is the canonical one, so the two answers agree for every field.
+  std::vector<bool> stripped_known_;
   UpstreamForm form_;
 };
 

@@ -8,6 +8,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <string>
+
 namespace easedge::proxy {
 namespace {
 
@@ -214,6 +217,28 @@ TEST(ForwardedRequest, ConfiguredIdentityHeadersAreStrippedInAnySpellingAndSetBy
   // The built-in names stay stripped, and easedge no longer speaks in them.
   EXPECT_EQ(out.count("X-Forwarded-User"), 0u);
   EXPECT_EQ(out.count("X-Forwarded-Client-Cert"), 0u);
+}
+
+// The forwarding path decides a field Beast knows by its enum: for every field Beast has a name for, in the
+// spellings a device could send, that answer is the name comparison's.
+TEST(ForwardedRequest, AFieldsEnumStripsItExactlyAsItsNameDoes) {
+  HeaderPolicy policy({"Accept-Language", "x-site-route", "Via"}, sogo_form());
+  for (int value = 1; value <= static_cast<int>(http::field::xref); ++value) {
+    auto known = static_cast<http::field>(value);
+    std::string name(http::to_string(known));
+    std::string upper = name;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (const auto& spelling : {name, upper}) {
+      ASSERT_EQ(http::string_to_field(spelling), known) << spelling;
+      EXPECT_EQ(policy.strips_request_field(known, spelling), policy.strips_request_header(spelling)) << spelling;
+    }
+  }
+  for (auto known : {http::field::connection, http::field::content_length, http::field::transfer_encoding,
+                     http::field::host, http::field::authorization, http::field::via, http::field::accept_language})
+    EXPECT_TRUE(policy.strips_request_field(known, http::to_string(known))) << http::to_string(known);
+  EXPECT_FALSE(policy.strips_request_field(http::field::user_agent, "User-Agent"));
+  EXPECT_TRUE(policy.strips_request_field(http::field::unknown, "X_Site_Route"));
+  EXPECT_FALSE(policy.strips_request_field(http::field::unknown, "X-Site-Routes"));
 }
 
 TEST(ForwardedRequest, SogoFormStripsSpoofedUsersAndSendsNoCertificateHeader) {
