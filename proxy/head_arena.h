@@ -5,6 +5,7 @@
 #include <boost/beast/http/parser.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <tuple>
 #include <type_traits>
@@ -34,9 +35,11 @@ public:
     return block_ + start;
   }
 
+  // std::less: `p` is usually a heap block, and only its total order compares pointers into different objects.
   bool owns(const void* p) const noexcept {
     auto* byte = static_cast<const std::byte*>(p);
-    return byte >= block_ && byte < block_ + capacity;
+    std::less<const std::byte*> before;
+    return !before(byte, block_) && before(byte, block_ + capacity);
   }
 
 private:
@@ -96,7 +99,8 @@ using ResponseHeadParser = http::parser<false, Body, HeadAllocator<char>>;
 
 // A parser and the arena its head lives in, allocated together once per message (the arena must outlive
 // the parser: it is declared first). The constructor is user-provided because make_unique value-initialises,
-// which for a class without one zeroes the whole object, the arena's block included, first; so is any owner's.
+// which for a class without one zeroes the whole object, the arena's block included, first; a class deriving
+// from this one needs its own for the same reason (Session::Request).
 template <class Parser>
 struct ParserWithArena {
   ParserWithArena() {}
