@@ -6,10 +6,11 @@
 
 namespace easedge::eas {
 
-// For ActiveSync names (Cmd, DeviceId, ...) and the /Microsoft-Server-ActiveSync path, which IIS matches
-// without regard to case. Not Boost.URL 1.81's ci_is_equal or beast::iequals: both read one byte past both
-// ends once two letters differ in case only, and a view may end where a request target's exactly-sized buffer
-// ends. Not ci_compare either: it orders, a character at a time through a table, and costs several times this.
+// For ActiveSync names (Cmd, DeviceId, ...), the /Microsoft-Server-ActiveSync path and User= against the
+// account's names, which Windows matches without regard to case. Not Boost.URL 1.81's ci_is_equal or
+// beast::iequals: both read one byte past both ends once two letters differ in case only, and a view may end
+// where a request target's exactly-sized buffer ends. Not ci_compare either: it orders, a character at a time
+// through a table, and costs several times this.
 constexpr bool ascii_iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {

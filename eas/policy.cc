@@ -1,6 +1,8 @@
 // ActiveSync policy: User= against the mapped account, device allow/block rules.
 #include "eas/policy.h"
 
+#include "eas/ascii.h"
+
 #include <algorithm>
 
 #include <boost/url/grammar/ci_string.hpp>
@@ -79,12 +81,12 @@ bool user_matches(std::string_view user, const AccountNames& account) {
   if (auto backslash = user.find('\\'); backslash != std::string_view::npos) {
     user.remove_prefix(backslash + 1);
   } else if (user.find('@') != std::string_view::npos) {
-    return user.front() != '@' && grammar::ci_is_equal(user, account.user_principal_name);
+    return user.front() != '@' && ascii_iequals(user, account.user_principal_name);
   }
   if (user.empty() || user.find_first_of("\\@") != std::string_view::npos) return false;
-  if (!account.sam_account_name.empty() && grammar::ci_is_equal(user, account.sam_account_name)) return true;
+  if (!account.sam_account_name.empty() && ascii_iequals(user, account.sam_account_name)) return true;
   auto at = account.user_principal_name.rfind('@');
-  return at != std::string_view::npos && at > 0 && grammar::ci_is_equal(user, account.user_principal_name.substr(0, at));
+  return at != std::string_view::npos && at > 0 && ascii_iequals(user, account.user_principal_name.substr(0, at));
 }
 
 std::string_view policy_refusal_name(PolicyRefusal reason) {
