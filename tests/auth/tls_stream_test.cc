@@ -1,5 +1,6 @@
-// Unit tests for TlsStream over loopback: the handshake, and its rule that a result available at once completes
-// inline (so callers must initiate in tail position) no more than a few calls deep.
+// Unit tests for TlsStream over loopback: the handshake, its rule that a result available at once completes
+// inline (so callers must initiate in tail position) no more than a few calls deep, and the wait for a
+// device's next request.
 #include "auth/tls_stream.h"
 
 #include "auth/tls_context.h"
@@ -7,12 +8,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -49,6 +52,44 @@ protected:
     io_.restart();
     ASSERT_FALSE(server_ec) << server_ec.message();
     ASSERT_FALSE(client_ec) << client_ec.message();
+  }
+
+  // Runs the loop for 20 ms: the reactor takes the readiness events the kernel has for the sockets.
+  void run_reactor_briefly() {
+    net::steady_timer timer(io_, std::chrono::milliseconds(20));
+    bool fired = false;
+    timer.async_wait([&](error_code) { fired = true; });
+    io_.restart();  // an operation that completed inline since the last run may have stopped the context
+    while (!fired) io_.run_one();
+    io_.restart();
+  }
+
+  // Runs the loop until `flag` is set, for at most two seconds.
+  bool run_until(const bool& flag) {
+    io_.restart();  // an operation that completed inline since the last run may have stopped the context
+    for (int rounds = 0; !flag && rounds < 100; ++rounds) io_.run_for(std::chrono::milliseconds(20));
+    io_.restart();
+    return flag;
+  }
+
+  // One read by the server, into a buffer larger than a test's record.
+  std::string read_once() {
+    std::array<char, 64> received{};
+    std::size_t got = 0;
+    server_->async_read_some(net::buffer(received), [&](error_code ec, std::size_t n) {
+      ASSERT_FALSE(ec) << ec.message();
+      got = n;
+    });
+    io_.restart();
+    io_.run();
+    io_.restart();
+    return std::string(received.data(), got);
+  }
+
+  // The client sends `text` as one record; the server reads it.
+  void send_and_read(const std::string& text) {
+    client_->async_write_some(net::buffer(text), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+    ASSERT_EQ(read_once(), text);
   }
 
   net::io_context io_;
@@ -124,6 +165,66 @@ TEST_F(TlsStreamTest, PeekSeesAPipelinedRequestThenAPeerThatLeft) {
   EXPECT_EQ(server_->peek_peer(), TlsStream::PeerState::gone);
 }
 
+// The wait for a device's next request (async_wait_readable) after a request was read whole: it completes when
+// the device sends again, whether the bytes came before the wait started (taken by the reactor already, or not
+// yet) or after, and when the device's end of stream came with its last record. The last case is why the wait
+// costs a system call (bench/profile-notes.md: a wait that trusted a short read to mean "nothing left" missed
+// such an end of stream until the idle timeout, and an L4 balancer's half-closed connections lingered).
+TEST_F(TlsStreamTest, TheNextRequestWaitCompletesWhenTheDeviceSendsAgain) {
+  handshake();
+  send_and_read("first request");
+  bool readable = false;
+  server_->async_wait_readable([&](error_code ec) {
+    ASSERT_FALSE(ec) << ec.message();
+    readable = true;
+  });
+  run_reactor_briefly();  // nothing to read yet
+  EXPECT_FALSE(readable);
+
+  std::string next = "second request";
+  client_->async_write_some(net::buffer(next), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  EXPECT_TRUE(run_until(readable));
+  EXPECT_EQ(read_once(), next);
+}
+
+TEST_F(TlsStreamTest, TheNextRequestWaitCompletesForBytesThatCameBeforeIt) {
+  handshake();
+  for (bool reactor_took_the_edge : {true, false}) {
+    SCOPED_TRACE(reactor_took_the_edge ? "readiness taken by the reactor before the wait" : "not taken yet");
+    send_and_read("request");
+    std::string next = "pipelined request";
+    client_->async_write_some(net::buffer(next), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+    if (reactor_took_the_edge) run_reactor_briefly();
+    bool readable = false;
+    server_->async_wait_readable([&](error_code ec) {
+      ASSERT_FALSE(ec) << ec.message();
+      readable = true;
+    });
+    EXPECT_TRUE(run_until(readable));
+    EXPECT_EQ(read_once(), next);
+  }
+}
+
+TEST_F(TlsStreamTest, TheNextRequestWaitSeesAnEndOfStreamThatCameWithTheLastRecord) {
+  handshake();
+  std::string last = "last request";
+  client_->async_write_some(net::buffer(last), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
+  client_->socket().shutdown(net::ip::tcp::socket::shutdown_send);  // a half-close, as HAProxy passes it on
+  error_code ec;
+  server_->socket().wait(net::ip::tcp::socket::wait_read, ec);
+  EXPECT_EQ(read_once(), last);
+
+  bool readable = false;
+  server_->async_wait_readable([&](error_code) { readable = true; });
+  EXPECT_TRUE(run_until(readable));
+  std::array<char, 64> received{};
+  error_code read_ec;
+  server_->async_read_some(net::buffer(received), [&](error_code ec, std::size_t) { read_ec = ec; });
+  io_.restart();
+  io_.run();
+  EXPECT_TRUE(read_ec) << "the end of stream, reported by the read";
+}
+
 TEST_F(TlsStreamTest, ReadyResultsCompleteInlineAtMostFourCallsDeep) {
   handshake();
   // Sixteen records, all sent before the first read: with read-ahead OpenSSL takes them from the socket in a
@@ -167,8 +268,11 @@ TEST_F(TlsStreamTest, ReadyResultsCompleteInlineAtMostFourCallsDeep) {
   EXPECT_EQ(*std::max_element(seen.begin(), seen.end()), 4);
   for (std::size_t i = 0; i < seen.size(); ++i) {
     int before = i == 0 ? 0 : seen[i - 1];
-    if (before == 4) EXPECT_EQ(seen[i], 0) << "read " << i;
-    else if (seen[i] != 0) EXPECT_EQ(seen[i], before + 1) << "read " << i;
+    if (before == 4) {
+      EXPECT_EQ(seen[i], 0) << "read " << i;
+    } else if (seen[i] != 0) {
+      EXPECT_EQ(seen[i], before + 1) << "read " << i;
+    }
   }
 }
 
