@@ -79,6 +79,17 @@ class Lab:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def stop_process(proc, grace=5):
+    """SIGTERM, then SIGKILL after `grace` seconds; returns once the process is gone."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Child:
     """A child process whose stderr is drained (and kept) by a thread; ready when a regex matches a line."""
 
@@ -124,13 +135,7 @@ class Child:
     def stop(self):
         if self in _children:
             _children.remove(self)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._reader.join(5)
         self.proc.stderr.close()
         self._log.close()

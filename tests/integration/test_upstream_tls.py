@@ -11,7 +11,6 @@ one.
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -119,13 +118,7 @@ class TlsExchange:
         return [(int(c), int(n), protocol, sni.strip('"')) for c, n, protocol, sni, _ in lines]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        h.stop_process(self.proc)
         self.standin.stop()
 
 
