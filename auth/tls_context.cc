@@ -1,6 +1,7 @@
 // Builds the OpenSSL contexts once per configuration; every connection shares them.
 #include "auth/tls_context.h"
 
+#include "auth/revocation/crl.h"
 #include "auth/session_ticket_keys.h"
 
 #include <openssl/err.h>
@@ -84,6 +85,22 @@ void use_certificate_and_key(SSL_CTX* ctx, const std::filesystem::path& file, co
 // an HTTP answer with the reason instead of a TLS alert.
 int keep_verify_result(int, X509_STORE_CTX*) { return 1; }
 
+// admin.crl: each file's CRL (PEM or DER, as Crl::parse takes it) in the operator store, and OpenSSL then checks
+// every operator certificate against its issuer's CRL. Fail closed: an issuer with no CRL here, or one past its
+// nextUpdate, lets none of its operators in. The files are read again at every reload, with the context.
+void add_operator_crls(X509_STORE* store, const config::Config& config) {
+  for (const auto& path : config.admin->crl) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    if (!in) throw config::ConfigError(config.source_file, "admin.crl", "cannot read '" + path.string() + "'");
+    auto crl = Crl::parse(bytes.view(), path.string());
+    if (!crl) throw config::ConfigError(config.source_file, "admin.crl", "'" + path.string() + "': " + crl.error());
+    X509_STORE_add_crl(store, (*crl)->native());
+  }
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+}
+
 }  // namespace
 
 OwnedSslCtx make_server_context(const config::Config& config, const CertificateValidator& validator,
@@ -162,6 +179,7 @@ OwnedSslCtx make_admin_context(const config::Config& config) {
   SSL_CTX_set_client_CA_list(ctx.get(), names);  // the CAs a browser offers certificates from
   // As tls.client_ca: an intermediate listed there is a trust anchor, so a bundle of only the issuing CA works.
   X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx.get()), X509_V_FLAG_PARTIAL_CHAIN);
+  if (!admin.crl.empty()) add_operator_crls(SSL_CTX_get_cert_store(ctx.get()), config);
   static constexpr unsigned char session_context[] = "easedge-admin";
   SSL_CTX_set_session_id_context(ctx.get(), session_context, sizeof session_context - 1);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, keep_verify_result);

@@ -219,6 +219,7 @@ struct AdminConfig {
   std::filesystem::path token_file;           // auth: token
   std::string token;                          // read from token_file at load time; never logged
   std::filesystem::path client_ca;            // auth: client_certificate: CAs trusted for operator certificates
+  std::vector<std::filesystem::path> crl;     // auth: client_certificate: CRLs of those CAs (empty: not checked)
   std::filesystem::path certificate;          // the listener's own chain: set, it speaks HTTPS; empty, plain HTTP
   std::filesystem::path private_key;          // with certificate
   std::size_t explain_max_bytes = 64 * 1024;  // largest PEM the console's explain form accepts

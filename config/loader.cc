@@ -584,7 +584,7 @@ LogConfig parse_log(const Section& log) {
 }
 
 AdminConfig parse_admin(const Section& admin) {
-  admin.only({"listen", "auth", "token_file", "client_ca", "certificate", "private_key", "explain_max_bytes"});
+  admin.only({"listen", "auth", "token_file", "client_ca", "crl", "certificate", "private_key", "explain_max_bytes"});
   AdminConfig a;
   try {
     std::tie(a.host, a.port) = parse_host_port(admin.required_string("listen"));
@@ -615,8 +615,10 @@ AdminConfig parse_admin(const Section& admin) {
       admin.fail(admin.key_of("certificate"), "is required with auth: client_certificate (the listener must speak "
                                               "HTTPS to ask for a client certificate)");
     a.client_ca = admin.path("client_ca");
-  } else if (admin.has("client_ca")) {
-    admin.fail(admin.key_of("client_ca"), "needs auth: client_certificate");
+    a.crl = admin.paths("crl");
+  } else {
+    for (const char* key : {"client_ca", "crl"})
+      if (admin.has(key)) admin.fail(admin.key_of(key), "needs auth: client_certificate");
   }
   if (a.auth == AdminAuth::token) {
     if (!admin.has("token_file")) admin.fail(admin.key_of("token_file"), "is required with auth: token");

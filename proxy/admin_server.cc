@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <openssl/x509_vfy.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -36,6 +37,21 @@ constexpr const char* content_security_policy =
 
 // The three routes every monitoring system reads: open whatever admin.auth says, as they have always been.
 bool is_probe(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
+
+// The verify errors admin.crl causes: the certificate is revoked, or its issuer has no CRL there that is current.
+bool is_revocation_problem(long verify_result) {
+  switch (verify_result) {
+    case X509_V_ERR_CERT_REVOKED:
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+      return true;
+    default:
+      return false;
+  }
+}
 
 std::string format_endpoint(const tcp::endpoint& endpoint) {
   auto address = endpoint.address().to_string();
@@ -80,6 +96,7 @@ private:
       const long result = SSL_get_verify_result(ssl);
       operator_.verified = result == X509_V_OK;
       if (!operator_.verified) operator_.problem = X509_verify_cert_error_string(result);
+      operator_.revocation_problem = is_revocation_problem(result);
     }
     read();
   }
@@ -317,7 +334,8 @@ std::optional<std::string> AdminServer::refusal(std::string_view path, std::stri
       if (!peer.presented)
         return "unauthorized: no client certificate; admin.auth is client_certificate: connect with an operator "
                "certificate issued by a CA in admin.client_ca\n";
-      return "unauthorized: the client certificate " + peer.subject + " is not trusted by admin.client_ca: " +
+      return "unauthorized: the client certificate " + peer.subject +
+             (peer.revocation_problem ? " is refused by admin.crl: " : " is not trusted by admin.client_ca: ") +
              peer.problem + "\n";
   }
   return "unauthorized\n";

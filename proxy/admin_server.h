@@ -58,7 +58,8 @@ using AdminRoutes = std::function<bool(const AdminRequest&, std::function<void(A
 // What the TLS handshake of one admin connection said about the client's certificate.
 struct OperatorCertificate {
   bool presented = false;
-  bool verified = false;  // chains to admin.client_ca
+  bool verified = false;  // chains to admin.client_ca, and admin.crl (if any) does not revoke it
+  bool revocation_problem = false;  // not verified because of admin.crl: revoked, or no current CRL of its issuer
   std::string subject;    // RFC 2253; empty without a certificate
   std::string problem;    // why it is not verified (OpenSSL's verify error)
 };

@@ -104,7 +104,8 @@ std::vector<std::string> Runtime::describe() const {
     static constexpr const char* auth_names[] = {"none", "token", "client_certificate"};
     lines.push_back(std::string("admin listener: ") + (admin_context ? "HTTPS" : "plain HTTP") + ", auth " +
                     auth_names[static_cast<int>(admin->auth)] +
-                    (admin->client_ca.empty() ? "" : " (operator CAs from " + admin->client_ca.string() + ")"));
+                    (admin->client_ca.empty() ? "" : " (operator CAs from " + admin->client_ca.string() + ")") +
+                    (admin->crl.empty() ? "" : ", " + std::to_string(admin->crl.size()) + " operator CRL file(s)"));
   }
   for (std::size_t i = 0; i < upstreams->size(); ++i) {
     const auto& server = (*upstreams)[i];

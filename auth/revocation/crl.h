@@ -36,6 +36,7 @@ public:
   boost::system::result<void, std::string> verify(const std::vector<OwnedX509>& trusted_cas);
 
   const X509_NAME* issuer_name() const { return X509_CRL_get_issuer(crl_.get()); }
+  X509_CRL* native() const { return crl_.get(); }  // for an X509_STORE, which takes its own reference
   const std::string& issuer() const { return issuer_; }  // RFC 2253 text, for logs
   const std::string& source() const { return source_; }  // file path or URL it came from
   SystemTime this_update() const { return this_update_; }

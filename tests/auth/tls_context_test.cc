@@ -160,6 +160,9 @@ TEST_F(TlsContextTest, AdminContextErrorsNameTheAdminKey) {
   config_.admin->client_ca = dir_.write("admin-garbage-ca.pem", "garbage\n");
   EXPECT_EQ(error_key(), "admin.client_ca");
   *config_.admin = good;
+  config_.admin->crl = {dir_.write("admin-garbage.crl", "garbage\n")};
+  EXPECT_EQ(error_key(), "admin.crl");
+  *config_.admin = good;
   EXPECT_EQ(error_key(), "");
 }
 

@@ -395,6 +395,18 @@ TEST_F(ConfigTest, AdminClientCertificateNeedsItsCaAndAServerCertificate) {
   expect_error("auth: token, token_file: admin.token, client_ca: ca.pem", "admin.client_ca", "client_certificate");
   // The error for an open listener now names both credentials.
   expect_error("certificate: server.pem, private_key: server.key", "admin.auth", "client_certificate");
+  // Operator CRLs go with operator certificates only, and must be there.
+  expect_error("auth: token, token_file: admin.token, crl: [ca.pem]", "admin.crl", "client_certificate");
+  expect_error("auth: client_certificate, client_ca: ca.pem, crl: [gone.crl], " + https, "admin.crl", "gone.crl");
+}
+
+TEST_F(ConfigTest, AdminCrlFilesResolveAgainstTheConfigFolder) {
+  std::ofstream(dir_ / "operators.crl") << "a CRL\n";  // read by the TLS context, not the loader
+  auto c = load_config(write(minimal() + "admin: {listen: \"10.0.0.5:9901\", auth: client_certificate, client_ca: "
+                                         "ca.pem, crl: [operators.crl], certificate: server.pem, private_key: server.key}\n"));
+  ASSERT_TRUE(c.admin);
+  EXPECT_EQ(c.admin->crl, std::vector<std::filesystem::path>{dir_ / "operators.crl"});
+  EXPECT_TRUE(load_config(write(minimal() + "admin: {listen: \"127.0.0.1:9901\"}\n")).admin->crl.empty());
 }
 
 TEST_F(ConfigTest, AdminHttpsGoesWithEveryAuth) {

@@ -333,6 +333,39 @@ TEST_F(AdminClientCertificateTest, ANewTlsContextServesNewConnections) {
   EXPECT_EQ(get_tls("/api/echo", &operator_).result_int(), 401);
 }
 
+// admin.crl: each operator certificate is checked against its CA's CRL, and the check fails closed.
+TEST_F(AdminClientCertificateTest, AdminCrlRefusesAWithdrawnOperatorAndFailsClosed) {
+  auth::testing::TestCa ca("Revoking Operator CA");
+  const auto kept = ca.issue_leaf_with_key(5, "Kept Operator");
+  const auto withdrawn = ca.issue_leaf_with_key(7, "Withdrawn Operator");
+  config_.admin->client_ca = dir_.write("revoking-ca.pem", ca.cert_pem());
+  auto reload_with_crl = [&](const std::string& crl) {  // as a SIGHUP does: a new context for new connections
+    config_.admin->crl = {dir_.write("operators.crl", crl)};
+    guarded_->use_tls_context(auth::make_admin_context(config_));
+  };
+  auto refusal = [&](const easedge::testing::Issued& client) {
+    auto answer = get_tls("/api/echo", &client);
+    EXPECT_EQ(answer.result_int(), 401);
+    return answer.body();
+  };
+
+  reload_with_crl(ca.crl_pem({.revoked = {{7}}}));
+  EXPECT_EQ(get_tls("/api/echo", &kept).result_int(), 200);
+  EXPECT_NE(refusal(withdrawn).find("CN=Withdrawn Operator is refused by admin.crl: certificate revoked"),
+            std::string::npos);
+  EXPECT_EQ(get_tls("/healthz", &withdrawn).result_int(), 200);  // the probes stay open
+
+  // A CRL past its nextUpdate, or none from this CA: none of its operators get in.
+  reload_with_crl(ca.crl_pem({.this_update_offset = -7200s, .next_update_offset = -60s}));
+  EXPECT_NE(refusal(kept).find("is refused by admin.crl: CRL has expired"), std::string::npos);
+  reload_with_crl(auth::testing::TestCa("Another CA").crl_pem({}));
+  EXPECT_NE(refusal(kept).find("is refused by admin.crl: unable to get certificate CRL"), std::string::npos);
+
+  // The file is read at every reload: with the CRL renewed, the kept operator is back.
+  reload_with_crl(ca.crl_pem({.revoked = {{7}}}));
+  EXPECT_EQ(get_tls("/api/echo", &kept).result_int(), 200);
+}
+
 TEST(RevocationReadiness, FailsWhileACrlIsExpired) {
   auth::testing::TempDir dir;
   auth::testing::TestCa ca("Ready CA");

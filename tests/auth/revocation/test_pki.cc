@@ -48,11 +48,16 @@ TestCa::TestCa(const std::string& common_name, const TestCa* parent, bool crl_si
 
 SharedX509 TestCa::issue_leaf(long serial, const std::string& common_name, const std::string& crl_url,
                               const std::string& ocsp_url) const {
+  return issue_leaf_with_key(serial, common_name, crl_url, ocsp_url).cert;
+}
+
+easedge::testing::Issued TestCa::issue_leaf_with_key(long serial, const std::string& common_name,
+                                                     const std::string& crl_url, const std::string& ocsp_url) const {
   auto spec = spec_for(serial, common_name);
   spec.extensions = {{"extendedKeyUsage", "clientAuth"}};
   if (!crl_url.empty()) spec.extensions.emplace_back("crlDistributionPoints", "URI:" + crl_url);
   if (!ocsp_url.empty()) spec.extensions.emplace_back("authorityInfoAccess", "OCSP;URI:" + ocsp_url);
-  return easedge::testing::issue(spec, self_).cert;
+  return easedge::testing::issue(spec, self_);
 }
 
 OwnedCrl TestCa::make_crl(const CrlSpec& spec) const {

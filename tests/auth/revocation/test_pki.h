@@ -39,6 +39,9 @@ public:
   // A device certificate; `crl_url` / `ocsp_url` add CRL Distribution Points / AIA OCSP when not empty.
   SharedX509 issue_leaf(long serial, const std::string& common_name, const std::string& crl_url = {},
                        const std::string& ocsp_url = {}) const;
+  // The same with its key, for a test that presents it (an operator's certificate, say).
+  easedge::testing::Issued issue_leaf_with_key(long serial, const std::string& common_name,
+                                               const std::string& crl_url = {}, const std::string& ocsp_url = {}) const;
   // An OCSP response to the DER `request` (echoing its nonce) signed by this CA: revoked when the serial is
   // in `revoked`, else good; nextUpdate `next_update` from now.
   std::string ocsp_response(std::string_view request, const std::vector<Revocation>& revoked,
