@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace easedge::auth {
@@ -34,15 +35,22 @@ std::string key_description(EVP_PKEY* key) {
   }
 }
 
+// The whole file, or nothing when it cannot be opened and read.
+std::optional<std::string> read_whole_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) return std::nullopt;
+  return std::move(bytes).str();
+}
+
 // tls.session_ticket_keys: the file's keys, or a ConfigError naming the file and the line.
 SessionTicketKeys read_session_ticket_keys(const config::Config& config) {
   const auto& path = config.tls.session_ticket_keys;
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) throw config::ConfigError(config.source_file, "tls.session_ticket_keys", "cannot read '" + path.string() + "'");
+  auto text = read_whole_file(path);
+  if (!text) throw config::ConfigError(config.source_file, "tls.session_ticket_keys", "cannot read '" + path.string() + "'");
   SessionTicketKeyProblem problem;
-  auto keys = parse_session_ticket_keys(text.view(), problem);
+  auto keys = parse_session_ticket_keys(*text, problem);
   if (!keys)
     throw config::ConfigError(config.source_file, "tls.session_ticket_keys",
                               "'" + path.string() + "'" +
@@ -90,11 +98,9 @@ int keep_verify_result(int, X509_STORE_CTX*) { return 1; }
 // nextUpdate, lets none of its operators in. The files are read again at every reload, with the context.
 void add_operator_crls(X509_STORE* store, const config::Config& config) {
   for (const auto& path : config.admin->crl) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
-    if (!in) throw config::ConfigError(config.source_file, "admin.crl", "cannot read '" + path.string() + "'");
-    auto crl = Crl::parse(bytes.view(), path.string());
+    auto bytes = read_whole_file(path);
+    if (!bytes) throw config::ConfigError(config.source_file, "admin.crl", "cannot read '" + path.string() + "'");
+    auto crl = Crl::parse(*bytes, path.string());
     if (!crl) throw config::ConfigError(config.source_file, "admin.crl", "'" + path.string() + "': " + crl.error());
     X509_STORE_add_crl(store, (*crl)->native());
   }
