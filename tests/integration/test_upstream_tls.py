@@ -117,6 +117,11 @@ class TlsExchange:
         lines = [line.split(" ", 4) for line in self._read("access.log").splitlines() if device_id in line]
         return [(int(c), int(n), protocol, sni.strip('"')) for c, n, protocol, sni, _ in lines]
 
+    def logged(self, device_id):
+        """requests_for an answered request: nginx writes its log line as it finishes the answer, so it may
+        trail the device's read by a moment."""
+        return h.wait_until(lambda: self.requests_for(device_id), timeout=h.IO_TIMEOUT)
+
     def stop(self):
         h.stop_process(self.proc)
         self.standin.stop()
@@ -165,7 +170,7 @@ class VerifiedExchange(ExchangeCase):
         r = self.curl(device_id)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(h.echoed_values(r, "X-Forwarded-User"), [UPN])
-        [(_, _, protocol, sni)] = self.exchange.requests_for(device_id)
+        [(_, _, protocol, sni)] = self.exchange.logged(device_id)
         self.assertEqual(sni, EXCHANGE_NAME)  # upstream.server_name is sent as SNI
         self.assertEqual(protocol, "TLSv1.3")
 
@@ -178,7 +183,7 @@ class VerifiedExchange(ExchangeCase):
                 self.assertEqual(self.post_on(conn, device_id), 200)
         finally:
             conn.close()
-        seen = [self.exchange.requests_for(d) for d in device_ids]
+        seen = [self.exchange.logged(d) for d in device_ids]
         self.assertTrue(all(len(s) == 1 for s in seen), seen)
         # Reused: fewer TLS connections than requests, and a connection that carried more than one. (The thread's
         # pool may also hold a connection an earlier test opened, so not necessarily a single one.)
@@ -195,7 +200,7 @@ class ExchangeByAddress(ExchangeCase):
         device_id = marker()
         r = self.curl(device_id)
         self.assertEqual(r.status, 200, r)
-        [(_, _, _, sni)] = self.exchange.requests_for(device_id)
+        [(_, _, _, sni)] = self.exchange.logged(device_id)
         self.assertEqual(sni, "-")  # nginx logs "-" when the client sent no server name
 
 
@@ -210,8 +215,8 @@ class ExchangeClosingIdleConnections(ExchangeCase):
         time.sleep(2.5)  # nginx has closed the idle connection by now
         r = self.curl(second)
         self.assertEqual(r.status, 200, r)
-        [(first_connection, _, _, _)] = self.exchange.requests_for(first)
-        [(second_connection, requests_on_it, _, _)] = self.exchange.requests_for(second)
+        [(first_connection, _, _, _)] = self.exchange.logged(first)
+        [(second_connection, requests_on_it, _, _)] = self.exchange.logged(second)
         self.assertNotEqual(first_connection, second_connection)
         self.assertEqual(requests_on_it, 1)
 
