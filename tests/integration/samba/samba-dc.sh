@@ -7,10 +7,12 @@
 #        samba-dc.sh populate DIR   users and groups for the tests (idempotent, DC running)
 #        samba-dc.sh session DIR CMD...   start + populate, run CMD with the lock held, stop (always)
 #
-# The DC uses fixed ports on 127.0.0.1 (88, 389, 636, 464, 3268, 3269, 135, 49152+), so only one can run
-# per machine. Hold /tmp/easedge-samba.lock (flock) from start to stop: `session` does; a caller that
-# already holds it sets EASEDGE_SAMBA_LOCKED=1 so the subcommands do not wait for it again. Without that,
-# each subcommand takes the lock for its own duration only.
+# The DC uses fixed ports on 127.0.0.1 (88, 389, 636, 464, 3268, 3269), so only one can run per machine.
+# It runs no DCE/RPC service: samba-tool works on the local database, and RPC's endpoints would take ports
+# from 49152 up, inside Linux's ephemeral range, where any concurrent test's socket can already hold one.
+# Hold /tmp/easedge-samba.lock (flock) from start to stop: `session` does; a caller that already holds it
+# sets EASEDGE_SAMBA_LOCKED=1 so the subcommands do not wait for it again. Without that, each subcommand
+# takes the lock for its own duration only.
 #
 # After populate, DIR holds: tls/ca.pem (the DC's CA, for ldaps:// and StartTLS), easproxy.password, and
 # samba.env (shell assignments: SAMBA_LDAP_URL, SAMBA_BASE, SAMBA_BIND_DN, SAMBA_ADMIN_DN, SAMBA_ADMIN_PASSWORD).
@@ -43,12 +45,13 @@ die() {
   exit 1
 }
 
-# Runs "$@" holding the lock, unless the caller already holds it.
+# Runs "$@" holding the lock, unless the caller already holds it. --close keeps the lock's descriptor out of
+# the command, so a DC started under it does not inherit the lock and hold it until it is stopped.
 locked() {
   if [ "${EASEDGE_SAMBA_LOCKED:-}" = 1 ]; then
     "$0" "$@"
   else
-    EASEDGE_SAMBA_LOCKED=1 flock "$LOCK" "$0" "$@"
+    EASEDGE_SAMBA_LOCKED=1 flock --close "$LOCK" "$0" "$@"
   fi
 }
 
@@ -69,7 +72,7 @@ provision() {
   samba-tool domain provision --realm=$REALM --domain=$DOMAIN --server-role=dc --dns-backend=NONE \
     --adminpass="$ADMIN_PASSWORD" --use-rfc2307 --host-name=dc1 --host-ip=127.0.0.1 --targetdir="$d" \
     --option="interfaces=lo" --option="bind interfaces only=yes" \
-    --option="server services=ldap cldap kdc rpc" \
+    --option="server services=ldap cldap kdc" \
     --option="log file=$d/log/log.%m" --option="pid directory=$d/run" \
     --option="ncalrpc dir=$d/run/ncalrpc" --option="winbindd socket directory=$d/run/winbindd" \
     --option="ntp signd socket directory=$d/run/ntp_signd" \
