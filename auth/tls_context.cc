@@ -67,6 +67,8 @@ void apply_common_options(SSL_CTX* ctx, const std::string& min_version) {
   // Read ahead: one read() takes a record's header and body (and what follows) instead of two. TlsStream
   // checks SSL_has_pending before it waits on the socket, so bytes OpenSSL holds are never waited for.
   SSL_CTX_set_read_ahead(ctx, 1);
+  // IGNORE_UNEXPECTED_EOF: a device that drops its connection without close_notify has just left (no request
+  // is framed by the connection's end); the upstream context takes it out again.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
@@ -195,6 +197,10 @@ OwnedSslCtx make_admin_context(const config::Config& config) {
 OwnedSslCtx make_upstream_context(const config::Config& config) {
   OwnedSslCtx ctx(SSL_CTX_new(TLS_client_method()));
   apply_common_options(ctx.get(), "1.2");
+  // A response without Content-Length or chunked coding ends when the connection does, and is complete only
+  // with Exchange's close_notify (RFC 9112 section 9.8): a bare FIN, which anyone on the path can forge, must
+  // read as an error, so the device's connection is cut instead of given a body's end.
+  SSL_CTX_clear_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   if (!config.upstream.ca.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), config.upstream.ca.c_str(), nullptr) != 1)

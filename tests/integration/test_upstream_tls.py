@@ -3,7 +3,8 @@
 server certificate (localhost, 127.0.0.1, exchange.corp.example.test) and passes requests on to the stand-in.
 easedge verifies Exchange's certificate (upstream.ca, and the name from the URL or upstream.server_name) before it
 sends a byte of a request. It also reuses its TLS connections, and takes a fresh one when Exchange closed an idle
-one.
+one. A response whose body ends with the connection is complete only with Exchange's close_notify (RFC 9112
+section 9.8); after a bare FIN the device's connection is cut without the body's end.
 
   EASEDGE_BIN=build/proxy/easedge STANDIN_BIN=build/bench/standin-exchange \
   python3 tests/integration/test_upstream_tls.py -v
@@ -13,7 +14,9 @@ import os
 import shutil
 import socket
 import subprocess
+import ssl
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -248,6 +251,145 @@ class ExchangeFromAnotherCa(UnverifiedExchangeCase):
 
     def test_a_certificate_from_another_ca_gets_nothing(self):
         self.assert_nothing_forwarded("certificate verify failed")
+
+
+class CloseDelimitedExchange:
+    """An HTTPS "Exchange" (the lab's server certificate) that answers every request with a body ending when the
+    connection does (no Content-Length, not chunked), then closes with close_notify. For a DeviceId starting with
+    CUT it ends with a bare FIN instead, as if someone on the path had cut the connection: at once, or (LATECUT)
+    once the test says the device has the response's head."""
+
+    body = b"<wbxml: a Sync response, some kilobytes long>" * 100
+
+    def __init__(self, lab):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(lab.path("server-chain.pem"), lab.path("server.key"))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.answered = []  # request lines
+        self.device_has_head = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return  # stopped
+            threading.Thread(target=self._answer, args=(raw,), daemon=True).start()
+
+    def _answer(self, raw):
+        raw.settimeout(h.IO_TIMEOUT)
+        try:
+            conn = self.context.wrap_socket(raw, server_side=True)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+            request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+            self.answered.append(request_line)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.ms-sync.wbxml\r\n\r\n" + self.body)
+            if "DeviceId=LATECUT" in request_line:
+                self.device_has_head.wait(h.IO_TIMEOUT)
+            if "CUT" in request_line:
+                conn.close()  # Python closes a TLS socket without close_notify: the peer sees a bare FIN
+            else:
+                conn.unwrap().close()  # close_notify, then the connection's end
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            raw.close()
+
+    def stop(self):
+        self.listener.close()
+
+
+class ExchangeEndingBodiesWithTheConnection(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.exchange = CloseDelimitedExchange(lab)
+        # A relay buffer smaller than the body: easedge sends the head with the body's first kilobyte, before
+        # it has seen how the body ends.
+        config = h.base_config("https://127.0.0.1:%d" % cls.exchange.port, limits={"relay_buffer_bytes": 1024},
+                               upstream={"ca": "ca-bundle.pem", "server_name": EXCHANGE_NAME})
+        cls.proxy = h.Easedge(lab, config, name=cls.__name__ + ".yaml")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.stop()
+        cls.exchange.stop()
+
+    def exchange_bytes(self, device_id):
+        """Everything the device receives for one request, until easedge closes the connection; the exchange
+        hears once the head is in."""
+        sock = h.tls_connect(lab, self.proxy.port, device="alice")
+        received = b""
+        try:
+            sock.sendall(("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+                          % eas_target(device_id)).encode())
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+                if b"\r\n\r\n" in received:
+                    self.exchange.device_has_head.set()
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass  # a cut connection may end in a reset
+        finally:
+            sock.close()
+        self.assertTrue(any(device_id in line for line in self.exchange.answered))
+        return received
+
+    def assert_cut_logged(self):
+        self.assertTrue(h.wait_until(lambda: "unexpected eof" in self.proxy.child.output(), timeout=h.IO_TIMEOUT),
+                        self.proxy.child.output())
+
+    def test_a_body_closed_with_close_notify_reaches_the_device_whole(self):
+        received = self.exchange_bytes(marker())
+        head, _, body = received.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), received)
+        self.assertIn(b"Transfer-Encoding: chunked", head)  # easedge's own framing of the body it read
+        self.assertEqual(dechunk(body), (self.exchange.body, True))
+
+    def test_a_body_cut_by_a_bare_fin_after_its_head_went_out_never_gets_its_end(self):
+        self.exchange.device_has_head.clear()
+        received = self.exchange_bytes("LATECUT" + marker())
+        head, _, body = received.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), received)
+        data, whole = dechunk(body)
+        self.assertFalse(whole, received)  # the device sees a body that broke off, never a whole one
+        self.assertTrue(self.exchange.body.startswith(data))
+        self.assert_cut_logged()
+
+    def test_a_body_cut_by_a_bare_fin_at_once_is_never_a_whole_response(self):
+        received = self.exchange_bytes("CUT" + marker())
+        head, _, body = received.partition(b"\r\n\r\n")
+        # Whether easedge had sent the head when the cut came is a race: a 502.3 before, a broken body after.
+        if head.startswith(b"HTTP/1.1 502"):
+            self.assertIn(b"502.3", body)
+        else:
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), received)
+            self.assertFalse(dechunk(body)[1], received)
+        self.assert_cut_logged()
+
+
+def dechunk(body):
+    """(the data of a chunked body, whether its last chunk came)."""
+    data = b""
+    while True:
+        size_line, crlf, rest = body.partition(b"\r\n")
+        if not crlf:
+            return data, False
+        size = int(size_line, 16)
+        if size == 0:
+            return data, rest == b"\r\n"
+        if len(rest) < size + 2:
+            return data + rest[:size], False
+        data += rest[:size]
+        body = rest[size + 2:]
 
 
 if __name__ == "__main__":
