@@ -33,11 +33,11 @@ enum class MapStatus {
 const char* to_string(MapStatus status);
 
 struct MappedAccount {
-  std::string dn;
-  std::string sam_account_name;
-  std::string user_principal_name;
-  std::string object_sid;  // "S-1-5-21-..."; "" when the directory has none
-  std::string mail;        // "" when the directory has none
+  std::string dn{};
+  std::string sam_account_name{};
+  std::string user_principal_name{};
+  std::string object_sid{};  // "S-1-5-21-..."; "" when the directory has none
+  std::string mail{};        // "" when the directory has none
 };
 
 struct MapResult {

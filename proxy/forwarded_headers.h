@@ -18,11 +18,11 @@ namespace easedge::proxy {
 namespace http = boost::beast::http;
 
 struct ForwardedIdentity {
-  std::string user;                                // the UPN (Kerberos, logs)
-  std::string forwarded_user;                      // upstream.identity_header's value; empty = not sent
+  std::string user{};                              // the UPN (Kerberos, logs)
+  std::string forwarded_user{};                    // upstream.identity_header's value; empty = not sent
   const auth::ClientCertificate* certificate = nullptr;  // upstream.client_cert_header when present
-  std::string client_address;                      // X-Forwarded-For
-  std::string authorization;                       // Authorization to send (Kerberos); the device's never goes
+  std::string client_address{};                    // X-Forwarded-For
+  std::string authorization{};                     // Authorization to send (Kerberos); the device's never goes
 };
 
 // Headers through which Exchange, IIS (URL Rewrite, ARR), SOGo and common frameworks take the user, the
@@ -43,8 +43,8 @@ struct UpstreamForm {
   std::string identity_header = "X-Forwarded-User";
   config::IdentityFormat identity_format = config::IdentityFormat::upn;
   std::string client_cert_header = "X-Forwarded-Client-Cert";  // "" = not sent
-  std::string path_prefix;  // "" or a clean absolute path ("/SOGo") put before the device's target
-  bool keep_alive = true;   // false: every forwarded request says Connection: close
+  std::string path_prefix{};  // "" or a clean absolute path ("/SOGo") put before the device's target
+  bool keep_alive = true;     // false: every forwarded request says Connection: close
 };
 
 // Which of a device's request headers easedge never forwards, and the form the backend gets: the list above,

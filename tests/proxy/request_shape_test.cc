@@ -36,7 +36,9 @@ TEST_P(RequestShapeTable, AdmitsOrRefusesWithTheRightClass) {
   const auto& c = GetParam();
   auto shape = shape_of(c.start_line, c.fields);
   EXPECT_EQ(shape.refusal, c.refusal) << shape.detail;
-  if (c.refusal) EXPECT_FALSE(shape.detail.empty());
+  if (c.refusal) {
+    EXPECT_FALSE(shape.detail.empty());
+  }
 }
 
 const std::string post = "POST /Microsoft-Server-ActiveSync?Cmd=Sync&User=alice&DeviceId=D1&DeviceType=iPhone HTTP/1.1";
@@ -94,8 +96,9 @@ TEST(RequestShape, HandsOverTheTargetsQuery) {
     ASSERT_FALSE(shape.refusal) << shape.detail;
     EXPECT_EQ(std::string_view(shape.query.buffer()), query) << target;
     EXPECT_EQ(shape.query.size(), static_cast<std::size_t>(count)) << target;
-    if (auto question = parser.get().target().find('?'); question != std::string_view::npos)
+    if (auto question = parser.get().target().find('?'); question != std::string_view::npos) {
       EXPECT_EQ(shape.query.buffer().data(), parser.get().target().data() + question + 1) << "not a view into the head";
+    }
   }
 }
 
