@@ -5,6 +5,7 @@
 #include "auth/revocation/revocation_checker.h"
 #include "auth/tls_context.h"
 #include "auth/tls_stream.h"
+#include "proxy/endpoint_text.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -53,12 +54,6 @@ bool is_revocation_problem(long verify_result) {
   }
 }
 
-std::string format_endpoint(const tcp::endpoint& endpoint) {
-  auto address = endpoint.address().to_string();
-  if (endpoint.address().is_v6()) address = "[" + address + "]";
-  return address + ":" + std::to_string(endpoint.port());
-}
-
 class AdminSession : public std::enable_shared_from_this<AdminSession> {
 public:
   AdminSession(tcp::socket socket, std::shared_ptr<const AdminServer> server, SSL_CTX* tls)
@@ -78,7 +73,7 @@ private:
   static std::string client_of(const tcp::socket& socket) {
     beast::error_code ec;
     auto endpoint = socket.remote_endpoint(ec);
-    return ec ? "unknown" : format_endpoint(endpoint);
+    return ec ? "unknown" : endpoint_text(endpoint);
   }
 
   // A handshake that fails (plain HTTP on the HTTPS port, a scanner, a client that gave up) or times out ends
@@ -285,7 +280,7 @@ std::shared_ptr<AdminServer> AdminServer::create(boost::asio::io_context& io, co
 }
 
 void AdminServer::start() {
-  spdlog::info("admin listening on {}{}", format_endpoint(endpoint_), tls_ ? " (HTTPS)" : "");
+  spdlog::info("admin listening on {}{}", endpoint_text(endpoint_), tls_ ? " (HTTPS)" : "");
   boost::asio::post(acceptor_.get_executor(), [self = shared_from_this()] { self->accept(); });
 }
 

@@ -1,6 +1,8 @@
 // Builds the per-configuration runtime and describes it for the start-up report.
 #include "proxy/runtime.h"
 
+#include "proxy/endpoint_text.h"
+
 #include <algorithm>
 
 namespace easedge::proxy {
@@ -111,7 +113,7 @@ std::vector<std::string> Runtime::describe() const {
     const auto& server = (*upstreams)[i];
     std::string line = "upstream: " + server.config.url + " ->";
     for (const auto& endpoint : server.endpoints)
-      line += " " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+      line.append(" ").append(endpoint_text(endpoint));
     line += server.kerberos ? " (identity: Kerberos delegation as " + config.upstream.kerberos->principal + " to " +
                                   server.config.service + ")"
                             : " (identity: " + config.upstream.identity_header + ")";

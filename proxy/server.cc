@@ -3,6 +3,7 @@
 
 #include "config/version.h"
 #include "proxy/console/console.h"
+#include "proxy/endpoint_text.h"
 #include "proxy/sharded_count.h"
 
 #include <boost/asio/signal_set.hpp>
@@ -123,10 +124,7 @@ void Server::bind_listeners() {
                                       ": " + e.code().message());
       }
     }
-    auto host = endpoint.address().to_string();
-    bound_addresses_.push_back((endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
-                               std::to_string(endpoint.port()) +
-                               (listener.proxy_protocol ? " (PROXY protocol expected)" : ""));
+    bound_addresses_.push_back(endpoint_text(endpoint) + (listener.proxy_protocol ? " (PROXY protocol expected)" : ""));
   }
 }
 
@@ -185,6 +183,15 @@ int Server::run() {
       throw config::ConfigError(runtime()->config.source_file, "admin.listen", e.what());
     }
     admin_->start();
+    admin_crl_watch_ = std::make_unique<AdminCrlWatch>(
+        control,
+        [this]() -> std::shared_ptr<const config::Config> {
+          auto current = runtime();
+          if (!current->config.admin || !(*current->config.admin == admin_->config())) return nullptr;
+          return {current, &current->config};
+        },
+        [this](std::shared_ptr<SSL_CTX> context) { admin_->use_tls_context(std::move(context)); });
+    admin_crl_watch_->start();
   }
 
   std::vector<std::thread> threads;
@@ -208,6 +215,7 @@ int Server::run() {
         spdlog::warn("drain time over: closing {} remaining connections", connections.load());
       for (auto& worker : workers_) net::post(worker->io(), [w = worker.get()] { w->stop(); });
       signals.cancel();
+      if (admin_crl_watch_) admin_crl_watch_->stop();
       if (admin_) admin_->stop();
       return;
     }
@@ -254,7 +262,8 @@ int Server::run() {
   };
   wait_for_signal();
   control.run();
-  admin_.reset();  // its acceptor belongs to `control`
+  admin_crl_watch_.reset();  // its timer and admin_'s acceptor belong to `control`
+  admin_.reset();
   for (auto& thread : threads) thread.join();
   health_checks_.reset();
   spdlog::info("stopped");
@@ -278,6 +287,7 @@ void Server::reload() {
     health_checks_.reset();
     if (next->config.upstream.health_check) health_checks_ = std::make_unique<HealthChecker>(next);
     shared_.set_runtime(std::move(next));
+    if (admin_crl_watch_) admin_crl_watch_->remember_files();
     shared_.metrics().reloads.inc();
     spdlog::info("reload done: new connections use the new configuration; open ones keep theirs");
   } catch (const std::exception& e) {

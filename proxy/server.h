@@ -1,6 +1,7 @@
 // The proxy process: listeners, one Worker per I/O thread, signals (SIGHUP reload, SIGTERM drain).
 #pragma once
 
+#include "proxy/admin_crl_watch.h"
 #include "proxy/admin_server.h"
 #include "proxy/runtime.h"
 #include "proxy/shared_state.h"
@@ -37,6 +38,7 @@ private:
   std::unique_ptr<HealthChecker> health_checks_;  // of the current runtime's servers (upstream.health_check)
   // admin.*: fixed at start (a reload that changes it warns); a reload that keeps it renews the TLS context.
   std::shared_ptr<AdminServer> admin_;
+  std::unique_ptr<AdminCrlWatch> admin_crl_watch_;  // admin.crl re-read when a file changes, on `control`
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (every held Ping costs two descriptors); returns it.

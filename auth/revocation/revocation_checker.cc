@@ -1,12 +1,12 @@
 // The process-wide revocation checker: snapshot reads on any thread, every change on one worker thread.
 #include "auth/revocation/revocation_checker.h"
 
+#include "auth/revocation/file_signature.h"
 #include "auth/revocation/http_fetch.h"
 
 #include <boost/asio/post.hpp>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -40,24 +40,6 @@ bool read_bounded(const std::filesystem::path& path, std::uint64_t max_bytes, st
   buffer << in.rdbuf();
   out = std::move(buffer).str();
   return true;
-}
-
-// What identifies one version of a file: a replaced (renamed-over) file changes inode, an edited one mtime/size.
-struct FileSignature {
-  dev_t device = 0;
-  ino_t inode = 0;
-  off_t size = -1;
-  timespec mtime{};
-  bool operator==(const FileSignature& o) const {
-    return device == o.device && inode == o.inode && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
-           mtime.tv_nsec == o.mtime.tv_nsec;
-  }
-};
-
-FileSignature signature_of(const std::filesystem::path& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return {st.st_dev, st.st_ino, st.st_size, st.st_mtim};
 }
 
 std::string sha256_hex(const std::string& text) {

@@ -3,6 +3,7 @@
 
 #include "auth/revocation/crl.h"
 #include "mapping/strong_binding.h"
+#include "proxy/endpoint_text.h"
 #include "proxy/refusal.h"
 #include "proxy/upstream_servers.h"
 
@@ -249,8 +250,7 @@ json::value directory_json(const Runtime& runtime, const EasedgeMetrics& metrics
   for (std::size_t i = 0; i < servers.size(); ++i) {
     json::array endpoints;
     for (const auto& e : servers[i].endpoints)
-      endpoints.push_back(json::value((e.address().is_v6() ? "[" + e.address().to_string() + "]" : e.address().to_string()) +
-                                      ":" + std::to_string(e.port())));
+      endpoints.push_back(json::value(endpoint_text(e)));
     const auto& status = statuses[i];
     const bool single = servers.size() == 1;
     upstreams.push_back(json::object{

@@ -352,6 +352,36 @@ class AuthTest(unittest.TestCase):
             proxy.stop()
             standin.stop()
 
+    def test_a_published_admin_crl_withdraws_an_operator_without_a_reload(self):
+        """admin.crl is compared every tls.revocation.refresh_seconds, as tls.crl is: the rogue CA (standing in
+        for the operator CA) revokes its `untrusted` certificate, publishes a CRL, and the console refuses it."""
+        ca = ["openssl", "ca", "-batch", "-config", lab.path("ca", "openssl.cnf"), "-name", "rogue"]
+        crl = os.path.join(lab.fresh_dir("operator-crl"), "operators.crl")
+        subprocess.run(ca + ["-gencrl", "-out", crl], check=True, capture_output=True, timeout=30)
+        standin = h.Standin(lab)
+        config = h.base_config(standin.url, admin={
+            "listen": "127.0.0.1:0", "auth": "client_certificate", "client_ca": "rogue-ca.pem", "crl": [crl],
+            "certificate": "server-chain.pem", "private_key": "server.key"})
+        config["tls"]["revocation"] = {"refresh_seconds": 1}
+        proxy = h.Easedge(lab, config, name="operator-crl.yaml")
+        try:
+            base = "https://127.0.0.1:%d" % admin_port(proxy)
+            self.assertEqual(h.curl(lab, base + "/api/overview", device="untrusted").status, 200)
+            subprocess.run(ca + ["-revoke", lab.path("devices", "untrusted.pem")], check=True, capture_output=True,
+                           timeout=30)
+            subprocess.run(ca + ["-gencrl", "-out", crl + ".new"], check=True, capture_output=True, timeout=30)
+            os.replace(crl + ".new", crl)  # published atomically, as docs/operations.md asks
+            refused = h.wait_until(lambda: h.curl(lab, base + "/api/overview", device="untrusted").status == 401,
+                                   timeout=h.IO_TIMEOUT)
+            self.assertTrue(refused, proxy.child.output())
+            answer = h.curl(lab, base + "/api/overview", device="untrusted")
+            self.assertIn(b"refused by admin.crl: certificate revoked", answer.body)
+            self.assertIn("admin.crl changed: re-read", proxy.child.output())
+            self.assertEqual(h.curl(lab, base + "/healthz").status, 200)
+        finally:
+            proxy.stop()
+            standin.stop()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -2,6 +2,7 @@
 
 #include "auth/revocation/revocation_checker.h"
 #include "auth/tls_context.h"
+#include "proxy/admin_crl_watch.h"
 #include "tests/auth/revocation/test_pki.h"
 #include "tests/support/test_pki.h"
 
@@ -364,6 +365,46 @@ TEST_F(AdminClientCertificateTest, AdminCrlRefusesAWithdrawnOperatorAndFailsClos
   // The file is read at every reload: with the CRL renewed, the kept operator is back.
   reload_with_crl(ca.crl_pem({.revoked = {{7}}}));
   EXPECT_EQ(get_tls("/api/echo", &kept).result_int(), 200);
+}
+
+// admin.crl is compared every tls.revocation.refresh_seconds, as tls.crl is: a published CRL takes effect without
+// a SIGHUP, and a file that cannot be used leaves the last good one in force.
+TEST_F(AdminClientCertificateTest, AChangedAdminCrlIsReadWithoutAReload) {
+  auth::testing::TestCa ca("Watched Operator CA");
+  const auto kept = ca.issue_leaf_with_key(5, "Kept Operator");
+  const auto withdrawn = ca.issue_leaf_with_key(7, "Withdrawn Operator");
+  config_.admin->client_ca = dir_.write("watched-ca.pem", ca.cert_pem());
+  config_.admin->crl = {dir_.write("operators.crl", ca.crl_pem({}))};
+  config_.tls.revocation.refresh = 1s;
+  guarded_->use_tls_context(auth::make_admin_context(config_));  // as at start-up
+  boost::asio::io_context watch_io;
+  int installed = 0;
+  AdminCrlWatch watch(
+      watch_io, [&] { return std::make_shared<const config::Config>(config_); },
+      [&](std::shared_ptr<SSL_CTX> context) {
+        ++installed;
+        guarded_->use_tls_context(std::move(context));
+      });
+  watch.start();
+  auto next_refresh = [&] { watch_io.run_for(1500ms); };
+
+  next_refresh();
+  EXPECT_EQ(installed, 0);  // unchanged files are not read again
+  EXPECT_EQ(get_tls("/api/echo", &withdrawn).result_int(), 200);
+
+  dir_.write("operators.crl", ca.crl_pem({.revoked = {{7}}}));
+  next_refresh();
+  EXPECT_EQ(installed, 1);
+  EXPECT_EQ(get_tls("/api/echo", &withdrawn).result_int(), 401);
+  EXPECT_EQ(get_tls("/api/echo", &kept).result_int(), 200);
+
+  dir_.write("operators.crl", "-----BEGIN X509 CRL-----\ngarbage\n-----END X509 CRL-----\n");
+  next_refresh();
+  next_refresh();
+  EXPECT_EQ(installed, 1);  // refused once, not retried until the file changes again
+  EXPECT_EQ(get_tls("/api/echo", &withdrawn).result_int(), 401);
+  EXPECT_EQ(get_tls("/api/echo", &kept).result_int(), 200);
+  watch.stop();
 }
 
 TEST(RevocationReadiness, FailsWhileACrlIsExpired) {
