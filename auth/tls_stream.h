@@ -271,8 +271,12 @@ private:
                 break;
               case SSL_ERROR_SYSCALL:
                 ec = errno != 0 ? error_code(errno, boost::system::system_category()) : error_code(net::error::eof);
+                // After a fatal error OpenSSL must not be asked for a shutdown: close() then sends nothing
+                // (nginx's no_send_shutdown).
+                SSL_set_quiet_shutdown(ssl_.get(), 1);
                 break;
               default: {
+                SSL_set_quiet_shutdown(ssl_.get(), 1);  // as for SSL_ERROR_SYSCALL
                 unsigned long err = ERR_get_error();
                 ec = err != 0 ? error_code(static_cast<int>(err), net::error::get_ssl_category())
                               : error_code(net::ssl::error::stream_truncated);

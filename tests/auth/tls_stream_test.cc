@@ -96,6 +96,24 @@ protected:
     return std::string(received.data(), got);
   }
 
+  // One read by the server that is expected to fail: its error.
+  error_code server_read_error() {
+    std::array<char, 64> received{};
+    error_code result;
+    server_->async_read_some(net::buffer(received), [&](error_code ec, std::size_t) { result = ec; });
+    io_.restart();
+    io_.run();
+    io_.restart();
+    return result;
+  }
+
+  void expect_close_sends_nothing() {
+    EXPECT_EQ(SSL_get_quiet_shutdown(server_->ssl()), 1);
+    auto sent_before_close = server_->bytes_sent();
+    server_->close();
+    EXPECT_EQ(server_->bytes_sent(), sent_before_close);
+  }
+
   // The client sends `text` as one record; the server reads it.
   void send_and_read(const std::string& text) {
     client_->async_write_some(net::buffer(text), [](error_code ec, std::size_t) { ASSERT_FALSE(ec); });
@@ -116,6 +134,25 @@ TEST_F(TlsStreamTest, CarriesBytesBothWays) {
   client_->async_write_some(net::buffer(hello), [&](error_code ec, std::size_t) { write_ec = ec; });
   EXPECT_EQ(read_once(), hello);
   EXPECT_FALSE(write_ec);
+}
+
+// As nginx does: once OpenSSL reported a fatal error (bytes that are no TLS, a peer that reset the connection),
+// close() asks it for no shutdown, so nothing more is written to that peer.
+TEST_F(TlsStreamTest, AfterAFatalErrorCloseSendsNothing) {
+  handshake();
+  ASSERT_EQ(SSL_get_quiet_shutdown(server_->ssl()), 0);
+  std::string garbage = "GET / HTTP/1.1\r\n\r\n";  // SSL_ERROR_SSL
+  net::write(client_->socket(), net::buffer(garbage));
+  EXPECT_TRUE(server_read_error());
+  expect_close_sends_nothing();
+}
+
+TEST_F(TlsStreamTest, AfterAResetCloseSendsNothing) {
+  handshake();
+  client_->socket().set_option(net::socket_base::linger(true, 0));  // SSL_ERROR_SYSCALL (ECONNRESET)
+  client_->socket().close();
+  EXPECT_EQ(server_read_error(), net::error::connection_reset);
+  expect_close_sends_nothing();
 }
 
 TEST_F(TlsStreamTest, CountsEveryByteItHandsToTheKernel) {
