@@ -79,6 +79,17 @@ class Lab:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+SANITIZER_MARKERS = ("runtime error: ", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer")
+
+
+def built_with_sanitizers(binary):
+    """Whether `binary` comes from a sanitizer build (EASEDGE_SANITIZE=ON): it then refers to ASan's runtime."""
+    if not binary or not os.path.exists(binary):
+        return False
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def stop_process(proc, grace=5):
     """SIGTERM, then SIGKILL after `grace` seconds; returns once the process is gone."""
     if proc.poll() is None:
@@ -139,6 +150,15 @@ class Child:
         self._reader.join(5)
         self.proc.stderr.close()
         self._log.close()
+        self.fail_on_sanitizer_report()
+
+    def fail_on_sanitizer_report(self):
+        """In a sanitizer build (EASEDGE_SANITIZE=ON), a finding the process printed and went on from (UBSan) or
+        reported at exit (LeakSanitizer) fails the test that ran it; the normal build never prints these."""
+        for index, line in enumerate(self.lines):
+            if any(marker in line for marker in SANITIZER_MARKERS):
+                raise AssertionError("%s: sanitizer report:\n%s" % (os.path.basename(self.argv[0]),
+                                                                   "\n".join(self.lines[index:index + 40])))
 
 
 class Standin:
