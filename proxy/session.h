@@ -24,7 +24,7 @@
 
 namespace easedge::proxy {
 
-class Session : public std::enable_shared_from_this<Session>, private RelayHost {
+class Session final : public std::enable_shared_from_this<Session>, private RelayHost {
 public:
   Session(ThreadContext& context, boost::asio::ip::tcp::socket socket, std::shared_ptr<const Runtime> runtime,
           bool proxy_protocol);
