@@ -279,6 +279,10 @@ protected:
     return response;
   }
 
+public:
+  void use_operator_ca(const std::string& pem) { config_.admin->client_ca = dir_.write("operator-ca.pem", pem); }
+
+protected:
   easedge::testing::TempDir dir_{"easedge-admin-tls"};
   easedge::testing::Issued operator_ca_;
   easedge::testing::Issued device_ca_;
@@ -334,12 +338,23 @@ TEST_F(AdminClientCertificateTest, ANewTlsContextServesNewConnections) {
   EXPECT_EQ(get_tls("/api/echo", &operator_).result_int(), 401);
 }
 
+// The operator CA of the admin.crl tests, in admin.client_ca: a CRL of `ca` may revoke `withdrawn` (serial 7)
+// and keep `kept` (serial 5).
+struct RevocableOperators {
+  RevocableOperators(AdminClientCertificateTest& test, const std::string& ca_name)
+      : ca(ca_name), kept(ca.issue_leaf_with_key(5, "Kept Operator")),
+        withdrawn(ca.issue_leaf_with_key(7, "Withdrawn Operator")) {
+    test.use_operator_ca(ca.cert_pem());
+  }
+  auth::testing::TestCa ca;
+  easedge::testing::Issued kept;
+  easedge::testing::Issued withdrawn;
+};
+
 // admin.crl: each operator certificate is checked against its CA's CRL, and the check fails closed.
 TEST_F(AdminClientCertificateTest, AdminCrlRefusesAWithdrawnOperatorAndFailsClosed) {
-  auth::testing::TestCa ca("Revoking Operator CA");
-  const auto kept = ca.issue_leaf_with_key(5, "Kept Operator");
-  const auto withdrawn = ca.issue_leaf_with_key(7, "Withdrawn Operator");
-  config_.admin->client_ca = dir_.write("revoking-ca.pem", ca.cert_pem());
+  const RevocableOperators operators(*this, "Revoking Operator CA");
+  const auto& [ca, kept, withdrawn] = operators;
   auto reload_with_crl = [&](const std::string& crl) {  // as a SIGHUP does: a new context for new connections
     config_.admin->crl = {dir_.write("operators.crl", crl)};
     guarded_->use_tls_context(auth::make_admin_context(config_));
@@ -370,10 +385,8 @@ TEST_F(AdminClientCertificateTest, AdminCrlRefusesAWithdrawnOperatorAndFailsClos
 // admin.crl is compared every tls.revocation.refresh_seconds, as tls.crl is: a published CRL takes effect without
 // a SIGHUP, and a file that cannot be used leaves the last good one in force.
 TEST_F(AdminClientCertificateTest, AChangedAdminCrlIsReadWithoutAReload) {
-  auth::testing::TestCa ca("Watched Operator CA");
-  const auto kept = ca.issue_leaf_with_key(5, "Kept Operator");
-  const auto withdrawn = ca.issue_leaf_with_key(7, "Withdrawn Operator");
-  config_.admin->client_ca = dir_.write("watched-ca.pem", ca.cert_pem());
+  const RevocableOperators operators(*this, "Watched Operator CA");
+  const auto& [ca, kept, withdrawn] = operators;
   config_.admin->crl = {dir_.write("operators.crl", ca.crl_pem({}))};
   config_.tls.revocation.refresh = 1s;
   guarded_->use_tls_context(auth::make_admin_context(config_));  // as at start-up
